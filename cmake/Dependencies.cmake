@@ -1,0 +1,26 @@
+# Every dependency comes from Debian 12's packages (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81.0 EXACT CONFIG REQUIRED COMPONENTS system)
+find_package(OpenSSL REQUIRED)
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(prometheus-cpp REQUIRED COMPONENTS core)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(SECP256K1 REQUIRED IMPORTED_TARGET libsecp256k1)
+pkg_check_modules(CRYPTOPP REQUIRED IMPORTED_TARGET libcrypto++)
+if(DECLOUD_BUILD_TESTS)
+    find_package(GTest REQUIRED)
+endif()
+if(DECLOUD_BUILD_BENCH)
+    find_package(benchmark REQUIRED)
+endif()
+
+# Beast/Asio with C++20 coroutines; Boost.URL and Boost.JSON are header-only here.
+add_library(decloud_boost INTERFACE)
+target_link_libraries(decloud_boost INTERFACE Boost::headers Boost::system Threads::Threads)
+target_compile_definitions(decloud_boost INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW
+                                                   BOOST_ASIO_HAS_CO_AWAIT)

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "decloud/common/settings.hpp"
+#include "decloud/net/http_server.hpp"
+#include "orchestrator/app/node_service.hpp"
+
+namespace decloud::orchestrator {
+
+struct OrchestratorConfig {
+    net::ServerOptions server;
+    std::size_t io_threads = 2;
+    std::string database_url;
+    std::size_t database_pool_size = 8;
+    std::size_t blocking_threads = 8;
+    std::chrono::milliseconds database_connect_timeout{30'000};
+    app::NodeServiceOptions nodes;
+    std::chrono::milliseconds heartbeat_flush_interval{500};
+    std::chrono::milliseconds offline_sweep_interval{10'000};
+    std::string log_level = "info";
+    std::string log_format = "human";
+};
+
+// Every key the orchestrator understands, with defaults; deploy/orchestrator.toml documents them.
+std::vector<common::SettingSpec> OrchestratorSettingSpecs();
+inline constexpr const char* kOrchestratorEnvPrefix = "DECLOUD_ORCHESTRATOR";
+
+common::Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& settings);
+
+}  // namespace decloud::orchestrator

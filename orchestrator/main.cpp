@@ -1,0 +1,182 @@
+// decloud-orchestrator: wires configuration, PostgreSQL, the node service, the HTTP API and the
+// background jobs together. Logic lives in the libraries; this file only assembles them.
+
+#include <CLI/CLI.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/post.hpp>
+
+#include <iostream>
+#include <thread>
+
+#include "decloud/common/log.hpp"
+#include "orchestrator/adapters/pg/migrations.hpp"
+#include "orchestrator/adapters/pg/pg_node_repository.hpp"
+#include "orchestrator/adapters/pg/pg_pool.hpp"
+#include "orchestrator/api/routes.hpp"
+#include "orchestrator/config.hpp"
+#include "orchestrator/jobs/periodic_job.hpp"
+
+#ifndef DECLOUD_VERSION
+#define DECLOUD_VERSION "0.0.0"
+#endif
+
+namespace asio = boost::asio;
+using namespace decloud;
+
+namespace {
+
+// Start-up waits for the database (systemd may start us before PostgreSQL is up).
+void MigrateWhenReachable(orchestrator::adapters::pg::PgPool& pool, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto st = orchestrator::adapters::pg::RunMigrations(pool);
+        if (st) return;
+        if (st.error().code != common::ErrorCode::kUnavailable ||
+            std::chrono::steady_clock::now() >= deadline)
+            throw std::runtime_error("database migrations failed: " + st.error().message);
+        spdlog::warn("database not reachable yet ({}); retrying", st.error().message);
+        std::this_thread::sleep_for(std::chrono::milliseconds{500});
+    }
+}
+
+int Run(const orchestrator::OrchestratorConfig& config) {
+    auto registry = std::make_shared<prometheus::Registry>();
+    auto& flushed = prometheus::BuildCounter()
+                        .Name("decloud_heartbeats_flushed_total")
+                        .Help("Node heartbeat rows written to PostgreSQL")
+                        .Register(*registry)
+                        .Add({});
+    auto& flush_failures = prometheus::BuildCounter()
+                               .Name("decloud_heartbeat_flush_failures_total")
+                               .Help("Heartbeat flushes that failed and were retried")
+                               .Register(*registry)
+                               .Add({});
+    auto& went_offline = prometheus::BuildCounter()
+                             .Name("decloud_nodes_marked_offline_total")
+                             .Help("Nodes the sweeper marked offline")
+                             .Register(*registry)
+                             .Add({});
+    auto& buffered = prometheus::BuildGauge()
+                         .Name("decloud_heartbeats_buffered")
+                         .Help("Nodes with heartbeats waiting to be flushed")
+                         .Register(*registry)
+                         .Add({});
+
+    orchestrator::adapters::pg::PgPool pool(config.database_url, config.database_pool_size);
+    MigrateWhenReachable(pool, config.database_connect_timeout);
+    orchestrator::adapters::pg::PgNodeRepository repository(pool);
+    common::SystemClock clock;
+    orchestrator::app::NodeService nodes(repository, clock, config.nodes);
+
+    asio::io_context ioc(static_cast<int>(config.io_threads));
+    asio::thread_pool blocking(config.blocking_threads);
+
+    auto api = std::make_shared<orchestrator::api::ApiContext>();
+    api->nodes = &nodes;
+    api->blocking = &blocking;
+    api->registry = registry;
+    api->readiness = [&pool] { return pool.Check(); };
+    auto router = std::make_shared<net::Router>();
+    orchestrator::api::AddNodeRoutes(*router, api);
+    orchestrator::api::AddOperationalRoutes(*router, api);
+
+    net::HttpServer server(ioc, config.server, router, registry);
+    const auto port = server.Start();
+    spdlog::info("orchestrator {} listening on http://{}:{}", DECLOUD_VERSION, config.server.address, port);
+
+    auto flush = [&] {
+        auto r = nodes.FlushHeartbeats();
+        buffered.Set(static_cast<double>(nodes.BufferedHeartbeats()));
+        if (!r) {
+            flush_failures.Increment();
+            spdlog::warn("heartbeat flush failed, will retry: {}", r.error().message);
+            return;
+        }
+        flushed.Increment(static_cast<double>(r->nodes_updated));
+        for (const auto& id : r->came_online) spdlog::info("node {} is online", id);
+    };
+    auto flush_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "heartbeat-flush", config.heartbeat_flush_interval, flush);
+    auto sweep_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "offline-sweeper", config.offline_sweep_interval, [&] {
+            auto r = nodes.SweepOffline();
+            if (!r) {
+                spdlog::warn("offline sweep failed: {}", r.error().message);
+                return;
+            }
+            went_offline.Increment(static_cast<double>(r->size()));
+            for (const auto& id : *r) spdlog::info("node {} is offline (no heartbeat)", id);
+        });
+    flush_job->Start();
+    sweep_job->Start();
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        spdlog::info("signal {}: shutting down gracefully", signo);
+        flush_job->Stop();
+        sweep_job->Stop();
+        server.Shutdown([&] {
+            // In-flight heartbeats are answered; write what they buffered before leaving.
+            asio::post(blocking, [&] {
+                flush();
+                ioc.stop();
+            });
+        });
+    });
+
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < config.io_threads; ++i) threads.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads) t.join();
+    blocking.join();
+    spdlog::info("orchestrator stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"DeCloud orchestrator: scheduling, billing and relays for the DeCloud network"};
+    std::string config_path;
+    std::vector<std::string> overrides;
+    bool print_config = false;
+    cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
+    cli.add_option("--set", overrides, "override one setting, key=value (repeatable)");
+    cli.add_flag("--print-config", print_config, "print the effective configuration and exit");
+    cli.set_version_flag("--version", DECLOUD_VERSION);
+    CLI11_PARSE(cli, argc, argv);
+
+    auto settings = common::Settings::Load(orchestrator::OrchestratorSettingSpecs(), config_path,
+                                           orchestrator::kOrchestratorEnvPrefix, overrides);
+    if (!settings) {
+        std::cerr << "configuration error: " << settings.error().message << "\n";
+        return 2;
+    }
+    if (print_config) {
+        std::cout << settings->Describe();
+        return 0;
+    }
+    auto config = orchestrator::BuildOrchestratorConfig(*settings);
+    if (!config) {
+        std::cerr << "configuration error: " << config.error().message << "\n";
+        return 2;
+    }
+    if (auto st = common::SetupLogging(config->log_level, config->log_format, "orchestrator"); !st) {
+        std::cerr << "configuration error: " << st.error().message << "\n";
+        return 2;
+    }
+    try {
+        return Run(*config);
+    } catch (const std::exception& e) {
+        spdlog::critical("orchestrator failed to start: {}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,79 @@
+#include "orchestrator/config.hpp"
+
+namespace decloud::orchestrator {
+
+using common::Error;
+using common::Result;
+
+std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
+    return {
+        {"server.address", "127.0.0.1", "address the HTTP API listens on"},
+        {"server.port", "8080", "TCP port of the HTTP API"},
+        {"server.io_threads", "2", "threads serving HTTP"},
+        {"server.body_limit_bytes", "1048576", "largest accepted request body"},
+        {"server.read_timeout", "30s", "time allowed to receive a whole request"},
+        {"server.idle_timeout", "75s", "keep-alive connections idle longer are closed"},
+        {"server.shutdown_grace", "10s", "time in-flight requests get to finish on SIGTERM"},
+        {"database.url", "postgresql://decloud@127.0.0.1:5432/decloud", "libpq connection string"},
+        {"database.pool_size", "8", "PostgreSQL connections"},
+        {"database.blocking_threads", "8", "threads that run database work"},
+        {"database.connect_timeout", "30s", "how long start-up waits for the database"},
+        {"nodes.heartbeat_interval", "15s", "interval agents are told to heartbeat at"},
+        {"nodes.offline_after", "2m", "a node without a heartbeat for this long is offline"},
+        {"nodes.offline_sweep_interval", "10s", "how often the offline sweeper runs"},
+        {"nodes.heartbeat_flush_interval", "500ms", "how often buffered heartbeats are written"},
+        {"nodes.registration_max_skew", "5m", "accepted clock difference of signed registrations"},
+        {"log.level", "info", "trace, debug, info, warn, error"},
+        {"log.format", "human", "human or json"},
+    };
+}
+
+
+#define DECLOUD_ASSIGN(out, expr)                         \
+    do {                                                  \
+        auto _r = (expr);                                 \
+        if (!_r) return _r.error();                       \
+        out = static_cast<std::decay_t<decltype(out)>>(*_r); \
+    } while (0)
+
+Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
+    OrchestratorConfig c;
+    DECLOUD_ASSIGN(c.server.address, s.String("server.address"));
+    DECLOUD_ASSIGN(c.server.port, s.Int("server.port", 0, 65535));
+    DECLOUD_ASSIGN(c.io_threads, s.Int("server.io_threads", 1, 64));
+    DECLOUD_ASSIGN(c.server.body_limit, s.Int("server.body_limit_bytes", 1024, 1LL << 30));
+    DECLOUD_ASSIGN(c.server.read_timeout, s.Duration("server.read_timeout"));
+    DECLOUD_ASSIGN(c.server.idle_timeout, s.Duration("server.idle_timeout"));
+    DECLOUD_ASSIGN(c.server.shutdown_grace, s.Duration("server.shutdown_grace"));
+    DECLOUD_ASSIGN(c.database_url, s.String("database.url"));
+    DECLOUD_ASSIGN(c.database_pool_size, s.Int("database.pool_size", 1, 256));
+    DECLOUD_ASSIGN(c.blocking_threads, s.Int("database.blocking_threads", 1, 256));
+    DECLOUD_ASSIGN(c.database_connect_timeout, s.Duration("database.connect_timeout"));
+    std::chrono::milliseconds ms{};
+    DECLOUD_ASSIGN(ms, s.Duration("nodes.heartbeat_interval"));
+    if (ms < std::chrono::seconds{1})
+        return Error::InvalidArgument("nodes.heartbeat_interval: at least 1s");
+    c.nodes.heartbeat_interval = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("nodes.offline_after"));
+    if (ms <= c.nodes.heartbeat_interval)
+        return Error::InvalidArgument("nodes.offline_after: must exceed nodes.heartbeat_interval");
+    c.nodes.offline_after = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("nodes.registration_max_skew"));
+    c.nodes.registration_max_skew = ms;
+    DECLOUD_ASSIGN(c.offline_sweep_interval, s.Duration("nodes.offline_sweep_interval"));
+    DECLOUD_ASSIGN(c.heartbeat_flush_interval, s.Duration("nodes.heartbeat_flush_interval"));
+    if (c.heartbeat_flush_interval > std::chrono::seconds{1} ||
+        c.heartbeat_flush_interval < std::chrono::milliseconds{10})
+        return Error::InvalidArgument(
+            "nodes.heartbeat_flush_interval: between 10ms and 1s (last-seen may lag at most 1s)");
+    if (c.offline_sweep_interval < std::chrono::milliseconds{100})
+        return Error::InvalidArgument("nodes.offline_sweep_interval: at least 100ms");
+    DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
+    DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
+    c.server.threads_hint = c.io_threads;
+    return c;
+}
+
+#undef DECLOUD_ASSIGN
+
+}  // namespace decloud::orchestrator
