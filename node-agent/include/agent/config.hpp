@@ -1,0 +1,42 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "agent/app/orchestrator_link.hpp"
+#include "decloud/common/settings.hpp"
+#include "decloud/net/http_server.hpp"
+
+namespace decloud::agent {
+
+struct AgentConfig {
+    std::string orchestrator_url;
+    app::NodeProfile profile;
+    std::string state_dir;
+    std::string vm_storage_path;
+    std::string sysbench = "sysbench";
+    std::uint32_t benchmark_threads = 0;
+    std::uint32_t benchmark_seconds = 10;
+    double baseline_events_per_second_per_core = 1000;
+    double points_per_baseline_core = 100;
+    std::chrono::milliseconds benchmark_max_age{std::chrono::hours{24 * 7}};
+    double heartbeat_jitter = 0.1;
+    std::chrono::milliseconds initial_backoff{1'000};
+    std::chrono::milliseconds max_backoff{60'000};
+    std::chrono::milliseconds request_timeout{10'000};
+    net::ServerOptions server;  // the agent's own /healthz, /readyz, /metrics
+    std::string log_level = "info";
+    std::string log_format = "human";
+
+    std::string NodeKeyPath() const { return state_dir + "/node.key"; }
+    std::string BenchmarkCachePath() const { return state_dir + "/benchmark.json"; }
+};
+
+std::vector<common::SettingSpec> AgentSettingSpecs();
+inline constexpr const char* kAgentEnvPrefix = "DECLOUD_AGENT";
+
+// Validates as well: the wallet must be a valid address, region and tags well-formed.
+common::Result<AgentConfig> BuildAgentConfig(const common::Settings& settings);
+
+}  // namespace decloud::agent

@@ -1,0 +1,203 @@
+// decloud-agent: discovers this machine, benchmarks it, and keeps it registered with the
+// orchestrator (dialling out, so it works behind CGNAT). Only wiring lives here.
+
+#include <CLI/CLI.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "agent/adapters/identity.hpp"
+#include "agent/adapters/benchmark.hpp"
+#include "agent/adapters/sysinfo.hpp"
+#include "agent/app/orchestrator_link.hpp"
+#include "agent/config.hpp"
+#include "decloud/common/log.hpp"
+#include "decloud/common/metrics.hpp"
+
+#ifndef DECLOUD_VERSION
+#define DECLOUD_VERSION "0.0.0"
+#endif
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace decloud;
+
+namespace {
+
+template <class T>
+T OrDie(common::Result<T> r, std::string_view what) {
+    if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message);
+    return std::move(*r);
+}
+
+int Run(const agent::AgentConfig& config) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.state_dir, ec);
+    if (ec) throw std::runtime_error("cannot create state directory " + config.state_dir + ": " + ec.message());
+    ::chmod(config.state_dir.c_str(), 0700);
+
+    auto key = OrDie(agent::adapters::LoadOrCreateNodeKey(config.NodeKeyPath()), "node key");
+    spdlog::info("node key {} ({})", key.PublicKeyBase64(), config.NodeKeyPath());
+    const agent::adapters::SysinfoPaths paths;
+    auto resources = OrDie(agent::adapters::DiscoverResources(paths, config.vm_storage_path),
+                           "resource discovery");
+    spdlog::info("{}: {} cores / {} threads, {} MiB memory, {} GiB free for VMs, {} GPU(s), KVM {}",
+                 resources.cpu_model, resources.cpu_cores, resources.cpu_threads,
+                 resources.memory_bytes >> 20, resources.storage_free_bytes >> 30,
+                 resources.gpus.size(), resources.kvm_available ? "usable" : "not usable (QEMU emulation)");
+
+    agent::adapters::BenchmarkOptions bench;
+    bench.sysbench = config.sysbench;
+    bench.threads = config.benchmark_threads;
+    bench.seconds = config.benchmark_seconds;
+    bench.cache_file = config.BenchmarkCachePath();
+    bench.max_age = std::chrono::duration_cast<std::chrono::hours>(config.benchmark_max_age);
+    common::SystemClock clock;
+    auto compute = OrDie(agent::adapters::RunOrLoadBenchmark(bench, resources,
+                                                             config.baseline_events_per_second_per_core,
+                                                             config.points_per_baseline_core, clock.Now()),
+                         "CPU benchmark");
+    spdlog::info("compute points {} ({:.1f} events/s on {} threads)", compute.points,
+                 compute.events_per_second, compute.benchmark_threads);
+
+    auto url = OrDie(net::ParseHttpUrl(config.orchestrator_url), "orchestrator.url");
+    agent::app::LinkOptions link_options;
+    link_options.orchestrator_host = url.host;
+    link_options.orchestrator_port = url.port;
+    link_options.base_path = url.base_path == "/" ? "" : url.base_path;
+    link_options.agent_version = DECLOUD_VERSION;
+    link_options.heartbeat_jitter = config.heartbeat_jitter;
+    link_options.initial_backoff = config.initial_backoff;
+    link_options.max_backoff = config.max_backoff;
+    link_options.http.request_timeout = config.request_timeout;
+    link_options.http.connect_timeout = std::min(config.request_timeout, std::chrono::milliseconds{5000});
+
+    asio::io_context ioc(1);
+    auto sampler = std::make_shared<agent::adapters::UsageSampler>(paths, config.vm_storage_path);
+    auto link = std::make_shared<agent::app::OrchestratorLink>(
+        ioc.get_executor(), link_options, std::move(key), config.profile, resources, compute,
+        [sampler] { return sampler->Sample(0); }, [&clock] { return clock.Now(); });
+
+    auto registry = std::make_shared<prometheus::Registry>();
+    auto& heartbeats = prometheus::BuildGauge()
+                           .Name("decloud_agent_heartbeats_sent")
+                           .Help("Heartbeats the orchestrator accepted since start")
+                           .Register(*registry)
+                           .Add({});
+    auto& failures = prometheus::BuildGauge()
+                         .Name("decloud_agent_orchestrator_failures")
+                         .Help("Failed calls to the orchestrator since start")
+                         .Register(*registry)
+                         .Add({});
+    auto& registered = prometheus::BuildGauge()
+                           .Name("decloud_agent_registered")
+                           .Help("1 while the orchestrator knows this node")
+                           .Register(*registry)
+                           .Add({});
+    prometheus::BuildGauge()
+        .Name("decloud_agent_compute_points")
+        .Help("Compute points from the CPU benchmark")
+        .Register(*registry)
+        .Add({})
+        .Set(compute.points);
+
+    auto router = std::make_shared<net::Router>();
+    router->Add(http::verb::get, "/healthz", [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+        const auto s = link->Status();
+        co_return net::MakeJson(ctx.request, http::status::ok,
+                                {{"status", "ok"},
+                                 {"registered", s.registered},
+                                 {"nodeId", s.node_id},
+                                 {"behindCgnat", s.behind_cgnat},
+                                 {"heartbeatsSent", s.heartbeats_sent},
+                                 {"failures", s.failures},
+                                 {"lastError", s.last_error}});
+    });
+    router->Add(http::verb::get, "/readyz", [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+        const auto s = link->Status();
+        if (!s.registered || s.heartbeats_sent == 0)
+            co_return net::MakeProblem(ctx.request, http::status::service_unavailable, "Not ready",
+                                       "not yet registered and heartbeating: " + s.last_error,
+                                       ctx.request_id);
+        co_return net::MakeJson(ctx.request, http::status::ok, {{"status", "ready"}, {"nodeId", s.node_id}});
+    });
+    router->Add(http::verb::get, "/metrics",
+                [&, link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                    const auto s = link->Status();
+                    heartbeats.Set(static_cast<double>(s.heartbeats_sent));
+                    failures.Set(static_cast<double>(s.failures));
+                    registered.Set(s.registered ? 1 : 0);
+                    net::Response resp{http::status::ok, ctx.request.version()};
+                    resp.set(http::field::content_type, common::kMetricsContentType);
+                    resp.body() = common::SerializeMetrics(*registry);
+                    resp.keep_alive(ctx.request.keep_alive());
+                    resp.prepare_payload();
+                    co_return resp;
+                });
+    net::HttpServer server(ioc, config.server, router, registry);
+    const auto port = server.Start();
+    spdlog::info("agent {} health endpoint on http://{}:{}/healthz; orchestrator {}", DECLOUD_VERSION,
+                 config.server.address, port, config.orchestrator_url);
+
+    asio::co_spawn(ioc, link->Run(), asio::detached);
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& error, int signo) {
+        if (error) return;
+        spdlog::info("signal {}: stopping", signo);
+        link->Stop();
+        server.Shutdown([&] { ioc.stop(); });
+    });
+    ioc.run();
+    spdlog::info("agent stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"DeCloud node agent: offers this machine's capacity to the DeCloud network"};
+    std::string config_path;
+    std::vector<std::string> overrides;
+    bool print_config = false;
+    cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
+    cli.add_option("--set", overrides, "override one setting, key=value (repeatable)");
+    cli.add_flag("--print-config", print_config, "print the effective configuration and exit");
+    cli.set_version_flag("--version", DECLOUD_VERSION);
+    CLI11_PARSE(cli, argc, argv);
+
+    auto settings = common::Settings::Load(agent::AgentSettingSpecs(), config_path,
+                                           agent::kAgentEnvPrefix, overrides);
+    if (!settings) {
+        std::cerr << "configuration error: " << settings.error().message << "\n";
+        return 2;
+    }
+    if (print_config) {
+        std::cout << settings->Describe();
+        return 0;
+    }
+    auto config = agent::BuildAgentConfig(*settings);
+    if (!config) {
+        std::cerr << "configuration error: " << config.error().message << "\n";
+        return 2;
+    }
+    if (auto st = common::SetupLogging(config->log_level, config->log_format, "agent"); !st) {
+        std::cerr << "configuration error: " << st.error().message << "\n";
+        return 2;
+    }
+    try {
+        return Run(*config);
+    } catch (const std::exception& e) {
+        spdlog::critical("agent failed to start: {}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,177 @@
+#include "agent/app/orchestrator_link.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "agent/domain/backoff.hpp"
+
+namespace decloud::agent::app {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+OrchestratorLink::OrchestratorLink(asio::any_io_executor executor, LinkOptions options,
+                                   crypto::Ed25519KeyPair key, NodeProfile profile,
+                                   proto::NodeResources resources, proto::ComputeScore compute,
+                                   UsageSource usage, Clock clock)
+    : executor_(executor),
+      options_(std::move(options)),
+      key_(std::move(key)),
+      profile_(std::move(profile)),
+      resources_(std::move(resources)),
+      compute_(std::move(compute)),
+      usage_(std::move(usage)),
+      clock_(std::move(clock)),
+      client_(executor, options_.orchestrator_host, options_.orchestrator_port, options_.http),
+      timer_(executor),
+      random_(std::random_device{}()) {}
+
+void OrchestratorLink::Stop() {
+    stopping_ = true;
+    asio::post(executor_, [this] {
+        timer_.cancel();
+        client_.Close();
+    });
+}
+
+LinkStatus OrchestratorLink::Status() const {
+    std::lock_guard lock(status_mutex_);
+    return status_;
+}
+
+void OrchestratorLink::NoteFailure(const std::string& what) {
+    std::lock_guard lock(status_mutex_);
+    ++status_.failures;
+    status_.last_error = what;
+}
+
+asio::awaitable<void> OrchestratorLink::Wait(std::chrono::milliseconds delay) {
+    timer_.expires_after(delay);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
+    const auto signed_req = BuildSignedRegistration(key_, profile_, resources_, compute_,
+                                                    options_.agent_version, clock_());
+    net::Request req{http::verb::post, options_.base_path + "/api/nodes/register", 11};
+    req.set(http::field::content_type, "application/json");
+    req.set(proto::kSignatureHeader, signed_req.signature);
+    req.body() = signed_req.body;
+    auto resp = co_await client_.Send(std::move(req));
+    if (!resp) {
+        NoteFailure("register: " + resp.error().message);
+        spdlog::warn("cannot reach the orchestrator to register: {}", resp.error().message);
+        co_return Outcome::kRetry;
+    }
+    const auto status = resp->result_int();
+    if (status != 200) {
+        NoteFailure("register: HTTP " + std::to_string(status) + " " + resp->body());
+        // 4xx other than timing problems will not fix themselves, but the operator may fix
+        // the orchestrator side; keep retrying with back-off rather than exit.
+        spdlog::error("registration refused (HTTP {}): {}", status, resp->body());
+        co_return Outcome::kRetry;
+    }
+    auto json = proto::ParseJson(resp->body());
+    if (!json) co_return Outcome::kRetry;
+    auto decoded = proto::DecodeRegisterNodeResponse(*json);
+    if (!decoded) {
+        NoteFailure("register: bad response: " + decoded.error().message);
+        co_return Outcome::kRetry;
+    }
+    node_token_ = decoded->node_token;
+    interval_ = std::chrono::seconds{std::max<std::uint32_t>(1, decoded->heartbeat_interval_seconds)};
+    {
+        std::lock_guard lock(status_mutex_);
+        status_.registered = true;
+        status_.node_id = decoded->node_id;
+        status_.behind_cgnat = decoded->behind_cgnat;
+        status_.cgnat_reason = decoded->cgnat_reason;
+        status_.last_success = std::chrono::steady_clock::now();
+    }
+    spdlog::info("registered as node {} (relay needed: {}; {})", decoded->node_id,
+                 decoded->requires_relay, decoded->cgnat_reason);
+    co_return Outcome::kOk;
+}
+
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
+    const auto node_id = Status().node_id;
+    proto::HeartbeatRequest hb{usage_(), options_.agent_version};
+    net::Request req{http::verb::post, options_.base_path + "/api/nodes/" + node_id + "/heartbeat", 11};
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::authorization, "Bearer " + node_token_);
+    req.body() = proto::ToJson(hb).dump();
+    auto resp = co_await client_.Send(std::move(req));
+    if (!resp) {
+        NoteFailure("heartbeat: " + resp.error().message);
+        spdlog::warn("heartbeat failed: {}", resp.error().message);
+        co_return Outcome::kRetry;
+    }
+    const auto status = resp->result_int();
+    if (status == 401 || status == 404) {
+        NoteFailure("heartbeat: HTTP " + std::to_string(status));
+        spdlog::warn("orchestrator does not recognise this node any more (HTTP {}); registering again",
+                     status);
+        std::lock_guard lock(status_mutex_);
+        status_.registered = false;
+        co_return Outcome::kRejected;
+    }
+    if (status != 200) {
+        NoteFailure("heartbeat: HTTP " + std::to_string(status));
+        spdlog::warn("heartbeat answered HTTP {}: {}", status, resp->body());
+        co_return Outcome::kRetry;
+    }
+    auto json = proto::ParseJson(resp->body());
+    if (json) {
+        if (auto decoded = proto::DecodeHeartbeatResponse(*json)) {
+            interval_ = std::chrono::seconds{std::max<std::uint32_t>(1, decoded->next_heartbeat_seconds)};
+            for (const auto& cmd : decoded->commands)
+                spdlog::warn("command {} of type {} is not supported by this agent version", cmd.id,
+                             cmd.type);
+        }
+    }
+    std::lock_guard lock(status_mutex_);
+    ++status_.heartbeats_sent;
+    status_.last_success = std::chrono::steady_clock::now();
+    co_return Outcome::kOk;
+}
+
+asio::awaitable<void> OrchestratorLink::Run() {
+    domain::Backoff backoff(options_.initial_backoff, options_.max_backoff, 2.0);
+    bool registered = false;
+    while (!stopping_) {
+        try {
+            if (!registered) {
+                const auto outcome = co_await Register();
+                if (outcome != Outcome::kOk) {
+                    co_await Wait(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        backoff.Next(random_())));
+                    continue;
+                }
+                registered = true;
+                backoff.Reset();
+            }
+            const auto outcome = co_await Heartbeat();
+            if (outcome == Outcome::kRejected) {
+                registered = false;
+                continue;
+            }
+            if (outcome == Outcome::kRetry) {
+                co_await Wait(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    backoff.Next(random_())));
+                continue;
+            }
+            backoff.Reset();
+            co_await Wait(std::chrono::duration_cast<std::chrono::milliseconds>(
+                domain::Jittered(interval_, options_.heartbeat_jitter, random_())));
+        } catch (const std::exception& e) {
+            // Nothing may take the agent down; log and try again after a pause.
+            NoteFailure(e.what());
+            spdlog::error("orchestrator link: {}", e.what());
+            co_await Wait(options_.max_backoff);
+        }
+    }
+}
+
+}  // namespace decloud::agent::app

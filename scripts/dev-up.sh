@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# From a fresh Debian 12 machine to a running local DeCloud platform, in one command:
+# installs dependencies, builds (release preset), starts a throwaway PostgreSQL cluster under
+# var/pg, the orchestrator and one node agent on this machine, and waits until the node is
+# online. Stop everything with scripts/dev-down.sh.
+#
+# Ports (override with the environment): DECLOUD_PG_PORT=55432 DECLOUD_API_PORT=8080
+# DECLOUD_AGENT_PORT=9090. DECLOUD_WALLET sets the node operator's wallet address.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VAR=$ROOT/var
+PG_PORT=${DECLOUD_PG_PORT:-55432}
+API_PORT=${DECLOUD_API_PORT:-8080}
+AGENT_PORT=${DECLOUD_AGENT_PORT:-9090}
+WALLET=${DECLOUD_WALLET:-0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed}
+BIN=$ROOT/build/release
+
+scripts/install-deps.sh
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}"
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator decloud-agent
+
+mkdir -p "$VAR/log" "$VAR/run"
+scripts/dev-down.sh --quiet || true
+
+DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
+
+"$BIN/orchestrator/decloud-orchestrator" --config deploy/orchestrator.toml \
+    --set server.port="$API_PORT" --set database.url="$DB_URL" \
+    >"$VAR/log/orchestrator.log" 2>&1 &
+echo $! >"$VAR/run/orchestrator.pid"
+
+wait_for() {  # wait_for DESCRIPTION SECONDS COMMAND...
+    local what=$1 seconds=$2
+    shift 2
+    for _ in $(seq 1 $((seconds * 4))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.25
+    done
+    echo "dev-up: $what did not happen within ${seconds}s; see $VAR/log/" >&2
+    exit 1
+}
+wait_for "orchestrator ready" 60 curl -fsS "http://127.0.0.1:$API_PORT/readyz"
+
+"$BIN/node-agent/decloud-agent" --config deploy/agent.toml \
+    --set orchestrator.url="http://127.0.0.1:$API_PORT" \
+    --set node.operator_wallet="$WALLET" --set node.region=local --set node.tags=dev \
+    --set node.state_dir="$VAR/agent" --set node.vm_storage_path="$VAR/agent/vms" \
+    --set server.port="$AGENT_PORT" \
+    >"$VAR/log/agent.log" 2>&1 &
+echo $! >"$VAR/run/agent.pid"
+
+node_online() { curl -fsS "http://127.0.0.1:$API_PORT/api/nodes?status=online" | grep -q '"status":"online"'; }
+echo "dev-up: waiting for the node agent (the first start runs a 10 s CPU benchmark)..."
+wait_for "node online" 120 node_online
+
+NODE_ID=$(curl -fsS "http://127.0.0.1:$API_PORT/api/nodes?status=online" | grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)
+cat <<MSG
+
+DeCloud is running.
+  API:           http://127.0.0.1:$API_PORT/api/nodes
+  node:          $NODE_ID is online  (http://127.0.0.1:$API_PORT/api/nodes/$NODE_ID)
+  health:        http://127.0.0.1:$API_PORT/readyz   metrics: http://127.0.0.1:$API_PORT/metrics
+  agent health:  http://127.0.0.1:$AGENT_PORT/healthz
+  PostgreSQL:    $DB_URL
+  logs:          $VAR/log/
+Stop it with scripts/dev-down.sh
+MSG

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything DeCloud needs to build, run and test, from Debian 12's packages.
+# Idempotent: packages already present are skipped; apt runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+    # toolchain
+    g++ cmake ninja-build ccache pkg-config clang-format git
+    # libraries
+    libboost1.81-all-dev libpqxx-dev libtomlplusplus-dev libcli11-dev prometheus-cpp-dev
+    libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev libsecp256k1-dev libcrypto++-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    # what the daemons and tests run
+    postgresql-15 postgresql-client-15 sysbench pciutils pci.ids curl procps iproute2 wrk
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# We run our own throwaway clusters; do not let the package create and start a system one.
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
