@@ -1,12 +1,12 @@
 // decloud-agent: discovers this machine, benchmarks it, and keeps it registered with the
 // orchestrator (dialling out, so it works behind CGNAT). Only wiring lives here.
 
-#include <CLI/CLI.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <CLI/CLI.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "agent/adapters/identity.hpp"
 #include "agent/adapters/benchmark.hpp"
+#include "agent/adapters/identity.hpp"
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/app/orchestrator_link.hpp"
 #include "agent/config.hpp"
@@ -43,7 +43,9 @@ T OrDie(common::Result<T> r, std::string_view what) {
 int Run(const agent::AgentConfig& config) {
     std::error_code ec;
     std::filesystem::create_directories(config.state_dir, ec);
-    if (ec) throw std::runtime_error("cannot create state directory " + config.state_dir + ": " + ec.message());
+    if (ec)
+        throw std::runtime_error("cannot create state directory " + config.state_dir + ": " +
+                                 ec.message());
     ::chmod(config.state_dir.c_str(), 0700);
 
     auto key = OrDie(agent::adapters::LoadOrCreateNodeKey(config.NodeKeyPath()), "node key");
@@ -54,7 +56,8 @@ int Run(const agent::AgentConfig& config) {
     spdlog::info("{}: {} cores / {} threads, {} MiB memory, {} GiB free for VMs, {} GPU(s), KVM {}",
                  resources.cpu_model, resources.cpu_cores, resources.cpu_threads,
                  resources.memory_bytes >> 20, resources.storage_free_bytes >> 30,
-                 resources.gpus.size(), resources.kvm_available ? "usable" : "not usable (QEMU emulation)");
+                 resources.gpus.size(),
+                 resources.kvm_available ? "usable" : "not usable (QEMU emulation)");
 
     agent::adapters::BenchmarkOptions bench;
     bench.sysbench = config.sysbench;
@@ -63,9 +66,9 @@ int Run(const agent::AgentConfig& config) {
     bench.cache_file = config.BenchmarkCachePath();
     bench.max_age = std::chrono::duration_cast<std::chrono::hours>(config.benchmark_max_age);
     common::SystemClock clock;
-    auto compute = OrDie(agent::adapters::RunOrLoadBenchmark(bench, resources,
-                                                             config.baseline_events_per_second_per_core,
-                                                             config.points_per_baseline_core, clock.Now()),
+    auto compute = OrDie(agent::adapters::RunOrLoadBenchmark(
+                             bench, resources, config.baseline_events_per_second_per_core,
+                             config.points_per_baseline_core, clock.Now()),
                          "CPU benchmark");
     spdlog::info("compute points {} ({:.1f} events/s on {} threads)", compute.points,
                  compute.events_per_second, compute.benchmark_threads);
@@ -80,7 +83,8 @@ int Run(const agent::AgentConfig& config) {
     link_options.initial_backoff = config.initial_backoff;
     link_options.max_backoff = config.max_backoff;
     link_options.http.request_timeout = config.request_timeout;
-    link_options.http.connect_timeout = std::min(config.request_timeout, std::chrono::milliseconds{5000});
+    link_options.http.connect_timeout =
+        std::min(config.request_timeout, std::chrono::milliseconds{5000});
 
     asio::io_context ioc(1);
     auto sampler = std::make_shared<agent::adapters::UsageSampler>(paths, config.vm_storage_path);
@@ -112,25 +116,28 @@ int Run(const agent::AgentConfig& config) {
         .Set(compute.points);
 
     auto router = std::make_shared<net::Router>();
-    router->Add(http::verb::get, "/healthz", [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-        const auto s = link->Status();
-        co_return net::MakeJson(ctx.request, http::status::ok,
-                                {{"status", "ok"},
-                                 {"registered", s.registered},
-                                 {"nodeId", s.node_id},
-                                 {"behindCgnat", s.behind_cgnat},
-                                 {"heartbeatsSent", s.heartbeats_sent},
-                                 {"failures", s.failures},
-                                 {"lastError", s.last_error}});
-    });
-    router->Add(http::verb::get, "/readyz", [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-        const auto s = link->Status();
-        if (!s.registered || s.heartbeats_sent == 0)
-            co_return net::MakeProblem(ctx.request, http::status::service_unavailable, "Not ready",
-                                       "not yet registered and heartbeating: " + s.last_error,
-                                       ctx.request_id);
-        co_return net::MakeJson(ctx.request, http::status::ok, {{"status", "ready"}, {"nodeId", s.node_id}});
-    });
+    router->Add(http::verb::get, "/healthz",
+                [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                    const auto s = link->Status();
+                    co_return net::MakeJson(ctx.request, http::status::ok,
+                                            {{"status", "ok"},
+                                             {"registered", s.registered},
+                                             {"nodeId", s.node_id},
+                                             {"behindCgnat", s.behind_cgnat},
+                                             {"heartbeatsSent", s.heartbeats_sent},
+                                             {"failures", s.failures},
+                                             {"lastError", s.last_error}});
+                });
+    router->Add(http::verb::get, "/readyz",
+                [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                    const auto s = link->Status();
+                    if (!s.registered || s.heartbeats_sent == 0)
+                        co_return net::MakeProblem(
+                            ctx.request, http::status::service_unavailable, "Not ready",
+                            "not yet registered and heartbeating: " + s.last_error, ctx.request_id);
+                    co_return net::MakeJson(ctx.request, http::status::ok,
+                                            {{"status", "ready"}, {"nodeId", s.node_id}});
+                });
     router->Add(http::verb::get, "/metrics",
                 [&, link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
                     const auto s = link->Status();
@@ -146,8 +153,8 @@ int Run(const agent::AgentConfig& config) {
                 });
     net::HttpServer server(ioc, config.server, router, registry);
     const auto port = server.Start();
-    spdlog::info("agent {} health endpoint on http://{}:{}/healthz; orchestrator {}", DECLOUD_VERSION,
-                 config.server.address, port, config.orchestrator_url);
+    spdlog::info("agent {} health endpoint on http://{}:{}/healthz; orchestrator {}",
+                 DECLOUD_VERSION, config.server.address, port, config.orchestrator_url);
 
     asio::co_spawn(ioc, link->Run(), asio::detached);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -1,16 +1,16 @@
 // decloud-orchestrator: wires configuration, PostgreSQL, the node service, the HTTP API and the
 // background jobs together. Logic lives in the libraries; this file only assembles them.
 
-#include <CLI/CLI.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/post.hpp>
 
 #include <iostream>
 #include <thread>
@@ -33,7 +33,8 @@ using namespace decloud;
 namespace {
 
 // Start-up waits for the database (systemd may start us before PostgreSQL is up).
-void MigrateWhenReachable(orchestrator::adapters::pg::PgPool& pool, std::chrono::milliseconds timeout) {
+void MigrateWhenReachable(orchestrator::adapters::pg::PgPool& pool,
+                          std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         auto st = orchestrator::adapters::pg::RunMigrations(pool);
@@ -89,7 +90,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
 
     net::HttpServer server(ioc, config.server, router, registry);
     const auto port = server.Start();
-    spdlog::info("orchestrator {} listening on http://{}:{}", DECLOUD_VERSION, config.server.address, port);
+    spdlog::info("orchestrator {} listening on http://{}:{}", DECLOUD_VERSION,
+                 config.server.address, port);
 
     auto flush = [&] {
         auto r = nodes.FlushHeartbeats();
@@ -169,7 +171,8 @@ int main(int argc, char** argv) {
         std::cerr << "configuration error: " << config.error().message << "\n";
         return 2;
     }
-    if (auto st = common::SetupLogging(config->log_level, config->log_format, "orchestrator"); !st) {
+    if (auto st = common::SetupLogging(config->log_level, config->log_format, "orchestrator");
+        !st) {
         std::cerr << "configuration error: " << st.error().message << "\n";
         return 2;
     }

@@ -47,7 +47,7 @@ struct Reply {
 
 // One keep-alive HTTP/1.1 connection with exactly one request in flight.
 class Connection {
-public:
+  public:
     explicit Connection(tcp::socket socket) : socket_(std::move(socket)) {}
 
     asio::awaitable<std::optional<Reply>> Exchange(const std::string& request) {
@@ -57,27 +57,30 @@ public:
         auto [hec, hn] = co_await asio::async_read_until(socket_, buffer_, "\r\n\r\n",
                                                          asio::as_tuple(asio::use_awaitable));
         if (hec) co_return std::nullopt;
-        std::string head(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + hn);
+        std::string head(asio::buffers_begin(buffer_.data()),
+                         asio::buffers_begin(buffer_.data()) + hn);
         buffer_.consume(hn);
         Reply reply;
         reply.status = std::atoi(head.c_str() + 9);
         std::size_t length = 0;
-        for (auto pos = head.find("\r\n"); pos != std::string::npos; pos = head.find("\r\n", pos + 2)) {
+        for (auto pos = head.find("\r\n"); pos != std::string::npos;
+             pos = head.find("\r\n", pos + 2)) {
             if (strncasecmp(head.c_str() + pos + 2, "content-length:", 15) == 0)
                 length = std::strtoull(head.c_str() + pos + 17, nullptr, 10);
         }
         if (buffer_.size() < length) {
-            auto [bec, bn] = co_await asio::async_read(socket_, buffer_,
-                                                       asio::transfer_exactly(length - buffer_.size()),
-                                                       asio::as_tuple(asio::use_awaitable));
+            auto [bec, bn] = co_await asio::async_read(
+                socket_, buffer_, asio::transfer_exactly(length - buffer_.size()),
+                asio::as_tuple(asio::use_awaitable));
             if (bec) co_return std::nullopt;
         }
-        reply.body.assign(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + length);
+        reply.body.assign(asio::buffers_begin(buffer_.data()),
+                          asio::buffers_begin(buffer_.data()) + length);
         buffer_.consume(length);
         co_return reply;
     }
 
-private:
+  private:
     tcp::socket socket_;
     asio::streambuf buffer_;
 };
@@ -108,17 +111,19 @@ std::string RegistrationRequest(const crypto::Ed25519KeyPair& key, std::size_t i
     r.timestamp = common::FormatRfc3339(std::chrono::system_clock::now());
     const auto body = proto::ToJson(r).dump();
     return "POST /api/nodes/register HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-           "X-DeCloud-Signature: " + key.SignBase64(body) + "\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
+           "X-DeCloud-Signature: " +
+           key.SignBase64(body) + "\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
 }
 
 std::string HeartbeatRequest(const Agent& a, int cpu) {
     const std::string body = "{\"usage\":{\"cpuPercent\":" + std::to_string(cpu) +
                              ",\"memoryUsedBytes\":1073741824,\"storageUsedBytes\":2147483648,"
                              "\"runningVms\":2},\"agentVersion\":\"bench\"}";
-    return "POST /api/nodes/" + a.node_id + "/heartbeat HTTP/1.1\r\nHost: bench\r\n"
-           "Content-Type: application/json\r\nAuthorization: Bearer " + a.token +
-           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "POST /api/nodes/" + a.node_id +
+           "/heartbeat HTTP/1.1\r\nHost: bench\r\n"
+           "Content-Type: application/json\r\nAuthorization: Bearer " +
+           a.token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 double Percentile(std::vector<std::uint32_t>& us, double p) {
@@ -154,21 +159,24 @@ int main(int argc, char** argv) {
     {
         asio::io_context ioc;
         for (std::size_t c = 0; c < std::min<std::size_t>(connections, 32); ++c) {
-            asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-                auto conn = co_await Connect(port);
-                for (;;) {
-                    const auto i = next_registration++;
-                    if (i >= nodes) break;
-                    auto reply = co_await conn->Exchange(registrations[i]);
-                    if (!reply || reply->status != 200) {
-                        ++registration_failures;
-                        if (!reply) conn = co_await Connect(port);
-                        continue;
+            asio::co_spawn(
+                ioc,
+                [&]() -> asio::awaitable<void> {
+                    auto conn = co_await Connect(port);
+                    for (;;) {
+                        const auto i = next_registration++;
+                        if (i >= nodes) break;
+                        auto reply = co_await conn->Exchange(registrations[i]);
+                        if (!reply || reply->status != 200) {
+                            ++registration_failures;
+                            if (!reply) conn = co_await Connect(port);
+                            continue;
+                        }
+                        const auto j = nlohmann::json::parse(reply->body);
+                        agents[i] = {j["nodeId"], j["nodeToken"]};
                     }
-                    const auto j = nlohmann::json::parse(reply->body);
-                    agents[i] = {j["nodeId"], j["nodeToken"]};
-                }
-            }, asio::detached);
+                },
+                asio::detached);
         }
         ioc.run();
     }
@@ -177,7 +185,8 @@ int main(int argc, char** argv) {
         std::cerr << registration_failures << " registrations failed\n";
         return 1;
     }
-    std::printf("registered %zu agents in %.1f s (%.0f/s)\n", nodes, reg_seconds, nodes / reg_seconds);
+    std::printf("registered %zu agents in %.1f s (%.0f/s)\n", nodes, reg_seconds,
+                nodes / reg_seconds);
 
     // Heartbeats: connection c serves agents c, c+C, c+2C, ... round-robin.
     std::atomic<bool> measuring{false}, stop{false};
@@ -185,25 +194,30 @@ int main(int argc, char** argv) {
     std::vector<std::vector<std::uint32_t>> latencies(connections);
     asio::io_context ioc(static_cast<int>(threads));
     for (std::size_t c = 0; c < connections; ++c) {
-        asio::co_spawn(ioc, [&, c]() -> asio::awaitable<void> {
-            auto conn = co_await Connect(port);
-            std::size_t k = c;
-            int cpu = 0;
-            while (!stop) {
-                const auto req = HeartbeatRequest(agents[k], cpu++ % 100);
-                const auto t0 = Clock::now();
-                auto reply = co_await conn->Exchange(req);
-                const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-                if (!reply || reply->status != 200) {
-                    ++errors;
-                    if (!reply) conn = co_await Connect(port);
-                } else if (measuring) {
-                    latencies[c].push_back(static_cast<std::uint32_t>(us));
+        asio::co_spawn(
+            ioc,
+            [&, c]() -> asio::awaitable<void> {
+                auto conn = co_await Connect(port);
+                std::size_t k = c;
+                int cpu = 0;
+                while (!stop) {
+                    const auto req = HeartbeatRequest(agents[k], cpu++ % 100);
+                    const auto t0 = Clock::now();
+                    auto reply = co_await conn->Exchange(req);
+                    const auto us =
+                        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0)
+                            .count();
+                    if (!reply || reply->status != 200) {
+                        ++errors;
+                        if (!reply) conn = co_await Connect(port);
+                    } else if (measuring) {
+                        latencies[c].push_back(static_cast<std::uint32_t>(us));
+                    }
+                    k += connections;
+                    if (k >= nodes) k = c;
                 }
-                k += connections;
-                if (k >= nodes) k = c;
-            }
-        }, asio::detached);
+            },
+            asio::detached);
     }
     std::thread timer([&] {
         std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
@@ -224,9 +238,12 @@ int main(int argc, char** argv) {
     const double p50 = Percentile(all, 0.50);
     const double p99 = Percentile(all, 0.99);
     const double max = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) / 1000.0;
-    std::printf("heartbeats: %zu in %.0f s over %zu connections, %llu errors; p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-                all.size(), seconds, connections, static_cast<unsigned long long>(errors.load()), p50, p99, max);
-    std::printf("RESULT heartbeats_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%llu\n", rate, p50, p99,
-                static_cast<unsigned long long>(errors.load()));
+    std::printf(
+        "heartbeats: %zu in %.0f s over %zu connections, %llu errors; p50 %.2f ms p99 %.2f ms max "
+        "%.2f ms\n",
+        all.size(), seconds, connections, static_cast<unsigned long long>(errors.load()), p50, p99,
+        max);
+    std::printf("RESULT heartbeats_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%llu\n", rate, p50,
+                p99, static_cast<unsigned long long>(errors.load()));
     return errors > 0 ? 1 : 0;
 }

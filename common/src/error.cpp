@@ -6,16 +6,26 @@ namespace decloud::common {
 
 std::string_view ToString(ErrorCode code) {
     switch (code) {
-        case ErrorCode::kInvalidArgument: return "invalid_argument";
-        case ErrorCode::kNotFound: return "not_found";
-        case ErrorCode::kConflict: return "conflict";
-        case ErrorCode::kUnauthenticated: return "unauthenticated";
-        case ErrorCode::kPermissionDenied: return "permission_denied";
-        case ErrorCode::kPayloadTooLarge: return "payload_too_large";
-        case ErrorCode::kRateLimited: return "rate_limited";
-        case ErrorCode::kUnavailable: return "unavailable";
-        case ErrorCode::kTimeout: return "timeout";
-        case ErrorCode::kInternal: return "internal";
+        case ErrorCode::kInvalidArgument:
+            return "invalid_argument";
+        case ErrorCode::kNotFound:
+            return "not_found";
+        case ErrorCode::kConflict:
+            return "conflict";
+        case ErrorCode::kUnauthenticated:
+            return "unauthenticated";
+        case ErrorCode::kPermissionDenied:
+            return "permission_denied";
+        case ErrorCode::kPayloadTooLarge:
+            return "payload_too_large";
+        case ErrorCode::kRateLimited:
+            return "rate_limited";
+        case ErrorCode::kUnavailable:
+            return "unavailable";
+        case ErrorCode::kTimeout:
+            return "timeout";
+        case ErrorCode::kInternal:
+            return "internal";
     }
     return "internal";
 }

@@ -15,7 +15,7 @@ namespace {
 
 // One JSON object per line: {"ts","level","logger","msg","thread"}; the message is escaped.
 class JsonFormatter final : public spdlog::formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
         using namespace std::chrono;
         const auto ms = duration_cast<milliseconds>(msg.time.time_since_epoch()).count();
@@ -53,9 +53,11 @@ Status SetupLogging(std::string_view level, std::string_view format, std::string
     if (format == "json") {
         logger->set_formatter(std::make_unique<JsonFormatter>());
     } else if (format == "human") {
-        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v",
+                            spdlog::pattern_time_type::utc);
     } else {
-        return Error::InvalidArgument("log.format: expected human or json, got '" + std::string(format) + "'");
+        return Error::InvalidArgument("log.format: expected human or json, got '" +
+                                      std::string(format) + "'");
     }
     logger->set_level(lvl);
     logger->flush_on(spdlog::level::warn);

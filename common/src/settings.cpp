@@ -17,8 +17,9 @@ std::string EnvName(std::string_view prefix, const std::string& key) {
     std::string name(prefix);
     name.push_back('_');
     for (char c : key) {
-        name.push_back(c == '.' || c == '-' ? '_'
-                                            : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+        name.push_back(c == '.' || c == '-'
+                           ? '_'
+                           : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     }
     return name;
 }
@@ -33,16 +34,20 @@ std::string Trim(std::string_view s) {
 Status Flatten(const toml::table& table, const std::string& prefix,
                std::map<std::string, std::string>& out) {
     for (const auto& [k, node] : table) {
-        const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+        const std::string key =
+            prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
         if (const auto* sub = node.as_table()) {
             if (auto st = Flatten(*sub, key, out); !st) return st;
         } else if (const auto* arr = node.as_array()) {
             std::string joined;
             for (const auto& el : *arr) {
                 const auto s = el.value<std::string>();
-                if (!s) return Error::InvalidArgument("config key " + key + ": arrays must hold strings");
+                if (!s)
+                    return Error::InvalidArgument("config key " + key +
+                                                  ": arrays must hold strings");
                 if (s->find(',') != std::string::npos)
-                    return Error::InvalidArgument("config key " + key + ": items cannot contain ','");
+                    return Error::InvalidArgument("config key " + key +
+                                                  ": items cannot contain ','");
                 if (!joined.empty()) joined.push_back(',');
                 joined += *s;
             }
@@ -94,7 +99,8 @@ Result<Settings> Settings::Load(std::vector<SettingSpec> specs, const std::strin
         if (auto st = Flatten(table, "", flat); !st) return st.error();
         for (auto& [k, v] : flat) {
             if (!known.contains(k))
-                return Error::InvalidArgument("config file " + toml_path + ": unknown key '" + k + "'");
+                return Error::InvalidArgument("config file " + toml_path + ": unknown key '" + k +
+                                              "'");
             s.values_[k] = Value{v, "file"};
         }
     }
@@ -126,14 +132,16 @@ Result<std::string> Settings::String(const std::string& key) const {
     return (*v)->text;
 }
 
-Result<std::int64_t> Settings::Int(const std::string& key, std::int64_t min, std::int64_t max) const {
+Result<std::int64_t> Settings::Int(const std::string& key, std::int64_t min,
+                                   std::int64_t max) const {
     auto v = Find(key);
     if (!v) return v.error();
     const auto& text = (*v)->text;
     std::int64_t out = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec != std::errc{} || p != text.data() + text.size())
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text + "' is not an integer");
+        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text +
+                                      "' is not an integer");
     if (out < min || out > max)
         return Error::InvalidArgument(key + " (" + (*v)->source + "): " + text + " is outside [" +
                                       std::to_string(min) + ", " + std::to_string(max) + "]");
@@ -147,9 +155,11 @@ Result<double> Settings::Double(const std::string& key, double min, double max) 
     double out = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(out))
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text + "' is not a number");
+        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text +
+                                      "' is not a number");
     if (out < min || out > max)
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): " + text + " is out of range");
+        return Error::InvalidArgument(key + " (" + (*v)->source + "): " + text +
+                                      " is out of range");
     return out;
 }
 
@@ -165,17 +175,25 @@ Result<bool> Settings::Bool(const std::string& key) const {
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     std::int64_t n = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || n < 0) return Error::InvalidArgument("'" + std::string(text) + "' is not a duration");
+    if (ec != std::errc{} || n < 0)
+        return Error::InvalidArgument("'" + std::string(text) + "' is not a duration");
     const std::string_view unit(p, static_cast<std::size_t>(text.data() + text.size() - p));
     using namespace std::chrono;
     std::int64_t factor = 0;
-    if (unit == "ms") factor = 1;
-    else if (unit.empty() || unit == "s") factor = 1000;
-    else if (unit == "m") factor = 60'000;
-    else if (unit == "h") factor = 3'600'000;
-    else if (unit == "d") factor = 86'400'000;
-    else return Error::InvalidArgument("'" + std::string(text) + "': unknown unit (ms, s, m, h, d)");
-    if (n > INT64_MAX / factor) return Error::InvalidArgument("'" + std::string(text) + "' is too long");
+    if (unit == "ms")
+        factor = 1;
+    else if (unit.empty() || unit == "s")
+        factor = 1000;
+    else if (unit == "m")
+        factor = 60'000;
+    else if (unit == "h")
+        factor = 3'600'000;
+    else if (unit == "d")
+        factor = 86'400'000;
+    else
+        return Error::InvalidArgument("'" + std::string(text) + "': unknown unit (ms, s, m, h, d)");
+    if (n > INT64_MAX / factor)
+        return Error::InvalidArgument("'" + std::string(text) + "' is too long");
     return milliseconds{n * factor};
 }
 

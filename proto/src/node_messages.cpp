@@ -14,7 +14,7 @@ namespace {
 
 // Field readers: the error names the field with its JSON path so a client knows what to fix.
 class FieldReader {
-public:
+  public:
     FieldReader(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
 
     Status Object() const {
@@ -34,8 +34,8 @@ public:
     Status Unsigned(const char* key, UInt& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_number_integer() || (it->is_number_integer() && !it->is_number_unsigned() &&
-                                         it->get<std::int64_t>() < 0))
+        if (!it->is_number_integer() ||
+            (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() < 0))
             return Error::InvalidArgument(Where(key) + "must be a non-negative integer");
         const auto v = it->get<std::uint64_t>();
         if (v > std::numeric_limits<UInt>::max())
@@ -47,7 +47,8 @@ public:
     Status Int(const char* key, int& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_number_integer()) return Error::InvalidArgument(Where(key) + "must be an integer");
+        if (!it->is_number_integer())
+            return Error::InvalidArgument(Where(key) + "must be an integer");
         const auto v = it->get<std::int64_t>();
         if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
             return Error::InvalidArgument(Where(key) + "is out of range");
@@ -55,7 +56,8 @@ public:
         return common::Ok();
     }
 
-    Status Double(const char* key, double& out, double min, double max, bool required = true) const {
+    Status Double(const char* key, double& out, double min, double max,
+                  bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
         if (!it->is_number()) return Error::InvalidArgument(Where(key) + "must be a number");
@@ -80,7 +82,8 @@ public:
             out.reset();
             return common::Ok();
         }
-        if (!it->is_boolean()) return Error::InvalidArgument(Where(key) + "must be true, false or null");
+        if (!it->is_boolean())
+            return Error::InvalidArgument(Where(key) + "must be true, false or null");
         out = it->get<bool>();
         return common::Ok();
     }
@@ -88,7 +91,8 @@ public:
     Status StringArray(const char* key, std::vector<std::string>& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_array()) return Error::InvalidArgument(Where(key) + "must be an array of strings");
+        if (!it->is_array())
+            return Error::InvalidArgument(Where(key) + "must be an array of strings");
         out.clear();
         for (const auto& el : *it) {
             if (!el.is_string())
@@ -118,7 +122,7 @@ public:
         return w.empty() ? std::string() : w + ": ";
     }
 
-private:
+  private:
     Status Missing(const char* key, bool required) const {
         if (required) return Error::InvalidArgument(Where(key) + "is required");
         return common::Ok();
@@ -128,8 +132,8 @@ private:
     std::string path_;
 };
 
-#define DECLOUD_TRY(expr)                               \
-    do {                                                \
+#define DECLOUD_TRY(expr)                                \
+    do {                                                 \
         if (auto _st = (expr); !_st) return _st.error(); \
     } while (0)
 
@@ -156,8 +160,11 @@ Result<ComputeScore> DecodeComputeScore(const json& j) {
 }
 
 json ToJson(const GpuInfo& g) {
-    return json{{"pciAddress", g.pci_address}, {"vendorId", g.vendor_id}, {"deviceId", g.device_id},
-                {"vendor", g.vendor},          {"model", g.model}};
+    return json{{"pciAddress", g.pci_address},
+                {"vendorId", g.vendor_id},
+                {"deviceId", g.device_id},
+                {"vendor", g.vendor},
+                {"model", g.model}};
 }
 
 json ToJson(const ComputeScore& c) {
@@ -219,13 +226,15 @@ json ToJson(const HeartbeatRequest& v) {
 }
 
 json ToJson(const Command& v) {
-    return json{{"id", v.id}, {"type", v.type}, {"payload", v.payload}, {"createdAt", v.created_at}};
+    return json{
+        {"id", v.id}, {"type", v.type}, {"payload", v.payload}, {"createdAt", v.created_at}};
 }
 
 json ToJson(const HeartbeatResponse& v) {
     json commands = json::array();
     for (const auto& c : v.commands) commands.push_back(ToJson(c));
-    return json{{"nextHeartbeatSeconds", v.next_heartbeat_seconds}, {"commands", std::move(commands)}};
+    return json{{"nextHeartbeatSeconds", v.next_heartbeat_seconds},
+                {"commands", std::move(commands)}};
 }
 
 json ToJson(const CommandResult& v) {
@@ -253,7 +262,9 @@ Result<NodeResources> DecodeNodeResources(const json& j) {
         if (!gpus->is_array()) return Error::InvalidArgument("gpus: must be an array");
         for (std::size_t i = 0; i < gpus->size(); ++i) {
             auto g = DecodeGpu((*gpus)[i]);
-            if (!g) return Error::InvalidArgument("gpus[" + std::to_string(i) + "]: " + g.error().message);
+            if (!g)
+                return Error::InvalidArgument("gpus[" + std::to_string(i) +
+                                              "]: " + g.error().message);
             v.gpus.push_back(std::move(*g));
         }
     }
@@ -340,7 +351,9 @@ Result<HeartbeatResponse> DecodeHeartbeatResponse(const json& j) {
         if (!cmds->is_array()) return Error::InvalidArgument("commands: must be an array");
         for (std::size_t i = 0; i < cmds->size(); ++i) {
             auto c = DecodeCommand((*cmds)[i]);
-            if (!c) return Error::InvalidArgument("commands[" + std::to_string(i) + "]: " + c.error().message);
+            if (!c)
+                return Error::InvalidArgument("commands[" + std::to_string(i) +
+                                              "]: " + c.error().message);
             v.commands.push_back(std::move(*c));
         }
     }

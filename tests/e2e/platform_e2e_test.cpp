@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 class PlatformTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         database_url_ = pg_.CreateDatabase("e2e");
         api_port_ = testing::FreeTcpPort();
@@ -27,12 +27,11 @@ protected:
     std::unique_ptr<testing::ChildProcess> StartOrchestrator() {
         return std::make_unique<testing::ChildProcess>(
             DECLOUD_ORCHESTRATOR_BIN,
-            std::vector<std::string>{"--set", "server.port=" + std::to_string(api_port_),
-                                     "--set", "database.url=" + database_url_,
-                                     "--set", "nodes.heartbeat_interval=1s",
-                                     "--set", "nodes.offline_after=5s",
-                                     "--set", "nodes.offline_sweep_interval=500ms",
-                                     "--set", "log.level=debug"},
+            std::vector<std::string>{
+                "--set", "server.port=" + std::to_string(api_port_), "--set",
+                "database.url=" + database_url_, "--set", "nodes.heartbeat_interval=1s", "--set",
+                "nodes.offline_after=5s", "--set", "nodes.offline_sweep_interval=500ms", "--set",
+                "log.level=debug"},
             dir_.path() + "/orchestrator.log");
     }
 
@@ -74,7 +73,8 @@ protected:
 
 TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
     auto orchestrator = StartOrchestrator();
-    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s)) << orchestrator->Log();
+    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s))
+        << orchestrator->Log();
     auto agent = StartAgent();
 
     json node;
@@ -119,9 +119,11 @@ TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
     EXPECT_TRUE(agent->Running()) << "the agent must not crash when the orchestrator is down";
 
     orchestrator = StartOrchestrator();
-    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s)) << orchestrator->Log();
-    const auto restart_heartbeats = json::parse(
-        testing::HttpRequest(agent_port_, "GET", "/healthz")->body)["heartbeatsSent"].get<int>();
+    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s))
+        << orchestrator->Log();
+    const auto restart_heartbeats =
+        json::parse(testing::HttpRequest(agent_port_, "GET", "/healthz")->body)["heartbeatsSent"]
+            .get<int>();
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
             auto r = testing::HttpRequest(agent_port_, "GET", "/healthz");
@@ -145,9 +147,15 @@ TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
 
 TEST_F(PlatformTest, SilentNodeGoesOfflineAndComesBack) {
     auto orchestrator = StartOrchestrator();
-    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s)) << orchestrator->Log();
+    ASSERT_TRUE(testing::WaitUntil([&] { return OrchestratorReady(); }, 60s))
+        << orchestrator->Log();
     auto agent = StartAgent();
-    ASSERT_TRUE(testing::WaitUntil([&] { auto n = OnlineNodes(); return n && !(*n)["nodes"].empty(); }, 90s))
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            auto n = OnlineNodes();
+            return n && !(*n)["nodes"].empty();
+        },
+        90s))
         << agent->Log();
     // Freeze the agent (no heartbeats) without killing it; offline_after is 5 s here.
     ASSERT_EQ(::kill(agent->pid(), SIGSTOP), 0);
@@ -159,7 +167,12 @@ TEST_F(PlatformTest, SilentNodeGoesOfflineAndComesBack) {
         60s);
     ::kill(agent->pid(), SIGCONT);
     ASSERT_TRUE(went_offline) << orchestrator->Log();
-    ASSERT_TRUE(testing::WaitUntil([&] { auto n = OnlineNodes(); return n && !(*n)["nodes"].empty(); }, 60s))
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            auto n = OnlineNodes();
+            return n && !(*n)["nodes"].empty();
+        },
+        60s))
         << agent->Log();
     auto nodes = OnlineNodes();
     const auto& node = (*nodes)["nodes"][0];

@@ -186,7 +186,8 @@ Result<std::string> NormalizeEthereumAddress(std::string_view address) {
     if (hex.size() != 40) return Error::InvalidArgument("wallet address must have 40 hex digits");
     bool has_lower = false, has_upper = false;
     for (char c : hex) {
-        if (HexValue(c) < 0) return Error::InvalidArgument("wallet address has a non-hex character");
+        if (HexValue(c) < 0)
+            return Error::InvalidArgument("wallet address has a non-hex character");
         has_lower |= (c >= 'a' && c <= 'f');
         has_upper |= (c >= 'A' && c <= 'F');
     }
@@ -222,7 +223,8 @@ Result<Ed25519KeyPair> Ed25519KeyPair::FromPrivateKey(std::span<const std::uint8
 std::string Ed25519KeyPair::PublicKeyBase64() const { return Base64Encode(public_key_); }
 
 std::string Ed25519KeyPair::SignBase64(std::string_view message) const {
-    PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed_.data(), seed_.size()));
+    PkeyPtr key(
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed_.data(), seed_.size()));
     MdCtxPtr ctx(EVP_MD_CTX_new());
     std::array<std::uint8_t, 64> sig{};
     std::size_t sig_len = sig.size();
@@ -241,7 +243,8 @@ bool VerifyEd25519(std::string_view public_key_base64, std::string_view message,
     MdCtxPtr ctx(EVP_MD_CTX_new());
     if (!key || !ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1)
         return false;
-    return EVP_DigestVerify(ctx.get(), sig->data(), sig->size(), AsBytes(message), message.size()) == 1;
+    return EVP_DigestVerify(ctx.get(), sig->data(), sig->size(), AsBytes(message),
+                            message.size()) == 1;
 }
 
 }  // namespace decloud::crypto

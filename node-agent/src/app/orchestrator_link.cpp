@@ -48,6 +48,7 @@ void OrchestratorLink::NoteFailure(const std::string& what) {
 }
 
 asio::awaitable<void> OrchestratorLink::Wait(std::chrono::milliseconds delay) {
+    if (stopping_) co_return;
     timer_.expires_after(delay);
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -81,7 +82,8 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
         co_return Outcome::kRetry;
     }
     node_token_ = decoded->node_token;
-    interval_ = std::chrono::seconds{std::max<std::uint32_t>(1, decoded->heartbeat_interval_seconds)};
+    interval_ =
+        std::chrono::seconds{std::max<std::uint32_t>(1, decoded->heartbeat_interval_seconds)};
     {
         std::lock_guard lock(status_mutex_);
         status_.registered = true;
@@ -98,7 +100,8 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
 asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
     const auto node_id = Status().node_id;
     proto::HeartbeatRequest hb{usage_(), options_.agent_version};
-    net::Request req{http::verb::post, options_.base_path + "/api/nodes/" + node_id + "/heartbeat", 11};
+    net::Request req{http::verb::post, options_.base_path + "/api/nodes/" + node_id + "/heartbeat",
+                     11};
     req.set(http::field::content_type, "application/json");
     req.set(http::field::authorization, "Bearer " + node_token_);
     req.body() = proto::ToJson(hb).dump();
@@ -111,8 +114,9 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
     const auto status = resp->result_int();
     if (status == 401 || status == 404) {
         NoteFailure("heartbeat: HTTP " + std::to_string(status));
-        spdlog::warn("orchestrator does not recognise this node any more (HTTP {}); registering again",
-                     status);
+        spdlog::warn(
+            "orchestrator does not recognise this node any more (HTTP {}); registering again",
+            status);
         std::lock_guard lock(status_mutex_);
         status_.registered = false;
         co_return Outcome::kRejected;
@@ -125,7 +129,8 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
     auto json = proto::ParseJson(resp->body());
     if (json) {
         if (auto decoded = proto::DecodeHeartbeatResponse(*json)) {
-            interval_ = std::chrono::seconds{std::max<std::uint32_t>(1, decoded->next_heartbeat_seconds)};
+            interval_ =
+                std::chrono::seconds{std::max<std::uint32_t>(1, decoded->next_heartbeat_seconds)};
             for (const auto& cmd : decoded->commands)
                 spdlog::warn("command {} of type {} is not supported by this agent version", cmd.id,
                              cmd.type);
@@ -158,8 +163,8 @@ asio::awaitable<void> OrchestratorLink::Run() {
                 continue;
             }
             if (outcome == Outcome::kRetry) {
-                co_await Wait(std::chrono::duration_cast<std::chrono::milliseconds>(
-                    backoff.Next(random_())));
+                co_await Wait(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(backoff.Next(random_())));
                 continue;
             }
             backoff.Reset();

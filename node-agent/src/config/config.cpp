@@ -11,20 +11,24 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
     return {
         {"orchestrator.url", "http://127.0.0.1:8080", "where the orchestrator's API is"},
         {"node.operator_wallet", "", "operator's Ethereum address (earnings go there); required"},
-        {"node.public_ip", "", "this node's public address, if known; empty: let the orchestrator see it"},
+        {"node.public_ip", "",
+         "this node's public address, if known; empty: let the orchestrator see it"},
         {"node.region", "", "region name, lowercase letters, digits and '-'"},
         {"node.tags", "", "tags for the marketplace"},
         {"node.behind_cgnat", "auto", "auto, true or false: force the relay decision"},
         {"node.state_dir", "/var/lib/decloud-agent", "node key, benchmark cache"},
-        {"node.vm_storage_path", "/var/lib/decloud-agent/vms", "where VM disks live (measured for capacity)"},
+        {"node.vm_storage_path", "/var/lib/decloud-agent/vms",
+         "where VM disks live (measured for capacity)"},
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
-        {"benchmark.baseline_events_per_second", "1000", "sysbench cpu events/s of one reference core"},
+        {"benchmark.baseline_events_per_second", "1000",
+         "sysbench cpu events/s of one reference core"},
         {"benchmark.points_per_baseline_core", "100", "compute points one reference core is worth"},
         {"benchmark.max_age", "7d", "re-run the benchmark after this long"},
         {"heartbeat.jitter", "0.1", "random spread of the heartbeat interval, as a fraction"},
-        {"heartbeat.initial_backoff", "1s", "first retry delay when the orchestrator is unreachable"},
+        {"heartbeat.initial_backoff", "1s",
+         "first retry delay when the orchestrator is unreachable"},
         {"heartbeat.max_backoff", "60s", "longest retry delay"},
         {"heartbeat.request_timeout", "10s", "time allowed for one call to the orchestrator"},
         {"server.address", "127.0.0.1", "address of the agent's health and metrics endpoint"},
@@ -48,18 +52,23 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(wallet, s.String("node.operator_wallet"));
     if (wallet.empty())
         return Error::InvalidArgument(
-            "node.operator_wallet: required (the Ethereum address that receives this node's earnings)");
+            "node.operator_wallet: required (the Ethereum address that receives this node's "
+            "earnings)");
     auto normalized = crypto::NormalizeEthereumAddress(wallet);
-    if (!normalized) return Error::InvalidArgument("node.operator_wallet: " + normalized.error().message);
+    if (!normalized)
+        return Error::InvalidArgument("node.operator_wallet: " + normalized.error().message);
     c.profile.operator_wallet = *normalized;
     DECLOUD_ASSIGN(c.profile.public_ip, s.String("node.public_ip"));
     DECLOUD_ASSIGN(c.profile.region, s.String("node.region"));
     DECLOUD_ASSIGN(c.profile.tags, s.StringList("node.tags"));
     std::string cgnat;
     DECLOUD_ASSIGN(cgnat, s.String("node.behind_cgnat"));
-    if (cgnat == "true") c.profile.behind_cgnat = true;
-    else if (cgnat == "false") c.profile.behind_cgnat = false;
-    else if (cgnat != "auto") return Error::InvalidArgument("node.behind_cgnat: auto, true or false");
+    if (cgnat == "true")
+        c.profile.behind_cgnat = true;
+    else if (cgnat == "false")
+        c.profile.behind_cgnat = false;
+    else if (cgnat != "auto")
+        return Error::InvalidArgument("node.behind_cgnat: auto, true or false");
     DECLOUD_ASSIGN(c.state_dir, s.String("node.state_dir"));
     DECLOUD_ASSIGN(c.vm_storage_path, s.String("node.vm_storage_path"));
     if (c.state_dir.empty()) return Error::InvalidArgument("node.state_dir: required");
@@ -68,14 +77,16 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.benchmark_seconds, s.Int("benchmark.seconds", 1, 600));
     DECLOUD_ASSIGN(c.baseline_events_per_second_per_core,
                    s.Double("benchmark.baseline_events_per_second", 1e-3, 1e9));
-    DECLOUD_ASSIGN(c.points_per_baseline_core, s.Double("benchmark.points_per_baseline_core", 1, 1e6));
+    DECLOUD_ASSIGN(c.points_per_baseline_core,
+                   s.Double("benchmark.points_per_baseline_core", 1, 1e6));
     DECLOUD_ASSIGN(c.benchmark_max_age, s.Duration("benchmark.max_age"));
     DECLOUD_ASSIGN(c.heartbeat_jitter, s.Double("heartbeat.jitter", 0, 0.5));
     DECLOUD_ASSIGN(c.initial_backoff, s.Duration("heartbeat.initial_backoff"));
     DECLOUD_ASSIGN(c.max_backoff, s.Duration("heartbeat.max_backoff"));
     DECLOUD_ASSIGN(c.request_timeout, s.Duration("heartbeat.request_timeout"));
     if (c.initial_backoff.count() <= 0 || c.max_backoff < c.initial_backoff)
-        return Error::InvalidArgument("heartbeat.max_backoff: must be at least heartbeat.initial_backoff");
+        return Error::InvalidArgument(
+            "heartbeat.max_backoff: must be at least heartbeat.initial_backoff");
     DECLOUD_ASSIGN(c.server.address, s.String("server.address"));
     DECLOUD_ASSIGN(c.server.port, s.Int("server.port", 0, 65535));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));

@@ -20,32 +20,52 @@ namespace {
 
 http::status StatusFor(ErrorCode code) {
     switch (code) {
-        case ErrorCode::kInvalidArgument: return http::status::bad_request;
-        case ErrorCode::kNotFound: return http::status::not_found;
-        case ErrorCode::kConflict: return http::status::conflict;
-        case ErrorCode::kUnauthenticated: return http::status::unauthorized;
-        case ErrorCode::kPermissionDenied: return http::status::forbidden;
-        case ErrorCode::kPayloadTooLarge: return http::status::payload_too_large;
-        case ErrorCode::kRateLimited: return http::status::too_many_requests;
-        case ErrorCode::kUnavailable: return http::status::service_unavailable;
-        case ErrorCode::kTimeout: return http::status::gateway_timeout;
-        case ErrorCode::kInternal: return http::status::internal_server_error;
+        case ErrorCode::kInvalidArgument:
+            return http::status::bad_request;
+        case ErrorCode::kNotFound:
+            return http::status::not_found;
+        case ErrorCode::kConflict:
+            return http::status::conflict;
+        case ErrorCode::kUnauthenticated:
+            return http::status::unauthorized;
+        case ErrorCode::kPermissionDenied:
+            return http::status::forbidden;
+        case ErrorCode::kPayloadTooLarge:
+            return http::status::payload_too_large;
+        case ErrorCode::kRateLimited:
+            return http::status::too_many_requests;
+        case ErrorCode::kUnavailable:
+            return http::status::service_unavailable;
+        case ErrorCode::kTimeout:
+            return http::status::gateway_timeout;
+        case ErrorCode::kInternal:
+            return http::status::internal_server_error;
     }
     return http::status::internal_server_error;
 }
 
 std::string_view TitleFor(ErrorCode code) {
     switch (code) {
-        case ErrorCode::kInvalidArgument: return "Invalid request";
-        case ErrorCode::kNotFound: return "Not found";
-        case ErrorCode::kConflict: return "Conflict";
-        case ErrorCode::kUnauthenticated: return "Authentication required";
-        case ErrorCode::kPermissionDenied: return "Forbidden";
-        case ErrorCode::kPayloadTooLarge: return "Payload too large";
-        case ErrorCode::kRateLimited: return "Too many requests";
-        case ErrorCode::kUnavailable: return "Service unavailable";
-        case ErrorCode::kTimeout: return "Timed out";
-        case ErrorCode::kInternal: return "Internal error";
+        case ErrorCode::kInvalidArgument:
+            return "Invalid request";
+        case ErrorCode::kNotFound:
+            return "Not found";
+        case ErrorCode::kConflict:
+            return "Conflict";
+        case ErrorCode::kUnauthenticated:
+            return "Authentication required";
+        case ErrorCode::kPermissionDenied:
+            return "Forbidden";
+        case ErrorCode::kPayloadTooLarge:
+            return "Payload too large";
+        case ErrorCode::kRateLimited:
+            return "Too many requests";
+        case ErrorCode::kUnavailable:
+            return "Service unavailable";
+        case ErrorCode::kTimeout:
+            return "Timed out";
+        case ErrorCode::kInternal:
+            return "Internal error";
     }
     return "Internal error";
 }
@@ -101,10 +121,10 @@ json OptionalTime(const std::optional<common::TimePoint>& t) {
 net::Response ErrorResponse(const net::RequestContext& ctx, const Error& error) {
     const auto status = StatusFor(error.code);
     if (error.code == ErrorCode::kInternal || error.code == ErrorCode::kUnavailable)
-        spdlog::warn("request {} {} {}: {}", ctx.request_id, ctx.request.method_string(),
-                     ctx.route, error.message);
-    auto resp = net::MakeProblem(ctx.request, status, TitleFor(error.code), error.message,
-                                 ctx.request_id);
+        spdlog::warn("request {} {} {}: {}", ctx.request_id, ctx.request.method_string(), ctx.route,
+                     error.message);
+    auto resp =
+        net::MakeProblem(ctx.request, status, TitleFor(error.code), error.message, ctx.request_id);
     if (error.code == ErrorCode::kUnauthenticated)
         resp.set(http::field::www_authenticate, "Bearer realm=\"decloud\"");
     return resp;
@@ -160,27 +180,28 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                    co_return net::MakeJson(ctx.request, http::status::ok, proto::ToJson(*result));
                });
 
-    router.Add(http::verb::post, "/api/nodes/{id}/heartbeat",
-               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-                   const std::string node_id(ctx.Param("id"));
-                   const auto token = BearerToken(ctx.request);
-                   if (token.empty())
-                       co_return ErrorResponse(
-                           ctx, Error::Unauthenticated("send the node token as 'Authorization: Bearer'"));
-                   auto json = proto::ParseJson(ctx.request.body());
-                   if (!json) co_return ErrorResponse(ctx, json.error());
-                   auto hb = proto::DecodeHeartbeatRequest(*json);
-                   if (!hb) co_return ErrorResponse(ctx, hb.error());
-                   if (api->nodes->TryHeartbeat(node_id, token, *hb) == app::FastAuth::kAccepted)
-                       co_return net::MakeJson(ctx.request, http::status::ok,
-                                               proto::ToJson(api->nodes->HeartbeatReply()));
-                   const std::string token_copy(token);
-                   auto result = co_await net::RunBlocking(*api->blocking, [&] {
-                       return api->nodes->HeartbeatAfterLookup(node_id, token_copy, *hb);
-                   });
-                   if (!result) co_return ErrorResponse(ctx, result.error());
-                   co_return net::MakeJson(ctx.request, http::status::ok, proto::ToJson(*result));
-               });
+    router.Add(
+        http::verb::post, "/api/nodes/{id}/heartbeat",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            const std::string node_id(ctx.Param("id"));
+            const auto token = BearerToken(ctx.request);
+            if (token.empty())
+                co_return ErrorResponse(
+                    ctx, Error::Unauthenticated("send the node token as 'Authorization: Bearer'"));
+            auto json = proto::ParseJson(ctx.request.body());
+            if (!json) co_return ErrorResponse(ctx, json.error());
+            auto hb = proto::DecodeHeartbeatRequest(*json);
+            if (!hb) co_return ErrorResponse(ctx, hb.error());
+            if (api->nodes->TryHeartbeat(node_id, token, *hb) == app::FastAuth::kAccepted)
+                co_return net::MakeJson(ctx.request, http::status::ok,
+                                        proto::ToJson(api->nodes->HeartbeatReply()));
+            const std::string token_copy(token);
+            auto result = co_await net::RunBlocking(*api->blocking, [&] {
+                return api->nodes->HeartbeatAfterLookup(node_id, token_copy, *hb);
+            });
+            if (!result) co_return ErrorResponse(ctx, result.error());
+            co_return net::MakeJson(ctx.request, http::status::ok, proto::ToJson(*result));
+        });
 
     router.Add(http::verb::get, "/api/nodes/{id}",
                [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
@@ -191,33 +212,33 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                    co_return net::MakeJson(ctx.request, http::status::ok, NodeViewToJson(*result));
                });
 
-    router.Add(http::verb::get, "/api/nodes",
-               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-                   const std::string_view target = ctx.request.target();
-                   ports::NodeListQuery query;
-                   if (auto limit = QueryParam(target, "limit"); !limit.empty()) {
-                       auto parsed = ParseLimit(limit);
-                       if (!parsed) co_return ErrorResponse(ctx, parsed.error());
-                       query.limit = *parsed;
-                   }
-                   query.after_id = QueryParam(target, "cursor");
-                   if (auto status = QueryParam(target, "status"); !status.empty()) {
-                       query.status = domain::ParseNodeStatus(status);
-                       if (!query.status)
-                           co_return ErrorResponse(
-                               ctx, Error::InvalidArgument("status: expected online or offline"));
-                   }
-                   auto result = co_await net::RunBlocking(
-                       *api->blocking, [&] { return api->nodes->List(query); });
-                   if (!result) co_return ErrorResponse(ctx, result.error());
-                   json items = json::array();
-                   for (const auto& v : result->nodes) items.push_back(NodeViewToJson(v));
-                   json body{{"nodes", std::move(items)},
-                             {"nextCursor", result->next_cursor.empty()
-                                                ? json(nullptr)
-                                                : json(result->next_cursor)}};
-                   co_return net::MakeJson(ctx.request, http::status::ok, body);
-               });
+    router.Add(
+        http::verb::get, "/api/nodes",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            const std::string_view target = ctx.request.target();
+            ports::NodeListQuery query;
+            if (auto limit = QueryParam(target, "limit"); !limit.empty()) {
+                auto parsed = ParseLimit(limit);
+                if (!parsed) co_return ErrorResponse(ctx, parsed.error());
+                query.limit = *parsed;
+            }
+            query.after_id = QueryParam(target, "cursor");
+            if (auto status = QueryParam(target, "status"); !status.empty()) {
+                query.status = domain::ParseNodeStatus(status);
+                if (!query.status)
+                    co_return ErrorResponse(
+                        ctx, Error::InvalidArgument("status: expected online or offline"));
+            }
+            auto result =
+                co_await net::RunBlocking(*api->blocking, [&] { return api->nodes->List(query); });
+            if (!result) co_return ErrorResponse(ctx, result.error());
+            json items = json::array();
+            for (const auto& v : result->nodes) items.push_back(NodeViewToJson(v));
+            json body{{"nodes", std::move(items)},
+                      {"nextCursor",
+                       result->next_cursor.empty() ? json(nullptr) : json(result->next_cursor)}};
+            co_return net::MakeJson(ctx.request, http::status::ok, body);
+        });
 }
 
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
@@ -225,14 +246,16 @@ void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api) 
                [](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
                    co_return net::MakeJson(ctx.request, http::status::ok, json{{"status", "ok"}});
                });
-    router.Add(http::verb::get, "/readyz",
-               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-                   auto ready = co_await net::RunBlocking(*api->blocking,
-                                                          [&] { return api->readiness(); });
-                   if (!ready)
-                       co_return ErrorResponse(ctx, Error::Unavailable("not ready: " + ready.error().message));
-                   co_return net::MakeJson(ctx.request, http::status::ok, json{{"status", "ready"}});
-               });
+    router.Add(
+        http::verb::get, "/readyz",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            auto ready =
+                co_await net::RunBlocking(*api->blocking, [&] { return api->readiness(); });
+            if (!ready)
+                co_return ErrorResponse(ctx,
+                                        Error::Unavailable("not ready: " + ready.error().message));
+            co_return net::MakeJson(ctx.request, http::status::ok, json{{"status", "ready"}});
+        });
     router.Add(http::verb::get, "/metrics",
                [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
                    net::Response resp{http::status::ok, ctx.request.version()};

@@ -25,7 +25,9 @@ constexpr std::size_t kMaxCpuModelLength = 256;
 constexpr std::size_t kMaxGpus = 64;
 constexpr std::uint32_t kMaxComputePoints = 10'000'000;
 
-bool IsLowerAlnumOrDash(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
+bool IsLowerAlnumOrDash(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
 
 bool IsTagChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -38,10 +40,12 @@ bool IsPrintableAscii(std::string_view s) {
 
 Status ValidateResources(const proto::RegisterNodeRequest& req) {
     const auto& r = req.resources;
-    if (r.cpu_threads == 0) return Error::InvalidArgument("resources.cpuThreads: must be at least 1");
+    if (r.cpu_threads == 0)
+        return Error::InvalidArgument("resources.cpuThreads: must be at least 1");
     if (r.cpu_cores == 0 || r.cpu_cores > r.cpu_threads)
         return Error::InvalidArgument("resources.cpuCores: must be between 1 and cpuThreads");
-    if (r.memory_bytes == 0) return Error::InvalidArgument("resources.memoryBytes: must be positive");
+    if (r.memory_bytes == 0)
+        return Error::InvalidArgument("resources.memoryBytes: must be positive");
     if (r.storage_free_bytes > r.storage_total_bytes)
         return Error::InvalidArgument("resources.storageFreeBytes: exceeds storageTotalBytes");
     if (r.cpu_model.size() > kMaxCpuModelLength || !IsPrintableAscii(r.cpu_model))
@@ -57,9 +61,11 @@ Status ValidateResources(const proto::RegisterNodeRequest& req) {
 }  // namespace
 
 Status ValidateRegion(std::string_view region) {
-    if (region.size() > kMaxRegionLength) return Error::InvalidArgument("region: at most 64 characters");
+    if (region.size() > kMaxRegionLength)
+        return Error::InvalidArgument("region: at most 64 characters");
     if (!std::all_of(region.begin(), region.end(), IsLowerAlnumOrDash))
-        return Error::InvalidArgument("region: only lowercase letters, digits and '-' (e.g. eu-west)");
+        return Error::InvalidArgument(
+            "region: only lowercase letters, digits and '-' (e.g. eu-west)");
     return common::Ok();
 }
 
@@ -69,7 +75,8 @@ Status ValidateTags(const std::vector<std::string>& tags) {
         if (t.empty() || t.size() > kMaxTagLength)
             return Error::InvalidArgument("tags: each tag has 1 to 64 characters");
         if (!std::all_of(t.begin(), t.end(), IsTagChar))
-            return Error::InvalidArgument("tags: '" + t + "' may only use letters, digits and - _ . :");
+            return Error::InvalidArgument("tags: '" + t +
+                                          "' may only use letters, digits and - _ . :");
     }
     return common::Ok();
 }
@@ -101,11 +108,12 @@ Result<proto::RegisterNodeResponse> NodeService::Register(std::string_view body,
         return Error::InvalidArgument("timestamp: must be an RFC 3339 time");
     if (signed_at > now + options_.registration_max_skew ||
         signed_at < now - options_.registration_max_skew)
-        return Error::Unauthenticated("timestamp: outside the accepted window of " +
-                                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                         options_.registration_max_skew)
-                                                         .count()) +
-                                      " s around the orchestrator's clock");
+        return Error::Unauthenticated(
+            "timestamp: outside the accepted window of " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(options_.registration_max_skew)
+                    .count()) +
+            " s around the orchestrator's clock");
 
     auto wallet = crypto::NormalizeEthereumAddress(req->operator_wallet);
     if (!wallet) return Error::InvalidArgument("operatorWallet: " + wallet.error().message);
@@ -119,7 +127,8 @@ Result<proto::RegisterNodeResponse> NodeService::Register(std::string_view body,
     // Only now, with a valid request, remember the signature so a captured body cannot be
     // replayed to obtain fresh credentials.
     const auto sig_hash = crypto::HexEncode(crypto::Sha256(signature_base64));
-    if (auto st = repository_.ConsumeOnce(sig_hash, signed_at + options_.registration_max_skew, now);
+    if (auto st =
+            repository_.ConsumeOnce(sig_hash, signed_at + options_.registration_max_skew, now);
         !st) {
         if (st.error().code == common::ErrorCode::kConflict)
             return Error::Conflict("this signed registration was already used; sign a new one");
@@ -177,7 +186,8 @@ FastAuth NodeService::TryHeartbeat(const std::string& node_id, std::string_view 
         std::shared_lock lock(credentials_mutex_);
         const auto it = credentials_.find(node_id);
         if (it == credentials_.end()) return FastAuth::kUnknown;
-        const std::string_view a(reinterpret_cast<const char*>(it->second.data()), it->second.size());
+        const std::string_view a(reinterpret_cast<const char*>(it->second.data()),
+                                 it->second.size());
         const std::string_view b(reinterpret_cast<const char*>(presented.data()), presented.size());
         // A mismatch may mean the node re-registered through another replica: look it up.
         if (!crypto::ConstantTimeEquals(a, b)) return FastAuth::kUnknown;

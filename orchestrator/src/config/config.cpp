@@ -28,11 +28,10 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
     };
 }
 
-
-#define DECLOUD_ASSIGN(out, expr)                         \
-    do {                                                  \
-        auto _r = (expr);                                 \
-        if (!_r) return _r.error();                       \
+#define DECLOUD_ASSIGN(out, expr)                            \
+    do {                                                     \
+        auto _r = (expr);                                    \
+        if (!_r) return _r.error();                          \
         out = static_cast<std::decay_t<decltype(out)>>(*_r); \
     } while (0)
 

@@ -99,14 +99,22 @@ std::optional<ip::address> Parse(std::string_view text) {
 
 const char* Describe(AddressScope s) {
     switch (s) {
-        case AddressScope::kGlobal: return "global";
-        case AddressScope::kPrivate: return "private";
-        case AddressScope::kSharedCgnat: return "CGNAT shared";
-        case AddressScope::kLoopback: return "loopback";
-        case AddressScope::kLinkLocal: return "link-local";
-        case AddressScope::kUnspecified: return "unspecified";
-        case AddressScope::kReserved: return "reserved";
-        case AddressScope::kInvalid: return "invalid";
+        case AddressScope::kGlobal:
+            return "global";
+        case AddressScope::kPrivate:
+            return "private";
+        case AddressScope::kSharedCgnat:
+            return "CGNAT shared";
+        case AddressScope::kLoopback:
+            return "loopback";
+        case AddressScope::kLinkLocal:
+            return "link-local";
+        case AddressScope::kUnspecified:
+            return "unspecified";
+        case AddressScope::kReserved:
+            return "reserved";
+        case AddressScope::kInvalid:
+            return "invalid";
     }
     return "invalid";
 }
@@ -140,7 +148,8 @@ CgnatAssessment AssessCgnat(std::string_view reported_ip, std::string_view obser
     const auto cls = ClassifyAddress(effective);
     const std::string source = reported.empty() ? "observed" : "reported";
     if (cls.scope == AddressScope::kSharedCgnat) {
-        return {true, true, source + " address " + effective + " is in CGNAT shared space " + cls.range};
+        return {true, true,
+                source + " address " + effective + " is in CGNAT shared space " + cls.range};
     }
     if (cls.scope != AddressScope::kGlobal) {
         return {true, true,

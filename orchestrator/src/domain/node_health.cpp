@@ -8,8 +8,10 @@ namespace decloud::orchestrator::domain {
 
 std::string_view ToString(NodeStatus s) {
     switch (s) {
-        case NodeStatus::kOnline: return "online";
-        case NodeStatus::kOffline: return "offline";
+        case NodeStatus::kOnline:
+            return "online";
+        case NodeStatus::kOffline:
+            return "offline";
     }
     return "offline";
 }
@@ -27,7 +29,8 @@ std::uint64_t MissedHeartbeats(std::optional<common::TimePoint> previous, common
     return slots > 1 ? static_cast<std::uint64_t>(slots - 1) : 0;
 }
 
-bool IsStale(std::optional<common::TimePoint> last, common::TimePoint now, common::Duration timeout) {
+bool IsStale(std::optional<common::TimePoint> last, common::TimePoint now,
+             common::Duration timeout) {
     return !last || now - *last > timeout;
 }
 

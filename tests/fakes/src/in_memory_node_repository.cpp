@@ -60,8 +60,8 @@ Result<std::vector<domain::Node>> InMemoryNodeRepository::List(const ports::Node
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
     std::vector<domain::Node> out;
-    for (auto it = nodes_.upper_bound(query.after_id); it != nodes_.end() && out.size() < query.limit;
-         ++it) {
+    for (auto it = nodes_.upper_bound(query.after_id);
+         it != nodes_.end() && out.size() < query.limit; ++it) {
         const auto& n = it->second.node;
         if (query.status && n.status != *query.status) continue;
         if (!query.operator_wallet.empty() && n.operator_wallet != query.operator_wallet) continue;
@@ -79,7 +79,8 @@ Result<ports::NodeCredential> InMemoryNodeRepository::GetCredential(const std::s
 }
 
 Result<ports::HeartbeatFlushResult> InMemoryNodeRepository::ApplyHeartbeats(
-    std::span<const domain::BufferedHeartbeat> batch, common::Duration interval, common::TimePoint) {
+    std::span<const domain::BufferedHeartbeat> batch, common::Duration interval,
+    common::TimePoint) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
     ports::HeartbeatFlushResult result;
@@ -90,7 +91,8 @@ Result<ports::HeartbeatFlushResult> InMemoryNodeRepository::ApplyHeartbeats(
             continue;
         }
         auto& s = it->second;
-        const auto missed = domain::MissedHeartbeats(s.node.last_heartbeat_at, hb.first_at, interval);
+        const auto missed =
+            domain::MissedHeartbeats(s.node.last_heartbeat_at, hb.first_at, interval);
         auto& day = s.daily[domain::UtcDay(hb.last_at)];
         day.day = domain::UtcDay(hb.last_at);
         day.heartbeats += hb.count;

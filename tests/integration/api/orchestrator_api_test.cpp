@@ -26,7 +26,7 @@ struct Registration {
 };
 
 class OrchestratorApiTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-api");
@@ -34,8 +34,9 @@ protected:
         port_ = testing::FreeTcpPort();
         orchestrator_ = new testing::ChildProcess(
             DECLOUD_ORCHESTRATOR_BIN,
-            {"--set", "server.port=" + std::to_string(port_), "--set", "database.url=" + database_url_,
-             "--set", "server.body_limit_bytes=65536", "--set", "server.read_timeout=2s"},
+            {"--set", "server.port=" + std::to_string(port_), "--set",
+             "database.url=" + database_url_, "--set", "server.body_limit_bytes=65536", "--set",
+             "server.read_timeout=2s"},
             dir_->path() + "/orchestrator.log");
         const bool ready = testing::WaitUntil(
             [] {
@@ -66,7 +67,8 @@ protected:
         return r[0].as<std::string>();
     }
 
-    static Registration Sign(const crypto::Ed25519KeyPair& key, const std::string& wallet = kWallet) {
+    static Registration Sign(const crypto::Ed25519KeyPair& key,
+                             const std::string& wallet = kWallet) {
         proto::RegisterNodeRequest r;
         r.node_public_key = key.PublicKeyBase64();
         r.operator_wallet = wallet;
@@ -118,9 +120,10 @@ std::uint16_t OrchestratorApiTest::port_ = 0;
 
 TEST_F(OrchestratorApiTest, MalformedJsonIsRefusedAndNothingIsStored) {
     const auto before = DatabaseState();
-    auto body = ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/register",
-                                                   "{\"nodePublicKey\": ", {{"X-DeCloud-Signature", "x"}}),
-                              400);
+    auto body =
+        ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/register",
+                                           "{\"nodePublicKey\": ", {{"X-DeCloud-Signature", "x"}}),
+                      400);
     EXPECT_NE(body["detail"].get<std::string>().find("JSON"), std::string::npos);
     ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/register", "[1,2,3]",
                                        {{"X-DeCloud-Signature", "x"}}),
@@ -139,7 +142,8 @@ TEST_F(OrchestratorApiTest, OversizedBodyIsRefused) {
 TEST_F(OrchestratorApiTest, InvalidWalletIsRefusedWithTheReason) {
     const auto before = DatabaseState();
     const auto key = crypto::Ed25519KeyPair::Generate();
-    auto body = ExpectProblem(PostRegistration(Sign(key, "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d35A")), 400);
+    auto body = ExpectProblem(
+        PostRegistration(Sign(key, "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d35A")), 400);
     EXPECT_NE(body["detail"].get<std::string>().find("operatorWallet"), std::string::npos);
     ExpectProblem(PostRegistration(Sign(key, "not-a-wallet")), 400);
     EXPECT_EQ(DatabaseState(), before);
@@ -154,9 +158,9 @@ TEST_F(OrchestratorApiTest, BadSignaturesAndReplaysAreRefused) {
     ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/register", reg.body,
                                        {{"X-DeCloud-Signature", other.SignBase64(reg.body)}}),
                   401);
-    ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/register", reg.body,
-                                       {{"X-DeCloud-Signature", reg.signature},
-                                        {"Content-Type", "text/plain"}}),
+    ExpectProblem(testing::HttpRequest(
+                      port_, "POST", "/api/nodes/register", reg.body,
+                      {{"X-DeCloud-Signature", reg.signature}, {"Content-Type", "text/plain"}}),
                   400);
     EXPECT_EQ(DatabaseState(), before);
     auto ok = PostRegistration(reg);
@@ -170,10 +174,12 @@ TEST_F(OrchestratorApiTest, BadSignaturesAndReplaysAreRefused) {
 TEST_F(OrchestratorApiTest, BodyCutOffMidRequestStoresNothing) {
     const auto before = DatabaseState();
     const auto reg = Sign(crypto::Ed25519KeyPair::Generate());
-    const std::string head = "POST /api/nodes/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             "X-DeCloud-Signature: " + reg.signature + "\r\nContent-Length: " +
-                             std::to_string(reg.body.size()) + "\r\n\r\n";
-    testing::RawExchange(port_, head + reg.body.substr(0, reg.body.size() / 2), /*half_close=*/true, 3s);
+    const std::string head =
+        "POST /api/nodes/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "X-DeCloud-Signature: " +
+        reg.signature + "\r\nContent-Length: " + std::to_string(reg.body.size()) + "\r\n\r\n";
+    testing::RawExchange(port_, head + reg.body.substr(0, reg.body.size() / 2), /*half_close=*/true,
+                         3s);
     // And one that simply stalls: the read timeout (2 s here) closes it.
     const auto stalled = testing::RawExchange(port_, head + reg.body.substr(0, 10), false, 10s);
     EXPECT_EQ(stalled.find("200 OK"), std::string::npos);
@@ -193,40 +199,47 @@ TEST_F(OrchestratorApiTest, HeartbeatsAreCheckedAgainstTheNodesOwnCredentials) {
     const std::string beat = proto::ToJson(proto::HeartbeatRequest{{5, 1, 1, 0}, "t"}).dump();
     const auto before = DatabaseState();
 
-    auto r = testing::HttpRequest(port_, "POST", "/api/nodes/" + jb["nodeId"].get<std::string>() + "/heartbeat",
-                                  beat, {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}});
+    auto r = testing::HttpRequest(
+        port_, "POST", "/api/nodes/" + jb["nodeId"].get<std::string>() + "/heartbeat", beat,
+        {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}});
     ExpectProblem(r, 401);
+    ExpectProblem(
+        testing::HttpRequest(port_, "POST",
+                             "/api/nodes/" + jb["nodeId"].get<std::string>() + "/heartbeat", beat),
+        401);
     ExpectProblem(testing::HttpRequest(port_, "POST",
-                                       "/api/nodes/" + jb["nodeId"].get<std::string>() + "/heartbeat", beat),
-                  401);
-    ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/00000000-0000-4000-8000-000000000000/heartbeat",
+                                       "/api/nodes/00000000-0000-4000-8000-000000000000/heartbeat",
                                        beat, {{"Authorization", "Bearer whatever"}}),
                   404);
     ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/not-a-uuid/heartbeat", beat,
                                        {{"Authorization", "Bearer whatever"}}),
                   404);
-    ExpectProblem(testing::HttpRequest(port_, "POST", "/api/nodes/" + ja["nodeId"].get<std::string>() + "/heartbeat",
-                                       "{\"usage\": {\"cpuPercent\": 900}}",
-                                       {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}}),
+    ExpectProblem(testing::HttpRequest(
+                      port_, "POST", "/api/nodes/" + ja["nodeId"].get<std::string>() + "/heartbeat",
+                      "{\"usage\": {\"cpuPercent\": 900}}",
+                      {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}}),
                   400);
     std::this_thread::sleep_for(1200ms);  // longer than the flush interval: nothing may appear
     EXPECT_EQ(DatabaseState(), before);
 
-    auto good = testing::HttpRequest(port_, "POST", "/api/nodes/" + ja["nodeId"].get<std::string>() + "/heartbeat",
-                                     beat, {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}});
+    auto good = testing::HttpRequest(
+        port_, "POST", "/api/nodes/" + ja["nodeId"].get<std::string>() + "/heartbeat", beat,
+        {{"Authorization", "Bearer " + ja["nodeToken"].get<std::string>()}});
     ASSERT_TRUE(good);
     EXPECT_EQ(good->status, 200) << good->body;
     EXPECT_EQ(json::parse(good->body)["nextHeartbeatSeconds"], 15);
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
-            auto n = testing::HttpRequest(port_, "GET", "/api/nodes/" + ja["nodeId"].get<std::string>());
+            auto n =
+                testing::HttpRequest(port_, "GET", "/api/nodes/" + ja["nodeId"].get<std::string>());
             return n && json::parse(n->body)["status"] == "online";
         },
         10s));
 }
 
 TEST_F(OrchestratorApiTest, UnknownThingsAreProblemsToo) {
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes/00000000-0000-4000-8000-000000000000"), 404);
+    ExpectProblem(
+        testing::HttpRequest(port_, "GET", "/api/nodes/00000000-0000-4000-8000-000000000000"), 404);
     ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes/%2e%2e"), 404);
     ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?limit=abc"), 400);
     ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?limit=100000"), 400);

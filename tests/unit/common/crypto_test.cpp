@@ -17,7 +17,8 @@ TEST(Hashes, Keccak256IsEthereumsNotSha3) {
 
 TEST(Hashes, Sha256Vectors) {
     EXPECT_EQ(Hex(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    EXPECT_EQ(Hex(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(Hex(Sha256("abc")),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Encoding, HexRoundTripAndErrors) {
@@ -74,14 +75,16 @@ TEST(Eip55, NormalizesUnchecksummedAndRejectsBadChecksums) {
 }
 
 TEST(Ed25519, MatchesRfc8032Vector1) {
-    const auto seed = *HexDecode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    const auto seed =
+        *HexDecode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
     auto kp = Ed25519KeyPair::FromPrivateKey(seed);
     ASSERT_TRUE(kp);
     EXPECT_EQ(HexEncode(*Base64Decode(kp->PublicKeyBase64())),
               "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
     const auto sig = kp->SignBase64("");
     EXPECT_EQ(HexEncode(*Base64Decode(sig)),
-              "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+              "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e"
+              "39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
     EXPECT_TRUE(VerifyEd25519(kp->PublicKeyBase64(), "", sig));
 }
 

@@ -11,16 +11,13 @@ namespace decloud::common {
 namespace {
 
 std::vector<SettingSpec> Specs() {
-    return {{"server.port", "8080", ""},
-            {"server.address", "127.0.0.1", ""},
-            {"nodes.offline_after", "2m", ""},
-            {"agent.tags", "", ""},
-            {"feature.enabled", "false", ""},
-            {"ratio", "1.5", ""}};
+    return {{"server.port", "8080", ""},       {"server.address", "127.0.0.1", ""},
+            {"nodes.offline_after", "2m", ""}, {"agent.tags", "", ""},
+            {"feature.enabled", "false", ""},  {"ratio", "1.5", ""}};
 }
 
 class TempFile {
-public:
+  public:
     explicit TempFile(const std::string& content) {
         char tmpl[] = "/tmp/decloud-settings-XXXXXX";
         const int fd = mkstemp(tmpl);
@@ -32,7 +29,7 @@ public:
     ~TempFile() { std::filesystem::remove(path_); }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -92,10 +89,10 @@ TEST(Settings, SyntaxErrorsNameTheLine) {
 }
 
 TEST(Settings, TypedAccessorsExplainBadValues) {
-    auto s = Settings::Load(Specs(), "", "DC",
-                            {"server.port=eighty", "nodes.offline_after=2 weeks", "feature.enabled=maybe",
-                             "ratio=nan"},
-                            Env({}));
+    auto s = Settings::Load(
+        Specs(), "", "DC",
+        {"server.port=eighty", "nodes.offline_after=2 weeks", "feature.enabled=maybe", "ratio=nan"},
+        Env({}));
     ASSERT_TRUE(s);
     auto port = s->Int("server.port", 0, 65535);
     ASSERT_FALSE(port);

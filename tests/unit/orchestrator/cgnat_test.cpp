@@ -12,15 +12,24 @@ struct Case {
 
 TEST(ClassifyAddress, EveryNonGlobalIpv4Range) {
     const Case cases[] = {
-        {"10.0.0.1", AddressScope::kPrivate},         {"10.255.255.255", AddressScope::kPrivate},
-        {"172.16.0.1", AddressScope::kPrivate},       {"172.31.255.254", AddressScope::kPrivate},
-        {"192.168.1.1", AddressScope::kPrivate},      {"100.64.0.1", AddressScope::kSharedCgnat},
-        {"100.127.255.254", AddressScope::kSharedCgnat}, {"127.0.0.1", AddressScope::kLoopback},
-        {"127.10.0.1", AddressScope::kLoopback},      {"169.254.10.1", AddressScope::kLinkLocal},
-        {"0.0.0.0", AddressScope::kReserved},         {"192.0.2.10", AddressScope::kReserved},
-        {"198.18.0.1", AddressScope::kReserved},      {"198.51.100.1", AddressScope::kReserved},
-        {"203.0.113.9", AddressScope::kReserved},     {"224.0.0.1", AddressScope::kReserved},
-        {"240.0.0.1", AddressScope::kReserved},       {"255.255.255.255", AddressScope::kReserved},
+        {"10.0.0.1", AddressScope::kPrivate},
+        {"10.255.255.255", AddressScope::kPrivate},
+        {"172.16.0.1", AddressScope::kPrivate},
+        {"172.31.255.254", AddressScope::kPrivate},
+        {"192.168.1.1", AddressScope::kPrivate},
+        {"100.64.0.1", AddressScope::kSharedCgnat},
+        {"100.127.255.254", AddressScope::kSharedCgnat},
+        {"127.0.0.1", AddressScope::kLoopback},
+        {"127.10.0.1", AddressScope::kLoopback},
+        {"169.254.10.1", AddressScope::kLinkLocal},
+        {"0.0.0.0", AddressScope::kReserved},
+        {"192.0.2.10", AddressScope::kReserved},
+        {"198.18.0.1", AddressScope::kReserved},
+        {"198.51.100.1", AddressScope::kReserved},
+        {"203.0.113.9", AddressScope::kReserved},
+        {"224.0.0.1", AddressScope::kReserved},
+        {"240.0.0.1", AddressScope::kReserved},
+        {"255.255.255.255", AddressScope::kReserved},
     };
     for (const auto& c : cases) EXPECT_EQ(ClassifyAddress(c.ip).scope, c.scope) << c.ip;
 }
@@ -38,20 +47,28 @@ TEST(ClassifyAddress, RangeBoundariesAreExact) {
 
 TEST(ClassifyAddress, Ipv6Ranges) {
     const Case cases[] = {
-        {"::1", AddressScope::kLoopback},          {"::", AddressScope::kUnspecified},
-        {"fe80::1", AddressScope::kLinkLocal},     {"fd12:3456::1", AddressScope::kPrivate},
-        {"fc00::1", AddressScope::kPrivate},       {"ff02::1", AddressScope::kReserved},
-        {"2001:db8::1", AddressScope::kReserved},  {"100::1", AddressScope::kReserved},
-        {"2001::1", AddressScope::kReserved},      {"::ffff:10.1.2.3", AddressScope::kPrivate},
-        {"::ffff:100.64.1.1", AddressScope::kSharedCgnat}, {"::ffff:8.8.8.8", AddressScope::kGlobal},
-        {"2a00:1450:4001:80b::200e", AddressScope::kGlobal}, {"2606:4700::1111", AddressScope::kGlobal},
+        {"::1", AddressScope::kLoopback},
+        {"::", AddressScope::kUnspecified},
+        {"fe80::1", AddressScope::kLinkLocal},
+        {"fd12:3456::1", AddressScope::kPrivate},
+        {"fc00::1", AddressScope::kPrivate},
+        {"ff02::1", AddressScope::kReserved},
+        {"2001:db8::1", AddressScope::kReserved},
+        {"100::1", AddressScope::kReserved},
+        {"2001::1", AddressScope::kReserved},
+        {"::ffff:10.1.2.3", AddressScope::kPrivate},
+        {"::ffff:100.64.1.1", AddressScope::kSharedCgnat},
+        {"::ffff:8.8.8.8", AddressScope::kGlobal},
+        {"2a00:1450:4001:80b::200e", AddressScope::kGlobal},
+        {"2606:4700::1111", AddressScope::kGlobal},
         {"4000::1", AddressScope::kReserved},
     };
     for (const auto& c : cases) EXPECT_EQ(ClassifyAddress(c.ip).scope, c.scope) << c.ip;
 }
 
 TEST(ClassifyAddress, NonAddressesAreInvalid) {
-    for (const char* s : {"", "localhost", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/24", "::g"}) {
+    for (const char* s :
+         {"", "localhost", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/24", "::g"}) {
         EXPECT_EQ(ClassifyAddress(s).scope, AddressScope::kInvalid) << s;
     }
 }

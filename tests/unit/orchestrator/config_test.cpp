@@ -15,7 +15,8 @@ common::Settings::EnvLookup NoEnv() {
 }
 
 TEST(OrchestratorConfig, DefaultsAreValid) {
-    auto s = common::Settings::Load(OrchestratorSettingSpecs(), "", kOrchestratorEnvPrefix, {}, NoEnv());
+    auto s =
+        common::Settings::Load(OrchestratorSettingSpecs(), "", kOrchestratorEnvPrefix, {}, NoEnv());
     ASSERT_TRUE(s);
     auto c = BuildOrchestratorConfig(*s);
     ASSERT_TRUE(c) << c.error().message;
@@ -38,7 +39,8 @@ TEST(OrchestratorConfig, RejectsInconsistentValues) {
 // deploy/orchestrator.toml documents every setting: it must parse and hold exactly our keys.
 TEST(OrchestratorConfig, ExampleFileDocumentsEverySetting) {
     const std::string path = std::string(DECLOUD_SOURCE_DIR) + "/deploy/orchestrator.toml";
-    auto s = common::Settings::Load(OrchestratorSettingSpecs(), path, kOrchestratorEnvPrefix, {}, NoEnv());
+    auto s = common::Settings::Load(OrchestratorSettingSpecs(), path, kOrchestratorEnvPrefix, {},
+                                    NoEnv());
     ASSERT_TRUE(s) << s.error().message;
     ASSERT_TRUE(BuildOrchestratorConfig(*s));
     std::ifstream in(path);

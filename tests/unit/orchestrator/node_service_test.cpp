@@ -16,7 +16,7 @@ struct Signed {
 };
 
 class NodeServiceTest : public ::testing::Test {
-protected:
+  protected:
     NodeServiceTest() : service_(repo_, clock_, NodeServiceOptions{}) {}
 
     proto::RegisterNodeRequest Request(const crypto::Ed25519KeyPair& key) {
@@ -73,7 +73,8 @@ TEST_F(NodeServiceTest, RegistersAndReRegistersWithoutDuplicating) {
     // The old token is dead, the new one works.
     EXPECT_EQ(service_.TryHeartbeat(first->node_id, first->node_token, Beat()), FastAuth::kUnknown);
     EXPECT_FALSE(service_.HeartbeatAfterLookup(first->node_id, first->node_token, Beat()));
-    EXPECT_EQ(service_.TryHeartbeat(second->node_id, second->node_token, Beat()), FastAuth::kAccepted);
+    EXPECT_EQ(service_.TryHeartbeat(second->node_id, second->node_token, Beat()),
+              FastAuth::kAccepted);
 }
 
 TEST_F(NodeServiceTest, DetectsCgnatFromTheReportedAddress) {
@@ -107,20 +108,25 @@ TEST_F(NodeServiceTest, RejectsBadRegistrationsAndStoresNothing) {
         mutate(r);
         return Sign(key, r);
     };
-    const auto bad_wallet = with([](auto& r) { r.operator_wallet = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"; });
+    const auto bad_wallet =
+        with([](auto& r) { r.operator_wallet = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"; });
     const auto bad_ip = with([](auto& r) { r.public_ip = "not-an-ip"; });
     const auto bad_region = with([](auto& r) { r.region = "EU West!"; });
     const auto bad_tags = with([](auto& r) { r.tags = {"ok", "no spaces"}; });
-    const auto stale = with([&](auto& r) { r.timestamp = common::FormatRfc3339(clock_.Now() - minutes{6}); });
-    const auto future = with([&](auto& r) { r.timestamp = common::FormatRfc3339(clock_.Now() + minutes{6}); });
+    const auto stale =
+        with([&](auto& r) { r.timestamp = common::FormatRfc3339(clock_.Now() - minutes{6}); });
+    const auto future =
+        with([&](auto& r) { r.timestamp = common::FormatRfc3339(clock_.Now() + minutes{6}); });
     const auto no_threads = with([](auto& r) { r.resources.cpu_threads = 0; });
     const auto bad_key = with([](auto& r) { r.node_public_key = "AAAA"; });
     const std::vector<Case> cases = {
         {"malformed json", "{\"nodePublicKey\":", "x", common::ErrorCode::kInvalidArgument},
         {"unsigned", good.body, "", common::ErrorCode::kUnauthenticated},
-        {"signed by another key", good.body, other.SignBase64(good.body), common::ErrorCode::kUnauthenticated},
+        {"signed by another key", good.body, other.SignBase64(good.body),
+         common::ErrorCode::kUnauthenticated},
         {"tampered body", good.body + " ", good.signature, common::ErrorCode::kUnauthenticated},
-        {"bad checksum", bad_wallet.body, bad_wallet.signature, common::ErrorCode::kInvalidArgument},
+        {"bad checksum", bad_wallet.body, bad_wallet.signature,
+         common::ErrorCode::kInvalidArgument},
         {"bad ip", bad_ip.body, bad_ip.signature, common::ErrorCode::kInvalidArgument},
         {"bad region", bad_region.body, bad_region.signature, common::ErrorCode::kInvalidArgument},
         {"bad tags", bad_tags.body, bad_tags.signature, common::ErrorCode::kInvalidArgument},
@@ -188,7 +194,8 @@ TEST_F(NodeServiceTest, HeartbeatCredentialChecks) {
     auto r = service_.HeartbeatAfterLookup(b->node_id, a->node_token, Beat());
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, common::ErrorCode::kUnauthenticated);
-    auto unknown = service_.HeartbeatAfterLookup("00000000-0000-4000-8000-000000000000", "x", Beat());
+    auto unknown =
+        service_.HeartbeatAfterLookup("00000000-0000-4000-8000-000000000000", "x", Beat());
     ASSERT_FALSE(unknown);
     EXPECT_EQ(unknown.error().code, common::ErrorCode::kNotFound);
     EXPECT_EQ(service_.HeartbeatAfterLookup("../etc", "x", Beat()).error().code,

@@ -21,7 +21,8 @@ RegisterNodeRequest SampleRegistration() {
     r.resources.storage_path = "/var/lib/decloud/vms";
     r.resources.storage_total_bytes = 1ull << 40;
     r.resources.storage_free_bytes = 1ull << 39;
-    r.resources.gpus.push_back({"0000:01:00.0", "0x10de", "0x2204", "NVIDIA", "GA102 [GeForce RTX 3090]"});
+    r.resources.gpus.push_back(
+        {"0000:01:00.0", "0x10de", "0x2204", "NVIDIA", "GA102 [GeForce RTX 3090]"});
     r.compute = {1600, 9600.5, 16};
     r.agent_version = "0.1.0";
     r.behind_cgnat = true;
@@ -71,13 +72,18 @@ TEST(NodeMessages, BadRegistrationsNameTheField) {
     const std::vector<BadCase> cases = {
         {"not an object", [](auto& j) { j = nlohmann::json::array(); }, "object"},
         {"missing key", [](auto& j) { j.erase("nodePublicKey"); }, "nodePublicKey: is required"},
-        {"wrong type", [](auto& j) { j["operatorWallet"] = 42; }, "operatorWallet: must be a string"},
+        {"wrong type", [](auto& j) { j["operatorWallet"] = 42; },
+         "operatorWallet: must be a string"},
         {"old protocol", [](auto& j) { j["protocolVersion"] = 0; }, "protocolVersion"},
         {"negative memory", [](auto& j) { j["resources"]["memoryBytes"] = -1; },
          "resources: memoryBytes: must be a non-negative integer"},
         {"fractional cores", [](auto& j) { j["resources"]["cpuCores"] = 1.5; }, "cpuCores"},
         {"huge threads", [](auto& j) { j["resources"]["cpuThreads"] = 1ull << 40; }, "too large"},
-        {"tags not strings", [](auto& j) { j["tags"] = {1, 2}; }, "tags: must be an array of strings"},
+        {"tags not strings",
+         [](auto& j) {
+             j["tags"] = {1, 2};
+         },
+         "tags: must be an array of strings"},
         {"gpu missing field", [](auto& j) { j["resources"]["gpus"][0].erase("vendorId"); },
          "gpus[0]: vendorId: is required"},
         {"nan-ish events", [](auto& j) { j["compute"]["eventsPerSecond"] = "fast"; },

@@ -12,25 +12,25 @@ using Duration = std::chrono::system_clock::duration;
 // The one seam through which wall time enters: domain code takes `now` as an argument, services
 // hold a Clock&, tests hand in a ManualClock and never sleep. Implementations are thread-safe.
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual TimePoint Now() const = 0;
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     TimePoint Now() const override { return std::chrono::system_clock::now(); }
 };
 
 class ManualClock final : public Clock {
-public:
+  public:
     explicit ManualClock(TimePoint start = TimePoint{std::chrono::seconds{1'800'000'000}})
         : now_(start.time_since_epoch().count()) {}
     TimePoint Now() const override { return TimePoint{Duration{now_.load()}}; }
     void Set(TimePoint t) { now_.store(t.time_since_epoch().count()); }
     void Advance(Duration d) { now_.fetch_add(d.count()); }
 
-private:
+  private:
     std::atomic<Duration::rep> now_;
 };
 

@@ -27,11 +27,17 @@ struct Error {
     ErrorCode code = ErrorCode::kInternal;
     std::string message;
 
-    static Error InvalidArgument(std::string msg) { return {ErrorCode::kInvalidArgument, std::move(msg)}; }
+    static Error InvalidArgument(std::string msg) {
+        return {ErrorCode::kInvalidArgument, std::move(msg)};
+    }
     static Error NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg)}; }
     static Error Conflict(std::string msg) { return {ErrorCode::kConflict, std::move(msg)}; }
-    static Error Unauthenticated(std::string msg) { return {ErrorCode::kUnauthenticated, std::move(msg)}; }
-    static Error PermissionDenied(std::string msg) { return {ErrorCode::kPermissionDenied, std::move(msg)}; }
+    static Error Unauthenticated(std::string msg) {
+        return {ErrorCode::kUnauthenticated, std::move(msg)};
+    }
+    static Error PermissionDenied(std::string msg) {
+        return {ErrorCode::kPermissionDenied, std::move(msg)};
+    }
     static Error Unavailable(std::string msg) { return {ErrorCode::kUnavailable, std::move(msg)}; }
     static Error Timeout(std::string msg) { return {ErrorCode::kTimeout, std::move(msg)}; }
     static Error Internal(std::string msg) { return {ErrorCode::kInternal, std::move(msg)}; }
@@ -41,11 +47,11 @@ struct Error {
 
 // Thrown by Result<T>::value() on an error; boost::system::result finds it by ADL.
 class ErrorException : public std::runtime_error {
-public:
+  public:
     explicit ErrorException(Error error);
     const Error& error() const noexcept { return error_; }
 
-private:
+  private:
     Error error_;
 };
 

@@ -25,7 +25,7 @@ struct SettingSpec {
 // prefix "DECLOUD_ORCHESTRATOR" is DECLOUD_ORCHESTRATOR_SERVER_PORT. Unknown keys in the file or
 // the overrides are errors, so typos surface at start-up instead of being silently ignored.
 class Settings {
-public:
+  public:
     using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
     // `overrides` are "key=value" strings (from repeated --set flags).
@@ -49,7 +49,7 @@ public:
     std::string Describe() const;
     const std::vector<SettingSpec>& Specs() const { return specs_; }
 
-private:
+  private:
     struct Value {
         std::string text;
         std::string source;

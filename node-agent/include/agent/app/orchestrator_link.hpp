@@ -45,21 +45,21 @@ struct LinkStatus {
 // unreachable it backs off exponentially and keeps trying; when the orchestrator answers 401 or
 // 404 (it forgot the node or the token) it registers again. Never throws out of Run().
 class OrchestratorLink {
-public:
+  public:
     using UsageSource = std::function<proto::NodeUsage()>;
     using Clock = std::function<common::TimePoint()>;
 
     OrchestratorLink(boost::asio::any_io_executor executor, LinkOptions options,
                      crypto::Ed25519KeyPair key, NodeProfile profile,
-                     proto::NodeResources resources, proto::ComputeScore compute,
-                     UsageSource usage, Clock clock);
+                     proto::NodeResources resources, proto::ComputeScore compute, UsageSource usage,
+                     Clock clock);
 
     // Runs until Stop(); spawn it with co_spawn.
     boost::asio::awaitable<void> Run();
     void Stop();
     LinkStatus Status() const;
 
-private:
+  private:
     enum class Outcome { kOk, kRejected, kRetry };
     boost::asio::awaitable<Outcome> Register();
     boost::asio::awaitable<Outcome> Heartbeat();

@@ -3,8 +3,8 @@
 #include <functional>
 #include <memory>
 
-#include <boost/asio/thread_pool.hpp>
 #include <prometheus/registry.h>
+#include <boost/asio/thread_pool.hpp>
 
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/node_service.hpp"

@@ -14,7 +14,7 @@ namespace decloud::orchestrator::app {
 // node per flush instead of one round-trip per heartbeat. Thread-safe; sharded to keep the
 // I/O threads from contending on one lock.
 class HeartbeatBuffer {
-public:
+  public:
     void Record(const std::string& node_id, const proto::NodeUsage& usage,
                 const std::string& agent_version, common::TimePoint at);
     // Takes everything recorded so far; the buffer is empty afterwards.
@@ -23,7 +23,7 @@ public:
     void Restore(std::vector<domain::BufferedHeartbeat> batch);
     std::size_t Size() const;
 
-private:
+  private:
     static constexpr std::size_t kShards = 16;
     struct Shard {
         mutable std::mutex mutex;

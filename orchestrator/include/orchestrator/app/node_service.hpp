@@ -42,7 +42,7 @@ enum class FastAuth { kAccepted, kRejected, kUnknown };
 // Node registration, heartbeats and health. Methods marked "blocking" call the repository and
 // must run off the I/O threads; the others are in-memory and safe on any thread.
 class NodeService {
-public:
+  public:
     NodeService(ports::NodeRepository& repository, const common::Clock& clock,
                 NodeServiceOptions options);
 
@@ -56,9 +56,8 @@ public:
     FastAuth TryHeartbeat(const std::string& node_id, std::string_view token,
                           const proto::HeartbeatRequest& request);
     // Blocking: loads the node's credential, then accepts or refuses the heartbeat.
-    common::Result<proto::HeartbeatResponse> HeartbeatAfterLookup(const std::string& node_id,
-                                                                  std::string_view token,
-                                                                  const proto::HeartbeatRequest& request);
+    common::Result<proto::HeartbeatResponse> HeartbeatAfterLookup(
+        const std::string& node_id, std::string_view token, const proto::HeartbeatRequest& request);
     proto::HeartbeatResponse HeartbeatReply() const;
 
     // Blocking: writes buffered heartbeats (called by the flush job, and at shutdown).
@@ -66,13 +65,13 @@ public:
     // Blocking: marks nodes without a recent heartbeat offline (the sweeper job).
     common::Result<std::vector<std::string>> SweepOffline();
 
-    common::Result<NodeView> Get(const std::string& node_id);         // blocking
+    common::Result<NodeView> Get(const std::string& node_id);          // blocking
     common::Result<NodePage> List(const ports::NodeListQuery& query);  // blocking
 
     std::size_t BufferedHeartbeats() const { return buffer_.Size(); }
     const NodeServiceOptions& options() const { return options_; }
 
-private:
+  private:
     common::Result<NodeView> MakeView(domain::Node node, common::TimePoint now);
     void CacheCredential(const std::string& node_id, const crypto::Hash256& hash);
     void ForgetCredential(const std::string& node_id);

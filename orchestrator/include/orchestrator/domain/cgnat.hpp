@@ -11,13 +11,13 @@ namespace decloud::orchestrator::domain {
 // How an address can be reached from the Internet.
 enum class AddressScope {
     kGlobal,
-    kPrivate,       // RFC 1918, IPv6 unique local (fc00::/7)
-    kSharedCgnat,   // RFC 6598, 100.64.0.0/10
+    kPrivate,      // RFC 1918, IPv6 unique local (fc00::/7)
+    kSharedCgnat,  // RFC 6598, 100.64.0.0/10
     kLoopback,
     kLinkLocal,
     kUnspecified,
-    kReserved,      // documentation, benchmarking, multicast, "this network", future use, ...
-    kInvalid,       // not an IP address
+    kReserved,  // documentation, benchmarking, multicast, "this network", future use, ...
+    kInvalid,   // not an IP address
 };
 
 struct AddressClass {

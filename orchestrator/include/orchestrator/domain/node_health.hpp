@@ -12,7 +12,8 @@ std::uint64_t MissedHeartbeats(std::optional<common::TimePoint> previous, common
                                common::Duration interval);
 
 // Whether a node whose last heartbeat was at `last` counts as offline at `now`.
-bool IsStale(std::optional<common::TimePoint> last, common::TimePoint now, common::Duration timeout);
+bool IsStale(std::optional<common::TimePoint> last, common::TimePoint now,
+             common::Duration timeout);
 
 // Fraction (0..1) of [max(window_start, registered_at), now] covered by the intervals; an open
 // interval counts up to `now`. Overlapping intervals are not double-counted.

@@ -16,14 +16,14 @@ namespace decloud::orchestrator::jobs {
 // previous tick) until Stop(). A tick that throws is logged and the job goes on. Ticks never
 // overlap. Cross-replica exclusion is the tick's business (advisory locks in the repository).
 class PeriodicJob : public std::enable_shared_from_this<PeriodicJob> {
-public:
+  public:
     PeriodicJob(boost::asio::any_io_executor executor, boost::asio::thread_pool& pool,
                 std::string name, std::chrono::milliseconds interval, std::function<void()> tick);
     void Start();
     // Cancels the wait; a tick in progress finishes. `done` runs once the loop has ended.
     void Stop(std::function<void()> done = {});
 
-private:
+  private:
     boost::asio::any_io_executor executor_;
     boost::asio::thread_pool& pool_;
     std::string name_;

@@ -36,7 +36,7 @@ struct HeartbeatFlushResult {
 // Nodes and their heartbeat history. All methods are blocking and thread-safe; run them off the
 // I/O threads. Times are passed in (from the injected clock), never taken from the database.
 class NodeRepository {
-public:
+  public:
     virtual ~NodeRepository() = default;
 
     // Inserts a node, or updates the one with the same public key (keeping its id and history)

@@ -31,8 +31,8 @@ struct GpuInfo {
 
 struct NodeResources {
     std::string cpu_model;
-    std::uint32_t cpu_cores = 0;    // physical cores
-    std::uint32_t cpu_threads = 0;  // logical CPUs
+    std::uint32_t cpu_cores = 0;                    // physical cores
+    std::uint32_t cpu_threads = 0;                  // logical CPUs
     std::vector<std::string> virtualization_flags;  // "vmx", "svm" as found in /proc/cpuinfo
     bool kvm_available = false;                     // /dev/kvm opened and KVM_GET_API_VERSION ok
     std::uint64_t memory_bytes = 0;
@@ -44,8 +44,8 @@ struct NodeResources {
 };
 
 struct ComputeScore {
-    std::uint32_t points = 0;            // see docs/architecture.md, "Compute points"
-    double events_per_second = 0;        // sysbench total over all threads
+    std::uint32_t points = 0;      // see docs/architecture.md, "Compute points"
+    double events_per_second = 0;  // sysbench total over all threads
     std::uint32_t benchmark_threads = 0;
     friend bool operator==(const ComputeScore&, const ComputeScore&) = default;
 };

@@ -151,13 +151,14 @@ std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-std::optional<HttpReply> HttpRequest(std::uint16_t port, const std::string& method,
-                                     const std::string& target, const std::string& body,
-                                     const std::vector<std::pair<std::string, std::string>>& headers,
-                                     std::chrono::milliseconds timeout) {
+std::optional<HttpReply> HttpRequest(
+    std::uint16_t port, const std::string& method, const std::string& target,
+    const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout) {
     const int fd = ConnectLoopback(port);
     if (fd < 0) return std::nullopt;
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
     bool has_type = false;
     for (const auto& [k, v] : headers) {
         req += k + ": " + v + "\r\n";

@@ -39,7 +39,7 @@ std::string ToChecksumAddress(std::span<const std::uint8_t, 20> address);
 
 // Ed25519 node identity keys (OpenSSL). Public keys and signatures travel as standard base64.
 class Ed25519KeyPair {
-public:
+  public:
     static Ed25519KeyPair Generate();
     static common::Result<Ed25519KeyPair> FromPrivateKey(std::span<const std::uint8_t> seed32);
 
@@ -47,7 +47,7 @@ public:
     const std::array<std::uint8_t, 32>& PrivateSeed() const { return seed_; }
     std::string SignBase64(std::string_view message) const;
 
-private:
+  private:
     std::array<std::uint8_t, 32> seed_{};
     std::array<std::uint8_t, 32> public_key_{};
 };

@@ -10,14 +10,15 @@ namespace decloud::fakes {
 // NodeRepository in memory, for unit tests of the application layer. Follows the port's
 // documented semantics; `fail_next` makes the next call return kUnavailable.
 class InMemoryNodeRepository final : public orchestrator::ports::NodeRepository {
-public:
+  public:
     // ports::NodeRepository
     common::Result<orchestrator::ports::RegisterOutcome> Register(
         const orchestrator::domain::NodeRegistration& reg, common::TimePoint now) override;
     common::Result<orchestrator::domain::Node> Get(const std::string& node_id) override;
     common::Result<std::vector<orchestrator::domain::Node>> List(
         const orchestrator::ports::NodeListQuery& query) override;
-    common::Result<orchestrator::ports::NodeCredential> GetCredential(const std::string& node_id) override;
+    common::Result<orchestrator::ports::NodeCredential> GetCredential(
+        const std::string& node_id) override;
     common::Result<orchestrator::ports::HeartbeatFlushResult> ApplyHeartbeats(
         std::span<const orchestrator::domain::BufferedHeartbeat> batch,
         common::Duration heartbeat_interval, common::TimePoint now) override;
@@ -35,7 +36,7 @@ public:
     std::size_t Count() const;
     std::size_t ConsumedTokens() const;
 
-private:
+  private:
     struct Stored {
         orchestrator::domain::Node node;
         std::string credential_hash;

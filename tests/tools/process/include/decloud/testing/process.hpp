@@ -14,7 +14,7 @@ namespace decloud::testing {
 // A daemon started by a test. The destructor kills it (by its own pid) if it still runs, so a
 // failing test never leaves processes behind. Output goes to a log file for post-mortems.
 class ChildProcess {
-public:
+  public:
     ChildProcess(std::string executable, std::vector<std::string> args, std::string log_path,
                  std::vector<std::pair<std::string, std::string>> extra_env = {});
     ~ChildProcess();
@@ -28,7 +28,7 @@ public:
     std::string Log() const;
     const std::string& log_path() const { return log_path_; }
 
-private:
+  private:
     pid_t pid_ = -1;
     std::optional<int> exit_code_;
     std::string log_path_;
@@ -44,10 +44,11 @@ struct HttpReply {
 };
 
 // One HTTP/1.1 request over a fresh connection (Connection: close). Empty on connection errors.
-std::optional<HttpReply> HttpRequest(std::uint16_t port, const std::string& method,
-                                     const std::string& target, const std::string& body = {},
-                                     const std::vector<std::pair<std::string, std::string>>& headers = {},
-                                     std::chrono::milliseconds timeout = std::chrono::seconds{10});
+std::optional<HttpReply> HttpRequest(
+    std::uint16_t port, const std::string& method, const std::string& target,
+    const std::string& body = {},
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
 // Sends raw bytes, optionally half-closes, and returns whatever comes back until the server
 // closes or `timeout` passes. For malformed and truncated requests.
@@ -60,14 +61,14 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
 
 // A fresh directory under /tmp, removed with its contents by the destructor.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& prefix = "decloud-test");
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
