@@ -188,9 +188,9 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             if (token.empty())
                 co_return ErrorResponse(
                     ctx, Error::Unauthenticated("send the node token as 'Authorization: Bearer'"));
-            auto json = proto::ParseJson(ctx.request.body());
-            if (!json) co_return ErrorResponse(ctx, json.error());
-            auto hb = proto::DecodeHeartbeatRequest(*json);
+            auto parsed = proto::ParseJson(ctx.request.body());
+            if (!parsed) co_return ErrorResponse(ctx, parsed.error());
+            auto hb = proto::DecodeHeartbeatRequest(*parsed);
             if (!hb) co_return ErrorResponse(ctx, hb.error());
             if (api->nodes->TryHeartbeat(node_id, token, *hb) == app::FastAuth::kAccepted)
                 co_return net::MakeJson(ctx.request, http::status::ok,

@@ -30,7 +30,7 @@ void PeriodicJob::Start() {
         [self = shared_from_this()]() -> asio::awaitable<void> {
             while (!self->stopping_) {
                 self->timer_.expires_after(self->interval_);
-                auto [ec] = co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+                co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
                 if (self->stopping_) break;
                 try {
                     co_await net::RunBlocking(self->pool_, [&] { self->tick_(); });

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace decloud::net {
+
+// Runs blocking work (libpqxx, file I/O) on `pool` and resumes the awaiting coroutine on its own
+// executor with the result. An exception thrown by `f` is rethrown in the awaiting coroutine.
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F>> RunBlocking(boost::asio::thread_pool& pool, F f) {
+    using R = std::invoke_result_t<F>;
+    co_return co_await boost::asio::co_spawn(
+        pool, [f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(); },
+        boost::asio::use_awaitable);
+}
+
+}  // namespace decloud::net
