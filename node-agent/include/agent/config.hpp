@@ -18,7 +18,7 @@ struct AgentConfig {
     std::string sysbench = "sysbench";
     std::uint32_t benchmark_threads = 0;
     std::uint32_t benchmark_seconds = 10;
-    double baseline_events_per_second_per_core = 1000;
+    double baseline_events_per_second_per_core = 4000;
     double points_per_baseline_core = 100;
     std::chrono::milliseconds benchmark_max_age{std::chrono::hours{24 * 7}};
     double heartbeat_jitter = 0.1;

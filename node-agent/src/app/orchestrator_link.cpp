@@ -146,6 +146,7 @@ asio::awaitable<void> OrchestratorLink::Run() {
     domain::Backoff backoff(options_.initial_backoff, options_.max_backoff, 2.0);
     bool registered = false;
     while (!stopping_) {
+        bool failed = false;
         try {
             if (!registered) {
                 const auto outcome = co_await Register();
@@ -174,8 +175,9 @@ asio::awaitable<void> OrchestratorLink::Run() {
             // Nothing may take the agent down; log and try again after a pause.
             NoteFailure(e.what());
             spdlog::error("orchestrator link: {}", e.what());
-            co_await Wait(options_.max_backoff);
+            failed = true;
         }
+        if (failed) co_await Wait(options_.max_backoff);
     }
 }
 

@@ -22,7 +22,7 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
-        {"benchmark.baseline_events_per_second", "1000",
+        {"benchmark.baseline_events_per_second", "4000",
          "sysbench cpu events/s of one reference core"},
         {"benchmark.points_per_baseline_core", "100", "compute points one reference core is worth"},
         {"benchmark.max_age", "7d", "re-run the benchmark after this long"},
