@@ -48,7 +48,9 @@ class OrchestratorApiTest : public ::testing::Test {
     }
 
     static void TearDownTestSuite() {
-        if (orchestrator_) EXPECT_EQ(orchestrator_->Terminate(), 0) << orchestrator_->Log();
+        if (orchestrator_) {
+            EXPECT_EQ(orchestrator_->Terminate(), 0) << orchestrator_->Log();
+        }
         delete orchestrator_;
         delete dir_;
         delete pg_;
