@@ -22,5 +22,5 @@ endif()
 # Beast/Asio with C++20 coroutines; Boost.URL and Boost.JSON are header-only here.
 add_library(decloud_boost INTERFACE)
 target_link_libraries(decloud_boost INTERFACE Boost::headers Boost::system Threads::Threads)
-target_compile_definitions(decloud_boost INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW
+target_compile_definitions(decloud_boost INTERFACE BOOST_ASIO_NO_DEPRECATED
                                                    BOOST_ASIO_HAS_CO_AWAIT)
