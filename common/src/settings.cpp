@@ -120,30 +120,30 @@ Result<Settings> Settings::Load(std::vector<SettingSpec> specs, const std::strin
     return s;
 }
 
-Result<const Settings::Value*> Settings::Find(const std::string& key) const {
+Result<Settings::Value> Settings::Find(const std::string& key) const {
     const auto it = values_.find(key);
     if (it == values_.end()) return Error::Internal("setting '" + key + "' is not declared");
-    return &it->second;
+    return it->second;
 }
 
 Result<std::string> Settings::String(const std::string& key) const {
     auto v = Find(key);
     if (!v) return v.error();
-    return (*v)->text;
+    return v->text;
 }
 
 Result<std::int64_t> Settings::Int(const std::string& key, std::int64_t min,
                                    std::int64_t max) const {
     auto v = Find(key);
     if (!v) return v.error();
-    const auto& text = (*v)->text;
+    const auto& text = v->text;
     std::int64_t out = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec != std::errc{} || p != text.data() + text.size())
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text +
+        return Error::InvalidArgument(key + " (" + v->source + "): '" + text +
                                       "' is not an integer");
     if (out < min || out > max)
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): " + text + " is outside [" +
+        return Error::InvalidArgument(key + " (" + v->source + "): " + text + " is outside [" +
                                       std::to_string(min) + ", " + std::to_string(max) + "]");
     return out;
 }
@@ -151,14 +151,14 @@ Result<std::int64_t> Settings::Int(const std::string& key, std::int64_t min,
 Result<double> Settings::Double(const std::string& key, double min, double max) const {
     auto v = Find(key);
     if (!v) return v.error();
-    const auto& text = (*v)->text;
+    const auto& text = v->text;
     double out = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(out))
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + text +
+        return Error::InvalidArgument(key + " (" + v->source + "): '" + text +
                                       "' is not a number");
     if (out < min || out > max)
-        return Error::InvalidArgument(key + " (" + (*v)->source + "): " + text +
+        return Error::InvalidArgument(key + " (" + v->source + "): " + text +
                                       " is out of range");
     return out;
 }
@@ -166,10 +166,10 @@ Result<double> Settings::Double(const std::string& key, double min, double max) 
 Result<bool> Settings::Bool(const std::string& key) const {
     auto v = Find(key);
     if (!v) return v.error();
-    const auto& t = (*v)->text;
+    const auto& t = v->text;
     if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
     if (t == "false" || t == "0" || t == "no" || t == "off") return false;
-    return Error::InvalidArgument(key + " (" + (*v)->source + "): '" + t + "' is not a boolean");
+    return Error::InvalidArgument(key + " (" + v->source + "): '" + t + "' is not a boolean");
 }
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
@@ -200,8 +200,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
 Result<std::chrono::milliseconds> Settings::Duration(const std::string& key) const {
     auto v = Find(key);
     if (!v) return v.error();
-    auto d = ParseDuration((*v)->text);
-    if (!d) return Error::InvalidArgument(key + " (" + (*v)->source + "): " + d.error().message);
+    auto d = ParseDuration(v->text);
+    if (!d) return Error::InvalidArgument(key + " (" + v->source + "): " + d.error().message);
     return *d;
 }
 
@@ -209,7 +209,7 @@ Result<std::vector<std::string>> Settings::StringList(const std::string& key) co
     auto v = Find(key);
     if (!v) return v.error();
     std::vector<std::string> out;
-    std::string_view rest = (*v)->text;
+    std::string_view rest = v->text;
     while (!rest.empty()) {
         const auto comma = rest.find(',');
         auto item = Trim(rest.substr(0, comma));

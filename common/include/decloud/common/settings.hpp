@@ -54,7 +54,7 @@ class Settings {
         std::string text;
         std::string source;
     };
-    Result<const Value*> Find(const std::string& key) const;
+    Result<Value> Find(const std::string& key) const;
 
     std::vector<SettingSpec> specs_;
     std::map<std::string, Value> values_;
