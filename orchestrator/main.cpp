@@ -3,6 +3,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -64,6 +65,12 @@ int Run(const orchestrator::OrchestratorConfig& config) {
                              .Help("Nodes the sweeper marked offline")
                              .Register(*registry)
                              .Add({});
+    auto& flush_seconds = prometheus::BuildHistogram()
+                              .Name("decloud_heartbeat_flush_duration_seconds")
+                              .Help("Time to write one batch of buffered heartbeats")
+                              .Register(*registry)
+                              .Add({}, prometheus::Histogram::BucketBoundaries{
+                                           0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5});
     auto& buffered = prometheus::BuildGauge()
                          .Name("decloud_heartbeats_buffered")
                          .Help("Nodes with heartbeats waiting to be flushed")
@@ -94,7 +101,10 @@ int Run(const orchestrator::OrchestratorConfig& config) {
                  config.server.address, port);
 
     auto flush = [&] {
+        const auto started = std::chrono::steady_clock::now();
         auto r = nodes.FlushHeartbeats();
+        flush_seconds.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         buffered.Set(static_cast<double>(nodes.BufferedHeartbeats()));
         if (!r) {
             flush_failures.Increment();

@@ -21,6 +21,7 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator heartbeat_load >/dev/null
 
 WORK=$(mktemp -d /tmp/decloud-bench-XXXXXX)
+chmod 755 "$WORK"  # the database server runs as user postgres
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ORCH_PID=""
@@ -48,6 +49,15 @@ rate=$(sed -n 's/.*heartbeats_per_s=\([0-9.]*\).*/\1/p' <<<"$ours")
 p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$ours")
 p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$ours")
 
+# Durability of "last seen" may lag by at most a second: how long did the flushes take?
+curl -fsS "http://127.0.0.1:$API_PORT/metrics" >"$WORK/metrics.txt"
+flushes=$(sed -n 's/^decloud_heartbeat_flush_duration_seconds_count \([0-9.e+]*\)$/\1/p' "$WORK/metrics.txt")
+flush_sum=$(sed -n 's/^decloud_heartbeat_flush_duration_seconds_sum \([0-9.e+-]*\)$/\1/p' "$WORK/metrics.txt")
+under_1s=$(sed -n 's/^decloud_heartbeat_flush_duration_seconds_bucket{le="1"} \([0-9.e+]*\)$/\1/p' "$WORK/metrics.txt")
+flush_mean_ms=$(python3 -c "print(f'{1000 * $flush_sum / max($flushes, 1):.1f}')")
+flushes_over_1s=$(python3 -c "print(int($flushes - $under_1s))")
+echo "heartbeat flushes: $flushes, mean ${flush_mean_ms} ms, over 1 s: $flushes_over_1s"
+
 kill -TERM "$ORCH_PID"; wait "$ORCH_PID" || true; ORCH_PID=""
 
 echo "== peer: one UPDATE per heartbeat with pgbench, $CONNECTIONS clients, same database"
@@ -62,4 +72,4 @@ SQL
 peer=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$WORK/pgbench.txt" | head -n 1)
 ratio=$(python3 -c "print(f'{$rate / $peer:.2f}')")
 echo "orchestrator ${rate}/s vs naive per-heartbeat UPDATE ${peer}/s: ratio ${ratio}"
-echo "RESULT heartbeats_per_s=$rate p50_ms=$p50 p99_ms=$p99 peer_updates_per_s=${peer%.*} ratio=$ratio"
+echo "RESULT heartbeats_per_s=$rate p50_ms=$p50 p99_ms=$p99 flush_mean_ms=$flush_mean_ms flushes_over_1s=$flushes_over_1s peer_updates_per_s=${peer%.*} ratio=$ratio"
