@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -180,19 +183,62 @@ bool ReadCpuTimes(const std::string& stat, std::uint64_t& busy, std::uint64_t& t
 
 }  // namespace
 
+namespace {
+
+// Runs one guest instruction (HLT) in a fresh VM. Exit code 0 if the vCPU ran and halted.
+int ProbeKvm(const char* dev_kvm) {
+    const int kvm = ::open(dev_kvm, O_RDWR | O_CLOEXEC);
+    if (kvm < 0 || ::ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) return 1;
+    const int vm = ::ioctl(kvm, KVM_CREATE_VM, 0UL);
+    if (vm < 0) return 2;
+    constexpr std::uint64_t kGuestAddress = 0x1000;
+    void* memory = ::mmap(nullptr, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) return 3;
+    static_cast<std::uint8_t*>(memory)[0] = 0xf4;  // hlt
+    kvm_userspace_memory_region region{};
+    region.guest_phys_addr = kGuestAddress;
+    region.memory_size = 0x1000;
+    region.userspace_addr = reinterpret_cast<std::uint64_t>(memory);
+    if (::ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) return 4;
+    const int vcpu = ::ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    if (vcpu < 0) return 5;
+    const int run_size = ::ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0) return 6;
+    auto* run = static_cast<kvm_run*>(
+        ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0));
+    if (run == MAP_FAILED) return 7;
+    kvm_sregs sregs{};
+    if (::ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) return 8;
+    sregs.cs.base = 0;
+    sregs.cs.selector = 0;
+    if (::ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) return 9;
+    kvm_regs regs{};
+    regs.rip = kGuestAddress;
+    regs.rflags = 0x2;
+    if (::ioctl(vcpu, KVM_SET_REGS, &regs) < 0) return 10;
+    if (::ioctl(vcpu, KVM_RUN, 0) < 0) return 11;
+    return run->exit_reason == KVM_EXIT_HLT ? 0 : 12;
+}
+
+}  // namespace
+
 bool KvmUsable(const std::string& dev_kvm) {
-    const int fd = ::open(dev_kvm.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool usable = false;
-    if (::ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION) {
-        const int vm = ::ioctl(fd, KVM_CREATE_VM, 0UL);
-        if (vm >= 0) {
-            usable = true;
-            ::close(vm);
-        }
+    // /dev/kvm can exist and even create VMs where guests cannot run (nested virtualisation
+    // half-enabled): only a guest that actually executes counts. The probe runs in a child
+    // process so a wedged vCPU cannot hang the agent.
+    const pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) ::_exit(ProbeKvm(dev_kvm.c_str()));
+    int status = 0;
+    for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (r < 0) return false;
+        ::usleep(10'000);
     }
-    ::close(fd);
-    return usable;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return false;
 }
 
 common::Result<proto::NodeResources> DiscoverResources(const SysinfoPaths& paths, const std::string& storage_path) {
