@@ -155,11 +155,9 @@ Result<double> Settings::Double(const std::string& key, double min, double max) 
     double out = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(out))
-        return Error::InvalidArgument(key + " (" + v->source + "): '" + text +
-                                      "' is not a number");
+        return Error::InvalidArgument(key + " (" + v->source + "): '" + text + "' is not a number");
     if (out < min || out > max)
-        return Error::InvalidArgument(key + " (" + v->source + "): " + text +
-                                      " is out of range");
+        return Error::InvalidArgument(key + " (" + v->source + "): " + text + " is out of range");
     return out;
 }
 

@@ -8,11 +8,14 @@ namespace decloud::agent::domain {
 namespace {
 
 // A uniform double in [0, 1) from 53 random bits.
-double Unit(std::uint64_t word) { return static_cast<double>(word >> 11) * (1.0 / 9007199254740992.0); }
+double Unit(std::uint64_t word) {
+    return static_cast<double>(word >> 11) * (1.0 / 9007199254740992.0);
+}
 
 }  // namespace
 
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double multiplier)
+Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+                 double multiplier)
     : initial_(std::max(initial, std::chrono::milliseconds{1})),
       max_(std::max(max, initial_)),
       multiplier_(multiplier < 1 ? 1 : multiplier) {}
@@ -25,7 +28,8 @@ std::chrono::milliseconds Backoff::Next(std::uint64_t random_word) {
     return std::chrono::milliseconds{std::max<std::int64_t>(1, delay)};
 }
 
-std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double fraction, std::uint64_t random_word) {
+std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double fraction,
+                                   std::uint64_t random_word) {
     fraction = std::clamp(fraction, 0.0, 1.0);
     const double factor = 1.0 + fraction * (2.0 * Unit(random_word) - 1.0);
     return std::chrono::milliseconds{

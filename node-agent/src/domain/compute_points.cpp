@@ -16,7 +16,8 @@ common::Result<double> ParseSysbenchEventsPerSecond(std::string_view output) {
     double value = 0;
     const auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
     if (ec != std::errc{} || p == rest.data() || !std::isfinite(value) || value <= 0)
-        return common::Error::InvalidArgument("sysbench reported an unusable events-per-second value");
+        return common::Error::InvalidArgument(
+            "sysbench reported an unusable events-per-second value");
     return value;
 }
 
@@ -28,7 +29,8 @@ std::uint32_t ComputePoints(double total_events_per_second, std::uint32_t benchm
         !std::isfinite(total_events_per_second))
         return 0;
     const double per_thread = total_events_per_second / benchmark_threads;
-    const double points = per_thread / baseline_events_per_second_per_core * cores * points_per_baseline_core;
+    const double points =
+        per_thread / baseline_events_per_second_per_core * cores * points_per_baseline_core;
     if (points >= static_cast<double>(std::numeric_limits<std::uint32_t>::max())) return 0;
     return static_cast<std::uint32_t>(std::lround(points));
 }

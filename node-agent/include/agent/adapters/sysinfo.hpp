@@ -29,11 +29,11 @@ bool KvmUsable(const std::string& dev_kvm);
 // Current usage for heartbeats. CPU percent is measured between consecutive calls (0 on the
 // first). Thread-safe.
 class UsageSampler {
-public:
+  public:
     UsageSampler(SysinfoPaths paths, std::string storage_path);
     proto::NodeUsage Sample(std::uint32_t running_vms);
 
-private:
+  private:
     SysinfoPaths paths_;
     std::string storage_path_;
     std::mutex mutex_;

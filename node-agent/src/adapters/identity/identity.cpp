@@ -19,15 +19,18 @@ Result<crypto::Ed25519KeyPair> Load(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return Error::Unavailable("cannot stat " + path);
     if ((st.st_mode & 077) != 0)
-        return Error::PermissionDenied("node key " + path + " is readable by others; run: chmod 600 " + path);
+        return Error::PermissionDenied("node key " + path +
+                                       " is readable by others; run: chmod 600 " + path);
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
     std::string text = ss.str();
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+        text.pop_back();
     auto seed = crypto::Base64Decode(text);
     if (!seed || seed->size() != 32)
-        return Error::InvalidArgument("node key " + path + " is not a base64 Ed25519 seed of 32 bytes");
+        return Error::InvalidArgument("node key " + path +
+                                      " is not a base64 Ed25519 seed of 32 bytes");
     return crypto::Ed25519KeyPair::FromPrivateKey(*seed);
 }
 
@@ -50,7 +53,9 @@ Result<crypto::Ed25519KeyPair> LoadOrCreateNodeKey(const std::string& path) {
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Error::Unavailable("cannot create " + tmp);
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+    const bool written =
+        ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+        ::fsync(fd) == 0;
     ::close(fd);
     if (!written) {
         ::unlink(tmp.c_str());

@@ -49,7 +49,8 @@ Result<std::string> RunCapture(std::vector<std::string> argv, std::chrono::secon
     bool killed = false;
     char buf[4096];
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             ::kill(pid, SIGKILL);
             killed = true;
@@ -68,7 +69,8 @@ Result<std::string> RunCapture(std::vector<std::string> argv, std::chrono::secon
     ::waitpid(pid, &status, 0);
     if (killed) return Error::Timeout(argv[0] + " did not finish in time");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return Error::Unavailable(argv[0] + " could not be run: install sysbench (apt-get install sysbench)");
+        return Error::Unavailable(argv[0] +
+                                  " could not be run: install sysbench (apt-get install sysbench)");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return Error::Unavailable(argv[0] + " failed: " + out.substr(0, 500));
     return out;
@@ -81,16 +83,19 @@ std::uint32_t Threads(const BenchmarkOptions& options, const proto::NodeResource
 
 }  // namespace
 
-Result<proto::ComputeScore> RunOrLoadBenchmark(const BenchmarkOptions& options, const proto::NodeResources& resources,
+Result<proto::ComputeScore> RunOrLoadBenchmark(const BenchmarkOptions& options,
+                                               const proto::NodeResources& resources,
                                                double baseline_events_per_second_per_core,
-                                               double points_per_baseline_core, common::TimePoint now) {
+                                               double points_per_baseline_core,
+                                               common::TimePoint now) {
     const auto threads = Threads(options, resources);
     auto score = [&](double events_per_second) {
         proto::ComputeScore s;
         s.events_per_second = events_per_second;
         s.benchmark_threads = threads;
-        s.points = domain::ComputePoints(events_per_second, threads, resources.cpu_cores,
-                                         baseline_events_per_second_per_core, points_per_baseline_core);
+        s.points =
+            domain::ComputePoints(events_per_second, threads, resources.cpu_cores,
+                                  baseline_events_per_second_per_core, points_per_baseline_core);
         return s;
     };
 
@@ -100,18 +105,19 @@ Result<proto::ComputeScore> RunOrLoadBenchmark(const BenchmarkOptions& options, 
             const auto cached = json::parse(in, nullptr, false);
             common::TimePoint measured_at;
             if (cached.is_object() && cached.value("cpuModel", "") == resources.cpu_model &&
-                cached.value("threads", 0u) == threads && cached.value("seconds", 0u) == options.seconds &&
+                cached.value("threads", 0u) == threads &&
+                cached.value("seconds", 0u) == options.seconds &&
                 cached.value("eventsPerSecond", 0.0) > 0 &&
-                common::ParseRfc3339(cached.value("measuredAt", ""), measured_at) && measured_at <= now &&
-                now - measured_at < options.max_age) {
+                common::ParseRfc3339(cached.value("measuredAt", ""), measured_at) &&
+                measured_at <= now && now - measured_at < options.max_age) {
                 spdlog::info("CPU benchmark from cache ({})", options.cache_file);
                 return score(cached["eventsPerSecond"].get<double>());
             }
         }
     }
 
-    spdlog::info("running the CPU benchmark: {} cpu --threads={} --time={} run", options.sysbench, threads,
-                 options.seconds);
+    spdlog::info("running the CPU benchmark: {} cpu --threads={} --time={} run", options.sysbench,
+                 threads, options.seconds);
     auto output = RunCapture({options.sysbench, "cpu", "--threads=" + std::to_string(threads),
                               "--time=" + std::to_string(options.seconds), "run"},
                              std::chrono::seconds{options.seconds + 30});
@@ -127,13 +133,15 @@ Result<proto::ComputeScore> RunOrLoadBenchmark(const BenchmarkOptions& options, 
                           {"measuredAt", common::FormatRfc3339(now)}};
         const auto tmp = options.cache_file + ".tmp";
         std::error_code ec;
-        std::filesystem::create_directories(std::filesystem::path(options.cache_file).parent_path(), ec);
+        std::filesystem::create_directories(std::filesystem::path(options.cache_file).parent_path(),
+                                            ec);
         {
             std::ofstream out(tmp, std::ios::trunc);
             out << cached.dump(2) << "\n";
         }
         std::filesystem::rename(tmp, options.cache_file, ec);
-        if (ec) spdlog::warn("cannot cache the benchmark in {}: {}", options.cache_file, ec.message());
+        if (ec)
+            spdlog::warn("cannot cache the benchmark in {}: {}", options.cache_file, ec.message());
     }
     return score(*eps);
 }

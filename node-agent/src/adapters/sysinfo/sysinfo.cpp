@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,11 +65,16 @@ CpuInfo ParseCpuInfo(const std::string& text) {
         if (colon == std::string::npos) continue;
         const auto key = Trim(line.substr(0, colon));
         const auto value = Trim(line.substr(colon + 1));
-        if (key == "processor") ++info.threads;
-        else if (key == "model name" && info.model.empty()) info.model = value;
-        else if (key == "physical id") physical_id = value;
-        else if (key == "core id") core_id = value;
-        else if (key == "cpu cores") cores_per_package = static_cast<std::uint32_t>(std::atoi(value.c_str()));
+        if (key == "processor")
+            ++info.threads;
+        else if (key == "model name" && info.model.empty())
+            info.model = value;
+        else if (key == "physical id")
+            physical_id = value;
+        else if (key == "core id")
+            core_id = value;
+        else if (key == "cpu cores")
+            cores_per_package = static_cast<std::uint32_t>(std::atoi(value.c_str()));
         else if (key == "flags") {
             std::istringstream fl(value);
             std::string f;
@@ -79,9 +84,12 @@ CpuInfo ParseCpuInfo(const std::string& text) {
         }
     }
     end_block();
-    if (!physical_cores.empty()) info.cores = static_cast<std::uint32_t>(physical_cores.size());
-    else if (cores_per_package > 0) info.cores = std::min(cores_per_package, info.threads);
-    else info.cores = info.threads;
+    if (!physical_cores.empty())
+        info.cores = static_cast<std::uint32_t>(physical_cores.size());
+    else if (cores_per_package > 0)
+        info.cores = std::min(cores_per_package, info.threads);
+    else
+        info.cores = info.threads;
     return info;
 }
 
@@ -89,7 +97,8 @@ std::uint64_t MeminfoBytes(const std::string& meminfo, std::string_view key) {
     std::istringstream in(meminfo);
     std::string line;
     while (std::getline(in, line)) {
-        if (line.compare(0, key.size(), key) == 0 && line.size() > key.size() && line[key.size()] == ':')
+        if (line.compare(0, key.size(), key) == 0 && line.size() > key.size() &&
+            line[key.size()] == ':')
             return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10) * 1024;  // kB
     }
     return 0;
@@ -121,7 +130,8 @@ std::pair<std::string, std::string> PciNames(const std::string& pci_ids, std::st
                 in_vendor = true;
                 vendor_name = Trim(line.substr(4));
             }
-        } else if (in_vendor && line.size() > 7 && line[1] != '\t' && line.compare(1, 4, device) == 0) {
+        } else if (in_vendor && line.size() > 7 && line[1] != '\t' &&
+                   line.compare(1, 4, device) == 0) {
             return {vendor_name, Trim(line.substr(5))};
         }
     }
@@ -192,7 +202,8 @@ int ProbeKvm(const char* dev_kvm) {
     const int vm = ::ioctl(kvm, KVM_CREATE_VM, 0UL);
     if (vm < 0) return 2;
     constexpr std::uint64_t kGuestAddress = 0x1000;
-    void* memory = ::mmap(nullptr, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void* memory =
+        ::mmap(nullptr, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) return 3;
     static_cast<std::uint8_t*>(memory)[0] = 0xf4;  // hlt
     kvm_userspace_memory_region region{};
@@ -204,8 +215,8 @@ int ProbeKvm(const char* dev_kvm) {
     if (vcpu < 0) return 5;
     const int run_size = ::ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (run_size <= 0) return 6;
-    auto* run = static_cast<kvm_run*>(
-        ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0));
+    auto* run = static_cast<kvm_run*>(::mmap(nullptr, static_cast<std::size_t>(run_size),
+                                             PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0));
     if (run == MAP_FAILED) return 7;
     kvm_sregs sregs{};
     if (::ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) return 8;
@@ -241,7 +252,8 @@ bool KvmUsable(const std::string& dev_kvm) {
     return false;
 }
 
-common::Result<proto::NodeResources> DiscoverResources(const SysinfoPaths& paths, const std::string& storage_path) {
+common::Result<proto::NodeResources> DiscoverResources(const SysinfoPaths& paths,
+                                                       const std::string& storage_path) {
     proto::NodeResources r;
     const auto cpu = ParseCpuInfo(ReadFile(paths.proc + "/cpuinfo"));
     if (cpu.threads == 0) return Error::Unavailable("cannot read " + paths.proc + "/cpuinfo");
@@ -251,11 +263,13 @@ common::Result<proto::NodeResources> DiscoverResources(const SysinfoPaths& paths
     r.virtualization_flags.assign(cpu.flags.begin(), cpu.flags.end());
     r.kvm_available = KvmUsable(paths.dev_kvm);
     r.memory_bytes = MeminfoBytes(ReadFile(paths.proc + "/meminfo"), "MemTotal");
-    if (r.memory_bytes == 0) return Error::Unavailable("cannot read MemTotal from " + paths.proc + "/meminfo");
+    if (r.memory_bytes == 0)
+        return Error::Unavailable("cannot read MemTotal from " + paths.proc + "/meminfo");
     r.storage_path = storage_path;
     struct statvfs st {};
     const auto measured = ExistingAncestor(storage_path);
-    if (::statvfs(measured.c_str(), &st) != 0) return Error::Unavailable("cannot measure the filesystem of " + measured);
+    if (::statvfs(measured.c_str(), &st) != 0)
+        return Error::Unavailable("cannot measure the filesystem of " + measured);
     r.storage_total_bytes = static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
     r.storage_free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
     r.gpus = DiscoverGpus(paths);
