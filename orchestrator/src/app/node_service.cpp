@@ -244,16 +244,14 @@ Result<std::vector<std::string>> NodeService::SweepOffline() {
     return repository_.MarkStaleOffline(now - options_.offline_after, now);
 }
 
-Result<NodeView> NodeService::MakeView(domain::Node node, common::TimePoint now) {
+NodeView NodeService::MakeView(domain::Node node, const ports::NodeHistory& history,
+                               common::TimePoint now) const {
     NodeView view;
     const auto window_start = now - options_.uptime_window;
-    auto intervals = repository_.Availability(node.id, window_start);
-    if (!intervals) return intervals.error();
-    view.uptime_ratio_30d = domain::UptimeRatio(*intervals, window_start, now, node.registered_at);
-    auto stats = repository_.DailyStats(node.id, window_start);
-    if (!stats) return stats.error();
+    view.uptime_ratio_30d =
+        domain::UptimeRatio(history.availability, window_start, now, node.registered_at);
     const auto today = domain::UtcDay(now);
-    for (const auto& day : *stats) {
+    for (const auto& day : history.daily) {
         view.missed_heartbeats_30d += day.missed;
         if (day.day == today) {
             view.heartbeats_today = day.heartbeats;
@@ -268,7 +266,12 @@ Result<NodeView> NodeService::Get(const std::string& node_id) {
     if (!common::IsUuid(node_id)) return Error::NotFound("no node with id '" + node_id + "'");
     auto node = repository_.Get(node_id);
     if (!node) return node.error();
-    return MakeView(std::move(*node), clock_.Now());
+    const auto now = clock_.Now();
+    auto history = repository_.History(std::span(&node_id, 1), now - options_.uptime_window);
+    if (!history) return history.error();
+    const auto it = history->find(node_id);
+    return MakeView(std::move(*node), it == history->end() ? ports::NodeHistory{} : it->second,
+                    now);
 }
 
 Result<NodePage> NodeService::List(const ports::NodeListQuery& query) {
@@ -284,10 +287,14 @@ Result<NodePage> NodeService::List(const ports::NodeListQuery& query) {
     const bool more = nodes->size() > query.limit;
     if (more) nodes->resize(query.limit);
     const auto now = clock_.Now();
+    std::vector<std::string> ids;
+    for (const auto& n : *nodes) ids.push_back(n.id);
+    auto history = repository_.History(ids, now - options_.uptime_window);
+    if (!history) return history.error();
     for (auto& n : *nodes) {
-        auto view = MakeView(std::move(n), now);
-        if (!view) return view.error();
-        page.nodes.push_back(std::move(*view));
+        const auto it = history->find(n.id);
+        page.nodes.push_back(
+            MakeView(std::move(n), it == history->end() ? ports::NodeHistory{} : it->second, now));
     }
     if (more && !page.nodes.empty()) page.next_cursor = page.nodes.back().node.id;
     return page;

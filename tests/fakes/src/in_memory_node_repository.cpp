@@ -127,29 +127,22 @@ Result<std::vector<std::string>> InMemoryNodeRepository::MarkStaleOffline(common
     return out;
 }
 
-Result<std::vector<domain::AvailabilityInterval>> InMemoryNodeRepository::Availability(
-    const std::string& node_id, common::TimePoint since) {
+Result<std::unordered_map<std::string, ports::NodeHistory>> InMemoryNodeRepository::History(
+    std::span<const std::string> node_ids, common::TimePoint since) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    std::vector<domain::AvailabilityInterval> out;
-    const auto it = nodes_.find(node_id);
-    if (it == nodes_.end()) return out;
-    for (const auto& iv : it->second.availability) {
-        if (!iv.end || *iv.end > since) out.push_back(iv);
-    }
-    return out;
-}
-
-Result<std::vector<domain::DailyHeartbeatStats>> InMemoryNodeRepository::DailyStats(
-    const std::string& node_id, common::TimePoint since) {
-    std::lock_guard lock(mutex_);
-    if (TakeFailure()) return Error::Unavailable("injected failure");
-    std::vector<domain::DailyHeartbeatStats> out;
-    const auto it = nodes_.find(node_id);
-    if (it == nodes_.end()) return out;
-    const auto first = domain::UtcDay(since);
-    for (const auto& [day, stats] : it->second.daily) {
-        if (day >= first) out.push_back(stats);
+    std::unordered_map<std::string, ports::NodeHistory> out;
+    const auto first_day = domain::UtcDay(since);
+    for (const auto& id : node_ids) {
+        const auto it = nodes_.find(id);
+        if (it == nodes_.end()) continue;
+        auto& h = out[id];
+        for (const auto& iv : it->second.availability) {
+            if (!iv.end || *iv.end > since) h.availability.push_back(iv);
+        }
+        for (const auto& [day, stats] : it->second.daily) {
+            if (day >= first_day) h.daily.push_back(stats);
+        }
     }
     return out;
 }

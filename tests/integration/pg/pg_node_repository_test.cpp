@@ -48,6 +48,21 @@ class PgRepositoryTest : public ::testing::Test {
         return r;
     }
 
+    std::vector<domain::AvailabilityInterval> Availability(const std::string& id,
+                                                           common::TimePoint since) {
+        auto h = repo_->History(std::vector{id}, since);
+        EXPECT_TRUE(h) << h.error().message;
+        return h && h->contains(id) ? h->at(id).availability
+                                    : std::vector<domain::AvailabilityInterval>{};
+    }
+
+    std::vector<domain::DailyHeartbeatStats> DailyStats(const std::string& id,
+                                                        common::TimePoint since) {
+        auto h = repo_->History(std::vector{id}, since);
+        EXPECT_TRUE(h) << h.error().message;
+        return h && h->contains(id) ? h->at(id).daily : std::vector<domain::DailyHeartbeatStats>{};
+    }
+
     domain::BufferedHeartbeat Beat(const std::string& id, common::TimePoint at,
                                    std::uint32_t count = 1) {
         domain::BufferedHeartbeat hb;
@@ -136,7 +151,7 @@ TEST_F(PgRepositoryTest, RegisterThenReRegisterKeepsIdAndHistory) {
     EXPECT_TRUE(second->node.cgnat.requires_relay);
     EXPECT_EQ(second->node.status, domain::NodeStatus::kOnline) << "status kept";
     EXPECT_EQ(repo_->GetCredential(n.id)->credential_hash, "bb");
-    EXPECT_EQ(repo_->DailyStats(n.id, t0_ - hours{24})->size(), 1u);
+    EXPECT_EQ(DailyStats(n.id, t0_ - hours{24}).size(), 1u);
 }
 
 TEST_F(PgRepositoryTest, UnknownIdsAreNotFound) {
@@ -187,14 +202,14 @@ TEST_F(PgRepositoryTest, HeartbeatsOpenIntervalsCountDaysAndMissedSlots) {
     // 61 s later at a 15 s interval: 3 slots missed.
     r = repo_->ApplyHeartbeats(std::vector{Beat(id, t0_ + seconds{61})}, seconds{15}, t0_);
     EXPECT_TRUE(r->came_online.empty());
-    auto days = repo_->DailyStats(id, t0_ - hours{1});
-    ASSERT_EQ(days->size(), 1u);
-    EXPECT_EQ((*days)[0].heartbeats, 3u);
-    EXPECT_EQ((*days)[0].missed, 3u);
-    auto intervals = repo_->Availability(id, t0_ - hours{1});
-    ASSERT_EQ(intervals->size(), 1u);
-    EXPECT_EQ((*intervals)[0].start, t0_);
-    EXPECT_FALSE((*intervals)[0].end.has_value());
+    auto days = DailyStats(id, t0_ - hours{1});
+    ASSERT_EQ(days.size(), 1u);
+    EXPECT_EQ(days[0].heartbeats, 3u);
+    EXPECT_EQ(days[0].missed, 3u);
+    auto intervals = Availability(id, t0_ - hours{1});
+    ASSERT_EQ(intervals.size(), 1u);
+    EXPECT_EQ(intervals[0].start, t0_);
+    EXPECT_FALSE(intervals[0].end.has_value());
 }
 
 TEST_F(PgRepositoryTest, SweepClosesIntervalsAtTheLastHeartbeat) {
@@ -205,15 +220,15 @@ TEST_F(PgRepositoryTest, SweepClosesIntervalsAtTheLastHeartbeat) {
     auto swept = repo_->MarkStaleOffline(t0_ + minutes{3}, t0_ + minutes{5});
     ASSERT_TRUE(swept);
     EXPECT_EQ(*swept, std::vector<std::string>{id});
-    auto intervals = repo_->Availability(id, t0_ - hours{1});
-    ASSERT_EQ(intervals->size(), 1u);
-    EXPECT_EQ((*intervals)[0].end, t0_ + seconds{15});
+    auto intervals = Availability(id, t0_ - hours{1});
+    ASSERT_EQ(intervals.size(), 1u);
+    EXPECT_EQ(intervals[0].end, t0_ + seconds{15});
     // Back again: a second interval.
     ASSERT_TRUE(repo_->ApplyHeartbeats(std::vector{Beat(id, t0_ + hours{1})}, seconds{15}, t0_));
-    intervals = repo_->Availability(id, t0_ - hours{1});
-    ASSERT_EQ(intervals->size(), 2u);
-    EXPECT_EQ((*intervals)[1].start, t0_ + hours{1});
-    EXPECT_TRUE(repo_->Availability(id, t0_ + minutes{30})->size() == 1u)
+    intervals = Availability(id, t0_ - hours{1});
+    ASSERT_EQ(intervals.size(), 2u);
+    EXPECT_EQ(intervals[1].start, t0_ + hours{1});
+    EXPECT_TRUE(Availability(id, t0_ + minutes{30}).size() == 1u)
         << "closed intervals before `since` are left out";
 }
 

@@ -72,7 +72,8 @@ class NodeService {
     const NodeServiceOptions& options() const { return options_; }
 
   private:
-    common::Result<NodeView> MakeView(domain::Node node, common::TimePoint now);
+    NodeView MakeView(domain::Node node, const ports::NodeHistory& history,
+                      common::TimePoint now) const;
     void CacheCredential(const std::string& node_id, const crypto::Hash256& hash);
     void ForgetCredential(const std::string& node_id);
 

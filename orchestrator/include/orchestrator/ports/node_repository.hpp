@@ -3,6 +3,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "decloud/common/result.hpp"
@@ -25,6 +26,11 @@ struct NodeListQuery {
 struct NodeCredential {
     std::string node_id;
     std::string credential_hash;  // hex SHA-256 of the node token
+};
+
+struct NodeHistory {
+    std::vector<domain::AvailabilityInterval> availability;
+    std::vector<domain::DailyHeartbeatStats> daily;
 };
 
 struct HeartbeatFlushResult {
@@ -64,13 +70,11 @@ class NodeRepository {
     virtual common::Result<std::vector<std::string>> MarkStaleOffline(common::TimePoint cutoff,
                                                                       common::TimePoint now) = 0;
 
-    // Availability intervals that end after `since` (or are open), oldest first.
-    virtual common::Result<std::vector<domain::AvailabilityInterval>> Availability(
-        const std::string& node_id, common::TimePoint since) = 0;
-
-    // Daily counters for days >= since's day, oldest first.
-    virtual common::Result<std::vector<domain::DailyHeartbeatStats>> DailyStats(
-        const std::string& node_id, common::TimePoint since) = 0;
+    // For each node: availability intervals that end after `since` (or are open) and daily
+    // counters for days >= since's day, both oldest first. One round-trip for a whole page of
+    // nodes; ids without history (or unknown) are absent from the map.
+    virtual common::Result<std::unordered_map<std::string, NodeHistory>> History(
+        std::span<const std::string> node_ids, common::TimePoint since) = 0;
 
     // Records a one-time token (e.g. a registration signature's hash) until `expires_at`;
     // kConflict if it was already recorded and has not expired. Expired ones are purged.

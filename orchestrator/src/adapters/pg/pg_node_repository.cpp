@@ -100,14 +100,17 @@ WHERE a.node_id = n.id AND a.ended_at IS NULL AND n.status = 'offline'
   AND n.id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))::uuid[]))sql";
 
 constexpr const char* kSelectAvailability = R"sql(
-SELECT (extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM ended_at) * 1000000)::bigint
+SELECT node_id::text, (extract(epoch FROM started_at) * 1000000)::bigint,
+       (extract(epoch FROM ended_at) * 1000000)::bigint
 FROM node_availability
-WHERE node_id = $1::uuid AND (ended_at IS NULL OR ended_at > $2::timestamptz)
-ORDER BY started_at)sql";
+WHERE node_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))::uuid[])
+  AND (ended_at IS NULL OR ended_at > $2::timestamptz)
+ORDER BY node_id, started_at)sql";
 
 constexpr const char* kSelectDailyStats = R"sql(
-SELECT day::text, heartbeats, missed FROM node_daily_stats
-WHERE node_id = $1::uuid AND day >= $2::date ORDER BY day)sql";
+SELECT node_id::text, day::text, heartbeats, missed FROM node_daily_stats
+WHERE node_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))::uuid[]) AND day >= $2::date
+ORDER BY node_id, day)sql";
 
 constexpr const char* kPurgeTokens = "DELETE FROM used_tokens WHERE expires_at <= $1::timestamptz";
 constexpr const char* kInsertToken =
@@ -292,33 +295,27 @@ Result<std::vector<std::string>> PgNodeRepository::MarkStaleOffline(common::Time
         });
 }
 
-Result<std::vector<domain::AvailabilityInterval>> PgNodeRepository::Availability(
-    const std::string& node_id, common::TimePoint since) {
-    if (!common::IsUuid(node_id)) return std::vector<domain::AvailabilityInterval>{};
-    return InTransaction<std::vector<domain::AvailabilityInterval>>(
-        pool_, [&](pqxx::work& tx) -> Result<std::vector<domain::AvailabilityInterval>> {
-            std::vector<domain::AvailabilityInterval> out;
-            for (const auto& row : tx.exec_params(kSelectAvailability, node_id, ToPgTime(since))) {
-                domain::AvailabilityInterval iv{FromMicros(row[0].as<long long>()), std::nullopt};
-                if (!row[1].is_null()) iv.end = FromMicros(row[1].as<long long>());
-                out.push_back(iv);
-            }
-            return out;
-        });
-}
-
-Result<std::vector<domain::DailyHeartbeatStats>> PgNodeRepository::DailyStats(
-    const std::string& node_id, common::TimePoint since) {
-    if (!common::IsUuid(node_id)) return std::vector<domain::DailyHeartbeatStats>{};
-    return InTransaction<std::vector<domain::DailyHeartbeatStats>>(
-        pool_, [&](pqxx::work& tx) -> Result<std::vector<domain::DailyHeartbeatStats>> {
-            std::vector<domain::DailyHeartbeatStats> out;
-            for (const auto& row :
-                 tx.exec_params(kSelectDailyStats, node_id, domain::UtcDay(since)))
-                out.push_back({row[0].as<std::string>(), row[1].as<std::uint64_t>(),
-                               row[2].as<std::uint64_t>()});
-            return out;
-        });
+Result<std::unordered_map<std::string, ports::NodeHistory>> PgNodeRepository::History(
+    std::span<const std::string> node_ids, common::TimePoint since) {
+    using Map = std::unordered_map<std::string, ports::NodeHistory>;
+    json ids = json::array();
+    for (const auto& id : node_ids) {
+        if (common::IsUuid(id)) ids.push_back(id);
+    }
+    if (ids.empty()) return Map{};
+    return InTransaction<Map>(pool_, [&](pqxx::work& tx) -> Result<Map> {
+        Map out;
+        const auto ids_text = ids.dump();
+        for (const auto& row : tx.exec_params(kSelectAvailability, ids_text, ToPgTime(since))) {
+            domain::AvailabilityInterval iv{FromMicros(row[1].as<long long>()), std::nullopt};
+            if (!row[2].is_null()) iv.end = FromMicros(row[2].as<long long>());
+            out[row[0].as<std::string>()].availability.push_back(iv);
+        }
+        for (const auto& row : tx.exec_params(kSelectDailyStats, ids_text, domain::UtcDay(since)))
+            out[row[0].as<std::string>()].daily.push_back(
+                {row[1].as<std::string>(), row[2].as<std::uint64_t>(), row[3].as<std::uint64_t>()});
+        return out;
+    });
 }
 
 common::Status PgNodeRepository::ConsumeOnce(const std::string& token_hash,

@@ -24,10 +24,8 @@ class InMemoryNodeRepository final : public orchestrator::ports::NodeRepository 
         common::Duration heartbeat_interval, common::TimePoint now) override;
     common::Result<std::vector<std::string>> MarkStaleOffline(common::TimePoint cutoff,
                                                               common::TimePoint now) override;
-    common::Result<std::vector<orchestrator::domain::AvailabilityInterval>> Availability(
-        const std::string& node_id, common::TimePoint since) override;
-    common::Result<std::vector<orchestrator::domain::DailyHeartbeatStats>> DailyStats(
-        const std::string& node_id, common::TimePoint since) override;
+    common::Result<std::unordered_map<std::string, orchestrator::ports::NodeHistory>> History(
+        std::span<const std::string> node_ids, common::TimePoint since) override;
     common::Status ConsumeOnce(const std::string& token_hash, common::TimePoint expires_at,
                                common::TimePoint now) override;
 
