@@ -1,0 +1,44 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "decloud/common/result.hpp"
+#include "decloud/crypto/crypto.hpp"
+
+namespace decloud::crypto {
+
+// EIP-191 version 0x45 ("personal_sign"): Keccak-256 of
+// "\x19Ethereum Signed Message:\n" + decimal length + message.
+Hash256 PersonalMessageHash(std::string_view message);
+
+// Recovers the signer of a personal_sign signature (0x + 130 hex digits: r, s, v with v in
+// {27, 28} or {0, 1}) over `message`; returns the EIP-55 checksummed address. kInvalidArgument
+// for a malformed signature, kUnauthenticated if no key can be recovered from it.
+common::Result<std::string> RecoverPersonalSignAddress(std::string_view message,
+                                                       std::string_view signature_hex);
+
+// A secp256k1 account key (libsecp256k1), for the CLI and tests.
+class EthereumKey {
+  public:
+    static common::Result<EthereumKey> FromPrivateKey(std::span<const std::uint8_t> secret32);
+    static EthereumKey Generate();
+    // The checksummed address derived from the uncompressed public key.
+    const std::string& Address() const { return address_; }
+    // 65-byte uncompressed public key (0x04 || X || Y).
+    const std::array<std::uint8_t, 65>& PublicKey() const { return public_key_; }
+    // personal_sign: 0x-prefixed r || s || v, v in {27, 28}.
+    std::string SignPersonalMessage(std::string_view message) const;
+
+  private:
+    std::array<std::uint8_t, 32> secret_{};
+    std::array<std::uint8_t, 65> public_key_{};
+    std::string address_;
+};
+
+// EIP-55 address of a 65-byte uncompressed secp256k1 public key.
+std::string AddressFromPublicKey(std::span<const std::uint8_t, 65> uncompressed);
+
+}  // namespace decloud::crypto
