@@ -13,11 +13,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "decloud/common/log.hpp"
 #include "orchestrator/adapters/pg/migrations.hpp"
+#include "orchestrator/adapters/pg/pg_auth_repository.hpp"
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/api/routes.hpp"
@@ -82,17 +84,26 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::adapters::pg::PgNodeRepository repository(pool);
     common::SystemClock clock;
     orchestrator::app::NodeService nodes(repository, clock, config.nodes);
+    std::error_code dir_error;
+    std::filesystem::create_directories(std::filesystem::path(config.auth_key_file).parent_path(),
+                                        dir_error);
+    auto keys = crypto::JwtKeyRing::LoadOrCreate(config.auth_key_file);
+    if (!keys) throw std::runtime_error("auth.key_file: " + keys.error().message);
+    orchestrator::adapters::pg::PgAuthRepository auth_repository(pool);
+    orchestrator::app::AuthService auth(auth_repository, clock, *keys, config.auth);
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
 
     auto api = std::make_shared<orchestrator::api::ApiContext>();
     api->nodes = &nodes;
+    api->auth = &auth;
     api->blocking = &blocking;
     api->registry = registry;
     api->readiness = [&pool] { return pool.Check(); };
     auto router = std::make_shared<net::Router>();
     orchestrator::api::AddNodeRoutes(*router, api);
+    orchestrator::api::AddAuthRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
 
     net::HttpServer server(ioc, config.server, router, registry);
@@ -160,9 +171,13 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::vector<std::string> overrides;
     bool print_config = false;
+    bool rotate_auth_key = false;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("--set", overrides, "override one setting, key=value (repeatable)");
     cli.add_flag("--print-config", print_config, "print the effective configuration and exit");
+    cli.add_flag(
+        "--rotate-auth-key", rotate_auth_key,
+        "put a new token signing key in front of auth.key_file and exit (restart replicas after)");
     cli.set_version_flag("--version", DECLOUD_VERSION);
     CLI11_PARSE(cli, argc, argv);
 

@@ -28,6 +28,8 @@ DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
 
 "$BIN/orchestrator/decloud-orchestrator" --config deploy/orchestrator.toml \
     --set server.port="$API_PORT" --set database.url="$DB_URL" \
+    --set auth.domain="127.0.0.1:$API_PORT" --set auth.uri="http://127.0.0.1:$API_PORT" \
+    --set auth.key_file="$VAR/orchestrator/jwt.keys" \
     >"$VAR/log/orchestrator.log" 2>&1 &
 echo $! >"$VAR/run/orchestrator.pid"
 

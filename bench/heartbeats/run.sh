@@ -34,7 +34,7 @@ trap cleanup EXIT
 
 DB_URL=$(scripts/pg-cluster.sh start "$WORK/pg" "$PG_PORT" | tail -n 1)
 "$BIN/orchestrator/decloud-orchestrator" --set server.port="$API_PORT" --set database.url="$DB_URL" \
-    --set server.io_threads="$IO_THREADS" --set log.level=warn >"$WORK/orchestrator.log" 2>&1 &
+    --set server.io_threads="$IO_THREADS" --set auth.key_file="$WORK/jwt.keys" --set log.level=warn >"$WORK/orchestrator.log" 2>&1 &
 ORCH_PID=$!
 for _ in $(seq 1 240); do
     curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break

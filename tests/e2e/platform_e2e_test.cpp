@@ -31,7 +31,7 @@ class PlatformTest : public ::testing::Test {
                 "--set", "server.port=" + std::to_string(api_port_), "--set",
                 "database.url=" + database_url_, "--set", "nodes.heartbeat_interval=1s", "--set",
                 "nodes.offline_after=5s", "--set", "nodes.offline_sweep_interval=500ms", "--set",
-                "log.level=debug"},
+                "log.level=debug", "--set", "auth.key_file=" + dir_.path() + "/jwt.keys"},
             dir_.path() + "/orchestrator.log");
     }
 

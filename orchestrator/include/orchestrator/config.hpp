@@ -6,6 +6,7 @@
 
 #include "decloud/common/settings.hpp"
 #include "decloud/net/http_server.hpp"
+#include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
 
 namespace decloud::orchestrator {
@@ -18,6 +19,8 @@ struct OrchestratorConfig {
     std::size_t blocking_threads = 8;
     std::chrono::milliseconds database_connect_timeout{30'000};
     app::NodeServiceOptions nodes;
+    app::AuthOptions auth;
+    std::string auth_key_file = "/var/lib/decloud/orchestrator/jwt.keys";
     std::chrono::milliseconds heartbeat_flush_interval{500};
     std::chrono::milliseconds offline_sweep_interval{10'000};
     std::string log_level = "info";

@@ -241,6 +241,120 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
         });
 }
 
+namespace {
+
+// Parses a JSON object body and pulls out required string fields.
+common::Result<std::vector<std::string>> StringFields(const net::Request& req,
+                                                      std::initializer_list<const char*> names) {
+    if (!IsJsonContentType(req))
+        return Error::InvalidArgument("Content-Type must be application/json");
+    auto parsed = proto::ParseJson(req.body());
+    if (!parsed) return parsed.error();
+    if (!parsed->is_object()) return Error::InvalidArgument("body must be a JSON object");
+    std::vector<std::string> out;
+    for (const char* name : names) {
+        const auto it = parsed->find(name);
+        if (it == parsed->end() || !it->is_string())
+            return Error::InvalidArgument(std::string(name) + ": a string is required");
+        out.push_back(it->get<std::string>());
+    }
+    return out;
+}
+
+json ChainIds(const app::AuthOptions& o) {
+    json ids = json::array();
+    for (auto id : o.chain_ids) ids.push_back(id);
+    return ids;
+}
+
+}  // namespace
+
+void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
+    router.Add(http::verb::get, "/api/auth/nonce",
+               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   auto issued = co_await net::RunBlocking(*api->blocking,
+                                                           [&] { return api->auth->IssueNonce(); });
+                   if (!issued) co_return ErrorResponse(ctx, issued.error());
+                   const auto& o = api->auth->options();
+                   auto resp =
+                       net::MakeJson(ctx.request, http::status::ok,
+                                     {{"nonce", issued->nonce},
+                                      {"expiresAt", common::FormatRfc3339(issued->expires_at)},
+                                      {"domain", o.domain},
+                                      {"uri", o.uri},
+                                      {"chainIds", ChainIds(o)}});
+                   resp.set(http::field::cache_control, "no-store");
+                   co_return resp;
+               });
+
+    router.Add(
+        http::verb::post, "/api/auth/verify",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            auto fields = StringFields(ctx.request, {"message", "signature"});
+            if (!fields) co_return ErrorResponse(ctx, fields.error());
+            auto signed_in = co_await net::RunBlocking(
+                *api->blocking, [&] { return api->auth->Verify((*fields)[0], (*fields)[1]); });
+            if (!signed_in) co_return ErrorResponse(ctx, signed_in.error());
+            auto resp = net::MakeJson(
+                ctx.request, http::status::ok,
+                {{"token", signed_in->access_token},
+                 {"refreshToken", signed_in->refresh_token},
+                 {"walletAddress", signed_in->wallet_address},
+                 {"expiresAt", common::FormatRfc3339(signed_in->access_expires_at)},
+                 {"refreshExpiresAt", common::FormatRfc3339(signed_in->refresh_expires_at)}});
+            resp.set(http::field::cache_control, "no-store");
+            co_return resp;
+        });
+
+    router.Add(http::verb::post, "/api/auth/refresh",
+               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   auto fields = StringFields(ctx.request, {"refreshToken"});
+                   if (!fields) co_return ErrorResponse(ctx, fields.error());
+                   auto refreshed = co_await net::RunBlocking(
+                       *api->blocking, [&] { return api->auth->Refresh((*fields)[0]); });
+                   if (!refreshed) co_return ErrorResponse(ctx, refreshed.error());
+                   auto resp = net::MakeJson(
+                       ctx.request, http::status::ok,
+                       {{"token", refreshed->access_token},
+                        {"walletAddress", refreshed->wallet_address},
+                        {"expiresAt", common::FormatRfc3339(refreshed->access_expires_at)}});
+                   resp.set(http::field::cache_control, "no-store");
+                   co_return resp;
+               });
+
+    router.Add(
+        http::verb::post, "/api/auth/logout",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            const std::string token(BearerToken(ctx.request));
+            if (token.empty())
+                co_return ErrorResponse(
+                    ctx,
+                    Error::Unauthenticated("send the access token as 'Authorization: Bearer'"));
+            auto st =
+                co_await net::RunBlocking(*api->blocking, [&] { return api->auth->Logout(token); });
+            if (!st) co_return ErrorResponse(ctx, st.error());
+            net::Response resp{http::status::no_content, ctx.request.version()};
+            resp.keep_alive(ctx.request.keep_alive());
+            co_return resp;
+        });
+
+    router.Add(
+        http::verb::get, "/api/users/me",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            const std::string token(BearerToken(ctx.request));
+            if (token.empty())
+                co_return ErrorResponse(
+                    ctx,
+                    Error::Unauthenticated("sign in first: send 'Authorization: Bearer <token>'"));
+            auto who = co_await net::RunBlocking(*api->blocking,
+                                                 [&] { return api->auth->Authenticate(token); });
+            if (!who) co_return ErrorResponse(ctx, who.error());
+            co_return net::MakeJson(ctx.request, http::status::ok,
+                                    {{"walletAddress", who->wallet_address},
+                                     {"tokenExpiresAt", common::FormatRfc3339(who->expires_at)}});
+        });
+}
+
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(http::verb::get, "/healthz",
                [](net::RequestContext& ctx) -> asio::awaitable<net::Response> {

@@ -1,5 +1,7 @@
 #include "orchestrator/config.hpp"
 
+#include <cstdlib>
+
 namespace decloud::orchestrator {
 
 using common::Error;
@@ -23,6 +25,15 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"nodes.offline_sweep_interval", "10s", "how often the offline sweeper runs"},
         {"nodes.heartbeat_flush_interval", "500ms", "how often buffered heartbeats are written"},
         {"nodes.registration_max_skew", "5m", "accepted clock difference of signed registrations"},
+        {"auth.domain", "127.0.0.1:8080", "the domain (host[:port]) sign-in messages must name"},
+        {"auth.uri", "http://127.0.0.1:8080", "sign-in messages' URI must start with this origin"},
+        {"auth.chain_ids", "137,31337", "chain ids accepted in sign-in messages"},
+        {"auth.key_file", "/var/lib/decloud/orchestrator/jwt.keys",
+         "token signing keys (mode 0600)"},
+        {"auth.nonce_ttl", "5m", "how long a sign-in nonce stays usable"},
+        {"auth.access_token_ttl", "15m", "lifetime of an access token"},
+        {"auth.refresh_token_ttl", "7d", "lifetime of a session and its refresh token"},
+        {"auth.clock_skew", "60s", "tolerated clock difference for message and token times"},
         {"log.level", "info", "trace, debug, info, warn, error"},
         {"log.format", "human", "human or json"},
     };
@@ -67,6 +78,33 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
             "nodes.heartbeat_flush_interval: between 10ms and 1s (last-seen may lag at most 1s)");
     if (c.offline_sweep_interval < std::chrono::milliseconds{100})
         return Error::InvalidArgument("nodes.offline_sweep_interval: at least 100ms");
+    DECLOUD_ASSIGN(c.auth.domain, s.String("auth.domain"));
+    DECLOUD_ASSIGN(c.auth.uri, s.String("auth.uri"));
+    if (c.auth.domain.empty() || c.auth.uri.empty())
+        return Error::InvalidArgument("auth.domain and auth.uri: required");
+    std::vector<std::string> chains;
+    DECLOUD_ASSIGN(chains, s.StringList("auth.chain_ids"));
+    c.auth.chain_ids.clear();
+    for (const auto& id : chains) {
+        char* end = nullptr;
+        const auto v = std::strtoull(id.c_str(), &end, 10);
+        if (id.empty() || *end != '\0' || v == 0)
+            return Error::InvalidArgument("auth.chain_ids: '" + id + "' is not a chain id");
+        c.auth.chain_ids.push_back(v);
+    }
+    if (c.auth.chain_ids.empty()) return Error::InvalidArgument("auth.chain_ids: at least one");
+    DECLOUD_ASSIGN(c.auth_key_file, s.String("auth.key_file"));
+    DECLOUD_ASSIGN(ms, s.Duration("auth.nonce_ttl"));
+    c.auth.nonce_ttl = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("auth.access_token_ttl"));
+    c.auth.access_token_ttl = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("auth.refresh_token_ttl"));
+    c.auth.refresh_token_ttl = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("auth.clock_skew"));
+    c.auth.clock_skew = ms;
+    if (c.auth.access_token_ttl > c.auth.refresh_token_ttl)
+        return Error::InvalidArgument(
+            "auth.access_token_ttl: must not exceed auth.refresh_token_ttl");
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
     c.server.threads_hint = c.io_threads;

@@ -36,7 +36,7 @@ class OrchestratorApiTest : public ::testing::Test {
             DECLOUD_ORCHESTRATOR_BIN,
             {"--set", "server.port=" + std::to_string(port_), "--set",
              "database.url=" + database_url_, "--set", "server.body_limit_bytes=65536", "--set",
-             "server.read_timeout=2s"},
+             "server.read_timeout=2s", "--set", "auth.key_file=" + dir_->path() + "/jwt.keys"},
             dir_->path() + "/orchestrator.log");
         const bool ready = testing::WaitUntil(
             [] {
