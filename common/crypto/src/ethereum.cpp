@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "secp256k1_context.hpp"
+
 namespace decloud::crypto {
 
 using common::Error;
@@ -12,11 +14,7 @@ using common::Result;
 
 namespace {
 
-// One context for the process: libsecp256k1 contexts are safe for concurrent read-only use.
-const secp256k1_context* Context() {
-    static secp256k1_context* ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-    return ctx;
-}
+const secp256k1_context* Context() { return Secp256k1Context(); }
 
 }  // namespace
 
@@ -36,8 +34,8 @@ std::string AddressFromPublicKey(std::span<const std::uint8_t, 65> uncompressed)
     return ToChecksumAddress(address);
 }
 
-Result<std::string> RecoverPersonalSignAddress(std::string_view message,
-                                               std::string_view signature_hex) {
+Result<std::array<std::uint8_t, 65>> RecoverPersonalSignPublicKey(std::string_view message,
+                                                                  std::string_view signature_hex) {
     if (!signature_hex.starts_with("0x") && !signature_hex.starts_with("0X"))
         return Error::InvalidArgument("signature: must be 0x-prefixed hex");
     auto sig = HexDecode(signature_hex);
@@ -58,7 +56,14 @@ Result<std::string> RecoverPersonalSignAddress(std::string_view message,
     std::size_t len = uncompressed.size();
     secp256k1_ec_pubkey_serialize(Context(), uncompressed.data(), &len, &pubkey,
                                   SECP256K1_EC_UNCOMPRESSED);
-    return AddressFromPublicKey(uncompressed);
+    return uncompressed;
+}
+
+Result<std::string> RecoverPersonalSignAddress(std::string_view message,
+                                               std::string_view signature_hex) {
+    auto key = RecoverPersonalSignPublicKey(message, signature_hex);
+    if (!key) return key.error();
+    return AddressFromPublicKey(*key);
 }
 
 Result<EthereumKey> EthereumKey::FromPrivateKey(std::span<const std::uint8_t> secret32) {

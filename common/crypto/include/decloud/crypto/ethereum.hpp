@@ -17,6 +17,9 @@ Hash256 PersonalMessageHash(std::string_view message);
 // Recovers the signer of a personal_sign signature (0x + 130 hex digits: r, s, v with v in
 // {27, 28} or {0, 1}) over `message`; returns the EIP-55 checksummed address. kInvalidArgument
 // for a malformed signature, kUnauthenticated if no key can be recovered from it.
+// The same, returning the signer's 65-byte uncompressed public key.
+common::Result<std::array<std::uint8_t, 65>> RecoverPersonalSignPublicKey(
+    std::string_view message, std::string_view signature_hex);
 common::Result<std::string> RecoverPersonalSignAddress(std::string_view message,
                                                        std::string_view signature_hex);
 
@@ -29,6 +32,8 @@ class EthereumKey {
     const std::string& Address() const { return address_; }
     // 65-byte uncompressed public key (0x04 || X || Y).
     const std::array<std::uint8_t, 65>& PublicKey() const { return public_key_; }
+    // The 32-byte secret, for decrypting ECIES payloads addressed to this account.
+    std::span<const std::uint8_t, 32> Secret() const { return secret_; }
     // personal_sign: 0x-prefixed r || s || v, v in {27, 28}.
     std::string SignPersonalMessage(std::string_view message) const;
 
