@@ -22,6 +22,7 @@
 #include "orchestrator/adapters/pg/pg_auth_repository.hpp"
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
+#include "orchestrator/adapters/pg/pg_user_repository.hpp"
 #include "orchestrator/api/routes.hpp"
 #include "orchestrator/config.hpp"
 #include "orchestrator/jobs/periodic_job.hpp"
@@ -91,6 +92,9 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     if (!keys) throw std::runtime_error("auth.key_file: " + keys.error().message);
     orchestrator::adapters::pg::PgAuthRepository auth_repository(pool);
     orchestrator::app::AuthService auth(auth_repository, clock, *keys, config.auth);
+    orchestrator::adapters::pg::PgUserRepository user_repository(pool);
+    orchestrator::app::UserService users(user_repository, clock);
+    orchestrator::domain::RateLimiter auth_limiter(config.auth_rate_limit);
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
@@ -98,12 +102,16 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     auto api = std::make_shared<orchestrator::api::ApiContext>();
     api->nodes = &nodes;
     api->auth = &auth;
+    api->users = &users;
+    api->auth_limiter = &auth_limiter;
+    api->clock = &clock;
     api->blocking = &blocking;
     api->registry = registry;
     api->readiness = [&pool] { return pool.Check(); };
     auto router = std::make_shared<net::Router>();
     orchestrator::api::AddNodeRoutes(*router, api);
     orchestrator::api::AddAuthRoutes(*router, api);
+    orchestrator::api::AddUserRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
 
     net::HttpServer server(ioc, config.server, router, registry);

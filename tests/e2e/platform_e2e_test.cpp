@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "decloud/crypto/ethereum.hpp"
 #include "decloud/testing/process.hpp"
+#include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
 
 namespace decloud {
@@ -31,7 +33,9 @@ class PlatformTest : public ::testing::Test {
                 "--set", "server.port=" + std::to_string(api_port_), "--set",
                 "database.url=" + database_url_, "--set", "nodes.heartbeat_interval=1s", "--set",
                 "nodes.offline_after=5s", "--set", "nodes.offline_sweep_interval=500ms", "--set",
-                "log.level=debug", "--set", "auth.key_file=" + dir_.path() + "/jwt.keys"},
+                "log.level=debug", "--set", "auth.key_file=" + dir_.path() + "/jwt.keys", "--set",
+                "auth.domain=127.0.0.1:" + std::to_string(api_port_), "--set",
+                "auth.uri=http://127.0.0.1:" + std::to_string(api_port_)},
             dir_.path() + "/orchestrator.log");
     }
 
@@ -40,7 +44,7 @@ class PlatformTest : public ::testing::Test {
             DECLOUD_AGENT_BIN,
             std::vector<std::string>{
                 "--set", "orchestrator.url=http://127.0.0.1:" + std::to_string(api_port_),
-                "--set", "node.operator_wallet=0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+                "--set", "node.operator_wallet=" + operator_.Address(),
                 "--set", "node.region=test-lab",
                 "--set", "node.tags=e2e,ssd",
                 "--set", "node.state_dir=" + dir_.path() + "/agent",
@@ -58,14 +62,26 @@ class PlatformTest : public ::testing::Test {
         return r && r->status == 200;
     }
 
+    // A GET as the node's operator (signing in when there is no session yet).
+    std::optional<testing::HttpReply> OperatorGet(const std::string& target) {
+        if (session_.token.empty()) {
+            auto signed_in = testing::SignIn(api_port_, operator_);
+            if (!signed_in) return std::nullopt;
+            session_ = *signed_in;
+        }
+        return testing::HttpRequest(api_port_, "GET", target, {}, {session_.Header()});
+    }
+
     std::optional<json> OnlineNodes() {
-        auto r = testing::HttpRequest(api_port_, "GET", "/api/nodes?status=online");
+        auto r = OperatorGet("/api/nodes?status=online");
         if (!r || r->status != 200) return std::nullopt;
         return json::parse(r->body, nullptr, false);
     }
 
     testing::TempPgCluster pg_;
     testing::TempDir dir_{"decloud-e2e"};
+    crypto::EthereumKey operator_ = crypto::EthereumKey::Generate();
+    testing::Session session_;
     std::string database_url_;
     std::uint16_t api_port_ = 0;
     std::uint16_t agent_port_ = 0;
@@ -88,7 +104,7 @@ TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
         90s))
         << agent->Log() << orchestrator->Log();
     EXPECT_EQ(node["status"], "online");
-    EXPECT_EQ(node["operatorWallet"], "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+    EXPECT_EQ(node["operatorWallet"], operator_.Address());
     EXPECT_EQ(node["region"], "test-lab");
     EXPECT_EQ(node["tags"], json({"e2e", "ssd"}));
     EXPECT_GT(node["computePoints"].get<int>(), 0);
@@ -131,13 +147,13 @@ TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
         },
         60s))
         << agent->Log();
-    auto after = testing::HttpRequest(api_port_, "GET", "/api/nodes/" + node_id);
+    auto after = OperatorGet("/api/nodes/" + node_id);
     ASSERT_TRUE(after);
     ASSERT_EQ(after->status, 200);
     const auto view = json::parse(after->body);
     EXPECT_EQ(view["status"], "online");
     EXPECT_EQ(view["id"], node_id) << "same node after the restart, not a duplicate";
-    auto all = testing::HttpRequest(api_port_, "GET", "/api/nodes");
+    auto all = OperatorGet("/api/nodes");
     EXPECT_EQ(json::parse(all->body)["nodes"].size(), 1u);
 
     EXPECT_EQ(agent->Terminate(), 0) << agent->Log();
@@ -161,7 +177,7 @@ TEST_F(PlatformTest, SilentNodeGoesOfflineAndComesBack) {
     ASSERT_EQ(::kill(agent->pid(), SIGSTOP), 0);
     const bool went_offline = testing::WaitUntil(
         [&] {
-            auto r = testing::HttpRequest(api_port_, "GET", "/api/nodes?status=offline");
+            auto r = OperatorGet("/api/nodes?status=offline");
             return r && r->status == 200 && !json::parse(r->body)["nodes"].empty();
         },
         60s);

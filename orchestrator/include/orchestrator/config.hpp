@@ -8,6 +8,7 @@
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator {
 
@@ -20,6 +21,7 @@ struct OrchestratorConfig {
     std::chrono::milliseconds database_connect_timeout{30'000};
     app::NodeServiceOptions nodes;
     app::AuthOptions auth;
+    domain::RateLimitPolicy auth_rate_limit;
     std::string auth_key_file = "/var/lib/decloud/orchestrator/jwt.keys";
     std::chrono::milliseconds heartbeat_flush_interval{500};
     std::chrono::milliseconds offline_sweep_interval{10'000};

@@ -116,7 +116,22 @@ json OptionalTime(const std::optional<common::TimePoint>& t) {
     return t ? json(common::FormatRfc3339(*t)) : json(nullptr);
 }
 
+net::Response NoContent(const net::RequestContext& ctx) {
+    net::Response resp{http::status::no_content, ctx.request.version()};
+    resp.keep_alive(ctx.request.keep_alive());
+    return resp;
+}
+
 }  // namespace
+
+asio::awaitable<common::Result<app::Principal>> RequireUser(ApiContext& api,
+                                                            const net::RequestContext& ctx) {
+    const std::string token(BearerToken(ctx.request));
+    if (token.empty())
+        co_return Error::Unauthenticated("sign in first: send 'Authorization: Bearer <token>'");
+    co_return co_await net::RunBlocking(*api.blocking,
+                                        [&] { return api.auth->Authenticate(token); });
+}
 
 net::Response ErrorResponse(const net::RequestContext& ctx, const Error& error) {
     const auto status = StatusFor(error.code);
@@ -203,11 +218,17 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             co_return net::MakeJson(ctx.request, http::status::ok, proto::ToJson(*result));
         });
 
+    // An operator sees their own nodes, an admin every node; others get 404 as for a node that
+    // does not exist (the public view of nodes is the marketplace).
     router.Add(http::verb::get, "/api/nodes/{id}",
                [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   auto who = co_await RequireUser(*api, ctx);
+                   if (!who) co_return ErrorResponse(ctx, who.error());
                    const std::string node_id(ctx.Param("id"));
                    auto result = co_await net::RunBlocking(
                        *api->blocking, [&] { return api->nodes->Get(node_id); });
+                   if (result && !who->admin && result->node.operator_wallet != who->wallet_address)
+                       result = Error::NotFound("no node with id '" + node_id + "'");
                    if (!result) co_return ErrorResponse(ctx, result.error());
                    co_return net::MakeJson(ctx.request, http::status::ok, NodeViewToJson(*result));
                });
@@ -215,8 +236,11 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(
         http::verb::get, "/api/nodes",
         [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            auto who = co_await RequireUser(*api, ctx);
+            if (!who) co_return ErrorResponse(ctx, who.error());
             const std::string_view target = ctx.request.target();
             ports::NodeListQuery query;
+            if (!who->admin) query.operator_wallet = who->wallet_address;
             if (auto limit = QueryParam(target, "limit"); !limit.empty()) {
                 auto parsed = ParseLimit(limit);
                 if (!parsed) co_return ErrorResponse(ctx, parsed.error());
@@ -261,6 +285,20 @@ common::Result<std::vector<std::string>> StringFields(const net::Request& req,
     return out;
 }
 
+// 429 with Retry-After when the client address has spent its sign-in budget.
+std::optional<net::Response> Throttle(ApiContext& api, const net::RequestContext& ctx) {
+    if (!api.auth_limiter) return std::nullopt;
+    const auto wait = api.auth_limiter->Acquire(ctx.remote_address.to_string(), api.clock->Now());
+    if (!wait) return std::nullopt;
+    const auto seconds = domain::RetryAfterSeconds(*wait);
+    auto resp = ErrorResponse(
+        ctx, Error{ErrorCode::kRateLimited, "too many sign-in requests from " +
+                                                ctx.remote_address.to_string() + "; retry in " +
+                                                std::to_string(seconds) + " s"});
+    resp.set(http::field::retry_after, std::to_string(seconds));
+    return resp;
+}
+
 json ChainIds(const app::AuthOptions& o) {
     json ids = json::array();
     for (auto id : o.chain_ids) ids.push_back(id);
@@ -272,6 +310,7 @@ json ChainIds(const app::AuthOptions& o) {
 void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(http::verb::get, "/api/auth/nonce",
                [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   if (auto limited = Throttle(*api, ctx)) co_return std::move(*limited);
                    auto issued = co_await net::RunBlocking(*api->blocking,
                                                            [&] { return api->auth->IssueNonce(); });
                    if (!issued) co_return ErrorResponse(ctx, issued.error());
@@ -290,6 +329,7 @@ void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(
         http::verb::post, "/api/auth/verify",
         [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            if (auto limited = Throttle(*api, ctx)) co_return std::move(*limited);
             auto fields = StringFields(ctx.request, {"message", "signature"});
             if (!fields) co_return ErrorResponse(ctx, fields.error());
             auto signed_in = co_await net::RunBlocking(
@@ -308,6 +348,7 @@ void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
 
     router.Add(http::verb::post, "/api/auth/refresh",
                [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   if (auto limited = Throttle(*api, ctx)) co_return std::move(*limited);
                    auto fields = StringFields(ctx.request, {"refreshToken"});
                    if (!fields) co_return ErrorResponse(ctx, fields.error());
                    auto refreshed = co_await net::RunBlocking(
@@ -325,6 +366,7 @@ void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(
         http::verb::post, "/api/auth/logout",
         [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            if (auto limited = Throttle(*api, ctx)) co_return std::move(*limited);
             const std::string token(BearerToken(ctx.request));
             if (token.empty())
                 co_return ErrorResponse(
@@ -337,22 +379,183 @@ void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             resp.keep_alive(ctx.request.keep_alive());
             co_return resp;
         });
+}
 
+namespace {
+
+json SshKeyToJson(const ports::SshKeyRecord& k) {
+    return json{{"id", k.id},
+                {"name", k.name},
+                {"algorithm", k.algorithm},
+                {"type", k.key_type},
+                {"bits", k.bits},
+                {"fingerprint", k.fingerprint},
+                {"publicKey", k.authorized_key},
+                {"createdAt", common::FormatRfc3339(k.created_at)}};
+}
+
+json UserToJson(const app::UserView& v, const app::Principal& who) {
+    return json{
+        {"walletAddress", v.user.wallet_address},
+        {"admin", who.admin},
+        {"tokenExpiresAt", common::FormatRfc3339(who.expires_at)},
+        {"createdAt", common::FormatRfc3339(v.user.created_at)},
+        {"lastSignInAt", common::FormatRfc3339(v.user.last_sign_in_at)},
+        {"walletPublicKey",
+         v.user.wallet_public_key.empty() ? json(nullptr) : json("0x" + v.user.wallet_public_key)},
+        {"encryptionPublicKey",
+         v.encryption_public_key.empty() ? json(nullptr) : json("0x" + v.encryption_public_key)},
+        {"encryptionKeySource", v.encryption_key_source},
+        {"encryptionKeyUpdatedAt", OptionalTime(v.user.encryption_key_updated_at)}};
+}
+
+// A JSON object body, or the reason it is not one.
+common::Result<json> JsonObjectBody(const net::Request& req) {
+    if (!IsJsonContentType(req))
+        return Error::InvalidArgument("Content-Type must be application/json");
+    auto parsed = proto::ParseJson(req.body());
+    if (!parsed) return parsed.error();
+    if (!parsed->is_object()) return Error::InvalidArgument("body must be a JSON object");
+    return parsed;
+}
+
+// Every handler below runs for the signed-in caller only; this wraps that check.
+using UserHandler =
+    std::function<asio::awaitable<net::Response>(net::RequestContext&, const app::Principal&)>;
+
+net::Handler ForUser(std::shared_ptr<ApiContext> api, UserHandler handler) {
+    return [api, handler = std::move(handler)](
+               net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+        auto who = co_await RequireUser(*api, ctx);
+        if (!who) co_return ErrorResponse(ctx, who.error());
+        co_return co_await handler(ctx, *who);
+    };
+}
+
+}  // namespace
+
+void AddUserRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(
         http::verb::get, "/api/users/me",
-        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-            const std::string token(BearerToken(ctx.request));
-            if (token.empty())
-                co_return ErrorResponse(
-                    ctx,
-                    Error::Unauthenticated("sign in first: send 'Authorization: Bearer <token>'"));
-            auto who = co_await net::RunBlocking(*api->blocking,
-                                                 [&] { return api->auth->Authenticate(token); });
-            if (!who) co_return ErrorResponse(ctx, who.error());
-            co_return net::MakeJson(ctx.request, http::status::ok,
-                                    {{"walletAddress", who->wallet_address},
-                                     {"tokenExpiresAt", common::FormatRfc3339(who->expires_at)}});
-        });
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    auto v = co_await net::RunBlocking(
+                        *api->blocking, [&] { return api->users->Profile(who.wallet_address); });
+                    if (!v) co_return ErrorResponse(ctx, v.error());
+                    co_return net::MakeJson(ctx.request, http::status::ok, UserToJson(*v, who));
+                }));
+
+    router.Add(
+        http::verb::put, "/api/users/me/encryption-key",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    auto fields = StringFields(ctx.request, {"publicKey"});
+                    if (!fields) co_return ErrorResponse(ctx, fields.error());
+                    auto v = co_await net::RunBlocking(*api->blocking, [&] {
+                        return api->users->SetEncryptionKey(who.wallet_address, (*fields)[0]);
+                    });
+                    if (!v) co_return ErrorResponse(ctx, v.error());
+                    co_return net::MakeJson(ctx.request, http::status::ok, UserToJson(*v, who));
+                }));
+
+    router.Add(http::verb::delete_, "/api/users/me/encryption-key",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           auto v = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->users->ClearEncryptionKey(who.wallet_address);
+                           });
+                           if (!v) co_return ErrorResponse(ctx, v.error());
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   UserToJson(*v, who));
+                       }));
+
+    router.Add(http::verb::get, "/api/users/me/ssh-keys",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           auto keys = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->users->ListSshKeys(who.wallet_address);
+                           });
+                           if (!keys) co_return ErrorResponse(ctx, keys.error());
+                           json items = json::array();
+                           for (const auto& k : *keys) items.push_back(SshKeyToJson(k));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   {{"sshKeys", std::move(items)}});
+                       }));
+
+    router.Add(http::verb::post, "/api/users/me/ssh-keys",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           auto body = JsonObjectBody(ctx.request);
+                           if (!body) co_return ErrorResponse(ctx, body.error());
+                           const auto key_it = body->find("publicKey");
+                           if (key_it == body->end() || !key_it->is_string())
+                               co_return ErrorResponse(
+                                   ctx, Error::InvalidArgument("publicKey: a string is required"));
+                           std::optional<std::string> name;
+                           if (const auto it = body->find("name"); it != body->end()) {
+                               if (!it->is_string())
+                                   co_return ErrorResponse(
+                                       ctx, Error::InvalidArgument("name: must be a string"));
+                               name = it->get<std::string>();
+                           }
+                           const std::string line = key_it->get<std::string>();
+                           auto added = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->users->AddSshKey(who.wallet_address, name, line);
+                           });
+                           if (!added) co_return ErrorResponse(ctx, added.error());
+                           auto resp = net::MakeJson(ctx.request, http::status::created,
+                                                     SshKeyToJson(*added));
+                           resp.set(http::field::location, "/api/users/me/ssh-keys/" + added->id);
+                           co_return resp;
+                       }));
+
+    router.Add(http::verb::get, "/api/users/me/ssh-keys/{id}",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto key = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->users->GetSshKey(who.wallet_address, id);
+                           });
+                           if (!key) co_return ErrorResponse(ctx, key.error());
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   SshKeyToJson(*key));
+                       }));
+
+    router.Add(http::verb::delete_, "/api/users/me/ssh-keys/{id}",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto st = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->users->RemoveSshKey(who.wallet_address, id);
+                           });
+                           if (!st) co_return ErrorResponse(ctx, st.error());
+                           co_return NoContent(ctx);
+                       }));
+
+    // Platform operation: end every session of a wallet (for example after a key leak).
+    router.Add(
+        http::verb::delete_, "/api/admin/users/{wallet}/sessions",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    if (!who.admin)
+                        co_return ErrorResponse(
+                            ctx, Error::PermissionDenied(
+                                     "this operation needs an admin wallet (auth.admin_wallets)"));
+                    const std::string wallet(ctx.Param("wallet"));
+                    auto revoked = co_await net::RunBlocking(
+                        *api->blocking, [&] { return api->auth->RevokeAllSessions(wallet); });
+                    if (!revoked) co_return ErrorResponse(ctx, revoked.error());
+                    co_return net::MakeJson(ctx.request, http::status::ok,
+                                            {{"revokedSessions", *revoked}});
+                }));
 }
 
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {

@@ -52,10 +52,11 @@ Result<SignedIn> AuthService::Verify(std::string_view message, std::string_view 
     if (!checksummed || *checksummed != m->address)
         return Error::InvalidArgument(
             "SIWE message: address must be written in its EIP-55 checksum form");
-    auto signer = crypto::RecoverPersonalSignAddress(message, signature);
-    if (!signer) return signer.error();
-    if (*signer != m->address)
-        return Refused("the signature was made by " + *signer + ", not by " + m->address);
+    auto signer_key = crypto::RecoverPersonalSignPublicKey(message, signature);
+    if (!signer_key) return signer_key.error();
+    const auto signer = crypto::AddressFromPublicKey(*signer_key);
+    if (signer != m->address)
+        return Refused("the signature was made by " + signer + ", not by " + m->address);
 
     if (m->domain != options_.domain)
         return Refused("the message is for domain '" + m->domain + "', this is '" +
@@ -97,7 +98,9 @@ Result<SignedIn> AuthService::Verify(std::string_view message, std::string_view 
     if (m->expiration_time && common::ParseRfc3339(*m->expiration_time, t))
         out.refresh_expires_at = std::min(out.refresh_expires_at, t);
     out.access_expires_at = std::min(now + options_.access_token_ttl, out.refresh_expires_at);
-    if (auto st = repository_.CreateSession(session, m->address, now, out.refresh_expires_at); !st)
+    if (auto st = repository_.CreateSession(session, m->address, crypto::HexEncode(*signer_key),
+                                            now, out.refresh_expires_at);
+        !st)
         return st.error();
     out.access_token = Mint(m->address, session, "access", now, out.access_expires_at);
     out.refresh_token = Mint(m->address, session, "refresh", now, out.refresh_expires_at);
@@ -153,7 +156,15 @@ common::Status AuthService::Logout(std::string_view access_token) {
 Result<Principal> AuthService::Authenticate(std::string_view access_token) {
     auto claims = CheckToken(access_token, "access");
     if (!claims) return claims.error();
-    return Principal{claims->subject, claims->token_id, claims->expires_at};
+    const bool admin = std::find(options_.admin_wallets.begin(), options_.admin_wallets.end(),
+                                 claims->subject) != options_.admin_wallets.end();
+    return Principal{claims->subject, claims->token_id, claims->expires_at, admin};
+}
+
+Result<std::size_t> AuthService::RevokeAllSessions(std::string_view wallet) {
+    auto normalized = crypto::NormalizeEthereumAddress(wallet);
+    if (!normalized) return normalized.error();
+    return repository_.RevokeAllSessions(*normalized, clock_.Now());
 }
 
 }  // namespace decloud::orchestrator::app

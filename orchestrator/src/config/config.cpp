@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "decloud/crypto/crypto.hpp"
+
 namespace decloud::orchestrator {
 
 using common::Error;
@@ -34,6 +36,9 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"auth.access_token_ttl", "15m", "lifetime of an access token"},
         {"auth.refresh_token_ttl", "7d", "lifetime of a session and its refresh token"},
         {"auth.clock_skew", "60s", "tolerated clock difference for message and token times"},
+        {"auth.admin_wallets", "", "wallet addresses allowed to run platform operations"},
+        {"auth.rate_limit_per_minute", "30", "sign-in requests per minute per client address"},
+        {"auth.rate_limit_burst", "10", "sign-in requests a client may send at once"},
         {"log.level", "info", "trace, debug, info, warn, error"},
         {"log.format", "human", "human or json"},
     };
@@ -105,6 +110,17 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     if (c.auth.access_token_ttl > c.auth.refresh_token_ttl)
         return Error::InvalidArgument(
             "auth.access_token_ttl: must not exceed auth.refresh_token_ttl");
+    std::vector<std::string> admins;
+    DECLOUD_ASSIGN(admins, s.StringList("auth.admin_wallets"));
+    for (const auto& wallet : admins) {
+        auto normalized = crypto::NormalizeEthereumAddress(wallet);
+        if (!normalized)
+            return Error::InvalidArgument("auth.admin_wallets: '" + wallet +
+                                          "': " + normalized.error().message);
+        c.auth.admin_wallets.push_back(*normalized);
+    }
+    DECLOUD_ASSIGN(c.auth_rate_limit.per_minute, s.Int("auth.rate_limit_per_minute", 1, 1'000'000));
+    DECLOUD_ASSIGN(c.auth_rate_limit.burst, s.Int("auth.rate_limit_burst", 1, 1'000'000));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
     c.server.threads_hint = c.io_threads;

@@ -10,6 +10,7 @@
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/proto/node_messages.hpp"
 #include "decloud/testing/process.hpp"
+#include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
 
 namespace decloud {
@@ -32,11 +33,15 @@ class OrchestratorApiTest : public ::testing::Test {
         dir_ = new testing::TempDir("decloud-api");
         database_url_ = pg_->CreateDatabase("api");
         port_ = testing::FreeTcpPort();
+        admin_ = new crypto::EthereumKey(crypto::EthereumKey::Generate());
+        const auto origin = "127.0.0.1:" + std::to_string(port_);
         orchestrator_ = new testing::ChildProcess(
             DECLOUD_ORCHESTRATOR_BIN,
             {"--set", "server.port=" + std::to_string(port_), "--set",
              "database.url=" + database_url_, "--set", "server.body_limit_bytes=65536", "--set",
-             "server.read_timeout=2s", "--set", "auth.key_file=" + dir_->path() + "/jwt.keys"},
+             "server.read_timeout=2s", "--set", "auth.key_file=" + dir_->path() + "/jwt.keys",
+             "--set", "auth.domain=" + origin, "--set", "auth.uri=http://" + origin, "--set",
+             "auth.admin_wallets=" + admin_->Address()},
             dir_->path() + "/orchestrator.log");
         const bool ready = testing::WaitUntil(
             [] {
@@ -45,6 +50,14 @@ class OrchestratorApiTest : public ::testing::Test {
             },
             60s);
         ASSERT_TRUE(ready) << orchestrator_->Log();
+        auto session = testing::SignIn(port_, *admin_);
+        ASSERT_TRUE(session) << session.error().message;
+        admin_header_ = session->Header();
+    }
+
+    // A GET as the admin, who may read every node.
+    static std::optional<testing::HttpReply> AdminGet(const std::string& target) {
+        return testing::HttpRequest(port_, "GET", target, {}, {admin_header_});
     }
 
     static void TearDownTestSuite() {
@@ -52,6 +65,7 @@ class OrchestratorApiTest : public ::testing::Test {
             EXPECT_EQ(orchestrator_->Terminate(), 0) << orchestrator_->Log();
         }
         delete orchestrator_;
+        delete admin_;
         delete dir_;
         delete pg_;
     }
@@ -112,6 +126,8 @@ class OrchestratorApiTest : public ::testing::Test {
     static testing::ChildProcess* orchestrator_;
     static std::string database_url_;
     static std::uint16_t port_;
+    static crypto::EthereumKey* admin_;
+    static std::pair<std::string, std::string> admin_header_;
 };
 
 testing::TempPgCluster* OrchestratorApiTest::pg_ = nullptr;
@@ -119,6 +135,8 @@ testing::TempDir* OrchestratorApiTest::dir_ = nullptr;
 testing::ChildProcess* OrchestratorApiTest::orchestrator_ = nullptr;
 std::string OrchestratorApiTest::database_url_;
 std::uint16_t OrchestratorApiTest::port_ = 0;
+crypto::EthereumKey* OrchestratorApiTest::admin_ = nullptr;
+std::pair<std::string, std::string> OrchestratorApiTest::admin_header_;
 
 TEST_F(OrchestratorApiTest, MalformedJsonIsRefusedAndNothingIsStored) {
     const auto before = DatabaseState();
@@ -232,21 +250,19 @@ TEST_F(OrchestratorApiTest, HeartbeatsAreCheckedAgainstTheNodesOwnCredentials) {
     EXPECT_EQ(json::parse(good->body)["nextHeartbeatSeconds"], 15);
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
-            auto n =
-                testing::HttpRequest(port_, "GET", "/api/nodes/" + ja["nodeId"].get<std::string>());
+            auto n = AdminGet("/api/nodes/" + ja["nodeId"].get<std::string>());
             return n && json::parse(n->body)["status"] == "online";
         },
         10s));
 }
 
 TEST_F(OrchestratorApiTest, UnknownThingsAreProblemsToo) {
-    ExpectProblem(
-        testing::HttpRequest(port_, "GET", "/api/nodes/00000000-0000-4000-8000-000000000000"), 404);
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes/%2e%2e"), 404);
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?limit=abc"), 400);
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?limit=100000"), 400);
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?cursor=zzz"), 400);
-    ExpectProblem(testing::HttpRequest(port_, "GET", "/api/nodes?status=sleeping"), 400);
+    ExpectProblem(AdminGet("/api/nodes/00000000-0000-4000-8000-000000000000"), 404);
+    ExpectProblem(AdminGet("/api/nodes/%2e%2e"), 404);
+    ExpectProblem(AdminGet("/api/nodes?limit=abc"), 400);
+    ExpectProblem(AdminGet("/api/nodes?limit=100000"), 400);
+    ExpectProblem(AdminGet("/api/nodes?cursor=zzz"), 400);
+    ExpectProblem(AdminGet("/api/nodes?status=sleeping"), 400);
     ExpectProblem(testing::HttpRequest(port_, "GET", "/no/such/route"), 404);
     auto r = testing::HttpRequest(port_, "DELETE", "/api/nodes/register");
     ExpectProblem(r, 405);

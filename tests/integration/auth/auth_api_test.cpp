@@ -29,7 +29,8 @@ class AuthApiTest : public ::testing::Test {
             {"--set", "server.port=" + std::to_string(port_), "--set",
              "database.url=" + pg_->CreateDatabase("auth"), "--set", "auth.domain=" + origin,
              "--set", "auth.uri=http://" + origin, "--set", "auth.chain_ids=31337", "--set",
-             "auth.key_file=" + dir_->path() + "/jwt.keys"},
+             "auth.key_file=" + dir_->path() + "/jwt.keys", "--set",
+             "auth.rate_limit_per_minute=100000", "--set", "auth.rate_limit_burst=100000"},
             dir_->path() + "/orchestrator.log");
         ASSERT_TRUE(testing::WaitUntil(
             [] {
@@ -203,6 +204,41 @@ TEST_F(AuthApiTest, BadTokensAreRefused) {
     std::string token = json::parse(r->body)["token"];
     token[token.size() / 2] = token[token.size() / 2] == 'A' ? 'B' : 'A';
     EXPECT_EQ(Status(Me(token)), 401);
+}
+
+// A tight budget on its own orchestrator: the burst passes, the next request gets 429 with a
+// Retry-After that says how long to wait, and other routes are not throttled.
+TEST_F(AuthApiTest, SignInEndpointsAreRateLimitedPerClient) {
+    testing::TempDir dir("decloud-auth-limit");
+    const auto port = testing::FreeTcpPort();
+    testing::ChildProcess limited(
+        DECLOUD_ORCHESTRATOR_BIN,
+        {"--set", "server.port=" + std::to_string(port), "--set",
+         "database.url=" + pg_->CreateDatabase("auth_limit"), "--set",
+         "auth.domain=127.0.0.1:" + std::to_string(port), "--set",
+         "auth.uri=http://127.0.0.1:" + std::to_string(port), "--set",
+         "auth.key_file=" + dir.path() + "/jwt.keys", "--set", "auth.rate_limit_per_minute=1",
+         "--set", "auth.rate_limit_burst=3"},
+        dir.path() + "/orchestrator.log");
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            auto r = testing::HttpRequest(port, "GET", "/readyz");
+            return r && r->status == 200;
+        },
+        60s))
+        << limited.Log();
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(Status(testing::HttpRequest(port, "GET", "/api/auth/nonce")), 200) << i;
+    auto refused = testing::HttpRequest(port, "POST", "/api/auth/verify",
+                                        json{{"message", "m"}, {"signature", "0x"}}.dump());
+    ASSERT_EQ(Status(refused), 429);
+    EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
+    const int retry_after = std::stoi(refused->Header("Retry-After"));
+    EXPECT_GE(retry_after, 1);
+    EXPECT_LE(retry_after, 60);
+    EXPECT_EQ(Status(testing::HttpRequest(port, "GET", "/api/auth/nonce")), 429);
+    EXPECT_EQ(Status(testing::HttpRequest(port, "GET", "/readyz")), 200);
+    EXPECT_EQ(limited.Terminate(), 0) << limited.Log();
 }
 
 }  // namespace

@@ -9,24 +9,35 @@
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/user_service.hpp"
+#include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator::api {
 
 struct ApiContext {
     app::NodeService* nodes = nullptr;
     app::AuthService* auth = nullptr;
+    app::UserService* users = nullptr;
+    domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
+    const common::Clock* clock = nullptr;
     boost::asio::thread_pool* blocking = nullptr;  // where repository calls run
     std::shared_ptr<prometheus::Registry> registry;
     std::function<common::Status()> readiness;  // database reachable, migrations applied
 };
+
+// The caller's session from 'Authorization: Bearer <access token>', or kUnauthenticated.
+boost::asio::awaitable<common::Result<app::Principal>> RequireUser(ApiContext& api,
+                                                                   const net::RequestContext& ctx);
 
 // Maps an Error to its HTTP status and an application/problem+json body.
 net::Response ErrorResponse(const net::RequestContext& ctx, const common::Error& error);
 
 // /api/nodes/... (registration, heartbeats, queries).
 void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
-// /api/auth/... (wallet sign-in, refresh, logout) and /api/users/me.
+// /api/auth/... (wallet sign-in, refresh, logout), rate limited per client address.
 void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// /api/users/me/... (profile, encryption key, SSH keys) and /api/admin/... (admin wallets only).
+void AddUserRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /healthz, /readyz, /metrics.
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 

@@ -20,6 +20,7 @@ struct AuthOptions {
     common::Duration access_token_ttl = std::chrono::minutes{15};
     common::Duration refresh_token_ttl = std::chrono::hours{24 * 7};
     common::Duration clock_skew = std::chrono::seconds{60};
+    std::vector<std::string> admin_wallets;  // EIP-55 form; may run platform operations
 };
 
 struct IssuedNonce {
@@ -39,6 +40,7 @@ struct Principal {
     std::string wallet_address;
     std::string session_id;
     common::TimePoint expires_at{};
+    bool admin = false;
 };
 
 // Sign-In with Ethereum and sessions. Every method may touch the repository: run it off the I/O
@@ -56,6 +58,8 @@ class AuthService {
     common::Result<SignedIn> Refresh(std::string_view refresh_token);
     common::Status Logout(std::string_view access_token);
     common::Result<Principal> Authenticate(std::string_view access_token);
+    // Admin operation: ends every session of `wallet` (a stolen token stops working at once).
+    common::Result<std::size_t> RevokeAllSessions(std::string_view wallet);
 
     const AuthOptions& options() const { return options_; }
 

@@ -19,13 +19,18 @@ class AuthRepository {
     // kTimeout if it expired.
     virtual common::Status ConsumeNonce(const std::string& nonce, common::TimePoint now) = 0;
 
-    // Records the user (first sign-in or again) and a new session.
+    // Records the user (first sign-in or again, with the public key recovered from the
+    // signature) and a new session.
     virtual common::Status CreateSession(const std::string& session_id, const std::string& wallet,
+                                         const std::string& wallet_public_key_hex,
                                          common::TimePoint now, common::TimePoint expires_at) = 0;
     // True while the session exists, is not revoked and has not expired.
     virtual common::Result<bool> SessionActive(const std::string& session_id,
                                                common::TimePoint now) = 0;
     virtual common::Status RevokeSession(const std::string& session_id, common::TimePoint now) = 0;
+    // Revokes every active session of a wallet; returns how many there were.
+    virtual common::Result<std::size_t> RevokeAllSessions(const std::string& wallet,
+                                                          common::TimePoint now) = 0;
 };
 
 }  // namespace decloud::orchestrator::ports

@@ -23,14 +23,19 @@ constexpr const char* kSelectNonce =
 constexpr const char* kUseNonce =
     "UPDATE auth_nonces SET used_at = $2::timestamptz WHERE nonce = $1";
 constexpr const char* kUpsertUser = R"sql(
-INSERT INTO users (wallet_address, created_at, last_sign_in_at) VALUES ($1, $2::timestamptz, $2::timestamptz)
-ON CONFLICT (wallet_address) DO UPDATE SET last_sign_in_at = EXCLUDED.last_sign_in_at)sql";
+INSERT INTO users (wallet_address, created_at, last_sign_in_at, wallet_public_key)
+VALUES ($1, $2::timestamptz, $2::timestamptz, $3)
+ON CONFLICT (wallet_address) DO UPDATE
+SET last_sign_in_at = EXCLUDED.last_sign_in_at, wallet_public_key = EXCLUDED.wallet_public_key)sql";
 constexpr const char* kInsertSession = R"sql(
 INSERT INTO auth_sessions (id, wallet_address, created_at, expires_at)
 VALUES ($1::uuid, $2, $3::timestamptz, $4::timestamptz))sql";
 constexpr const char* kSessionActive = R"sql(
 SELECT count(*) FROM auth_sessions
 WHERE id = $1::uuid AND revoked_at IS NULL AND expires_at > $2::timestamptz)sql";
+constexpr const char* kRevokeAllSessions = R"sql(
+UPDATE auth_sessions SET revoked_at = $2::timestamptz
+WHERE wallet_address = $1 AND revoked_at IS NULL AND expires_at > $2::timestamptz)sql";
 constexpr const char* kRevokeSession =
     "UPDATE auth_sessions SET revoked_at = $2::timestamptz WHERE id = $1::uuid AND revoked_at IS "
     "NULL";
@@ -63,10 +68,12 @@ common::Status PgAuthRepository::ConsumeNonce(const std::string& nonce, common::
 }
 
 common::Status PgAuthRepository::CreateSession(const std::string& session_id,
-                                               const std::string& wallet, common::TimePoint now,
+                                               const std::string& wallet,
+                                               const std::string& wallet_public_key_hex,
+                                               common::TimePoint now,
                                                common::TimePoint expires_at) {
     return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
-        tx.exec_params0(kUpsertUser, wallet, ToPgTime(now));
+        tx.exec_params0(kUpsertUser, wallet, ToPgTime(now), wallet_public_key_hex);
         tx.exec_params0(kInsertSession, session_id, wallet, ToPgTime(now), ToPgTime(expires_at));
         return true;
     }));
@@ -86,6 +93,14 @@ common::Status PgAuthRepository::RevokeSession(const std::string& session_id,
         tx.exec_params0(kRevokeSession, session_id, ToPgTime(now));
         return true;
     }));
+}
+
+Result<std::size_t> PgAuthRepository::RevokeAllSessions(const std::string& wallet,
+                                                        common::TimePoint now) {
+    return InTransaction<std::size_t>(pool_, [&](pqxx::work& tx) -> Result<std::size_t> {
+        return static_cast<std::size_t>(
+            tx.exec_params0(kRevokeAllSessions, wallet, ToPgTime(now)).affected_rows());
+    });
 }
 
 }  // namespace decloud::orchestrator::adapters::pg

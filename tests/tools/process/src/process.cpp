@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +151,25 @@ std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+std::string HttpReply::Header(std::string_view name) const {
+    std::size_t pos = headers.find("\r\n");
+    while (pos != std::string::npos) {
+        const std::size_t start = pos + 2;
+        const std::size_t end = headers.find("\r\n", start);
+        const std::string_view line(headers.data() + start,
+                                    (end == std::string::npos ? headers.size() : end) - start);
+        const auto colon = line.find(':');
+        if (colon == name.size() && strncasecmp(line.data(), name.data(), name.size()) == 0) {
+            auto value = line.substr(colon + 1);
+            while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+            while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+            return std::string(value);
+        }
+        pos = end;
+    }
+    return {};
+}
 
 std::optional<HttpReply> HttpRequest(
     std::uint16_t port, const std::string& method, const std::string& target,

@@ -15,10 +15,13 @@ class PgAuthRepository final : public ports::AuthRepository {
                               common::TimePoint expires_at) override;
     common::Status ConsumeNonce(const std::string& nonce, common::TimePoint now) override;
     common::Status CreateSession(const std::string& session_id, const std::string& wallet,
-                                 common::TimePoint now, common::TimePoint expires_at) override;
+                                 const std::string& wallet_public_key_hex, common::TimePoint now,
+                                 common::TimePoint expires_at) override;
     common::Result<bool> SessionActive(const std::string& session_id,
                                        common::TimePoint now) override;
     common::Status RevokeSession(const std::string& session_id, common::TimePoint now) override;
+    common::Result<std::size_t> RevokeAllSessions(const std::string& wallet,
+                                                  common::TimePoint now) override;
 
   private:
     PgPool& pool_;

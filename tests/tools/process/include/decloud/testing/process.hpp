@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct HttpReply {
     int status = 0;
     std::string headers;  // raw header block
     std::string body;
+
+    // The value of a response header (case-insensitive name), or empty.
+    std::string Header(std::string_view name) const;
 };
 
 // One HTTP/1.1 request over a fresh connection (Connection: close). Empty on connection errors.
