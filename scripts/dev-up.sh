@@ -5,7 +5,8 @@
 # online. Stop everything with scripts/dev-down.sh.
 #
 # Ports (override with the environment): DECLOUD_PG_PORT=55432 DECLOUD_API_PORT=8080
-# DECLOUD_AGENT_PORT=9090. DECLOUD_WALLET sets the node operator's wallet address.
+# DECLOUD_AGENT_PORT=9090. The node's operator is a local dev wallet (var/dev-wallet.key, created
+# on first use, also an admin); the `decloud` CLI is signed in as it (DECLOUD_CONFIG_DIR=var/cli).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,23 +14,28 @@ VAR=$ROOT/var
 PG_PORT=${DECLOUD_PG_PORT:-55432}
 API_PORT=${DECLOUD_API_PORT:-8080}
 AGENT_PORT=${DECLOUD_AGENT_PORT:-9090}
-WALLET=${DECLOUD_WALLET:-0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed}
 BIN=$ROOT/build/release
 
 scripts/install-deps.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}"
 cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator decloud-agent
+cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator decloud-agent decloud
 
 mkdir -p "$VAR/log" "$VAR/run"
 scripts/dev-down.sh --quiet || true
+
+CLI=$BIN/cli/decloud
+KEY=$VAR/dev-wallet.key
+[ -f "$KEY" ] || "$CLI" key new --out "$KEY" >/dev/null
+WALLET=$("$CLI" key address --key-file "$KEY")
+export DECLOUD_CONFIG_DIR=$VAR/cli DECLOUD_API="http://127.0.0.1:$API_PORT"
 
 DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
 
 "$BIN/orchestrator/decloud-orchestrator" --config deploy/orchestrator.toml \
     --set server.port="$API_PORT" --set database.url="$DB_URL" \
     --set auth.domain="127.0.0.1:$API_PORT" --set auth.uri="http://127.0.0.1:$API_PORT" \
-    --set auth.key_file="$VAR/orchestrator/jwt.keys" \
+    --set auth.key_file="$VAR/orchestrator/jwt.keys" --set auth.admin_wallets="$WALLET" \
     >"$VAR/log/orchestrator.log" 2>&1 &
 echo $! >"$VAR/run/orchestrator.pid"
 
@@ -53,16 +59,20 @@ wait_for "orchestrator ready" 60 curl -fsS "http://127.0.0.1:$API_PORT/readyz"
     >"$VAR/log/agent.log" 2>&1 &
 echo $! >"$VAR/run/agent.pid"
 
-node_online() { curl -fsS "http://127.0.0.1:$API_PORT/api/nodes?status=online" | grep -q '"status":"online"'; }
+"$CLI" login --key-file "$KEY" >/dev/null
+node_online() { "$CLI" node list --status online | grep -q ' online '; }
 echo "dev-up: waiting for the node agent (the first start runs a 10 s CPU benchmark)..."
 wait_for "node online" 120 node_online
 
-NODE_ID=$(curl -fsS "http://127.0.0.1:$API_PORT/api/nodes?status=online" | grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)
+NODE_ID=$("$CLI" node list --status online | head -n 1 | cut -d' ' -f1)
 cat <<MSG
 
 DeCloud is running.
-  API:           http://127.0.0.1:$API_PORT/api/nodes
-  node:          $NODE_ID is online  (http://127.0.0.1:$API_PORT/api/nodes/$NODE_ID)
+  API:           http://127.0.0.1:$API_PORT  (OpenAPI description: proto/openapi.yaml)
+  node:          $NODE_ID is online
+  wallet:        $WALLET (operator and admin; key in $KEY)
+  CLI:           export DECLOUD_CONFIG_DIR=$VAR/cli; $CLI node list
+                 (signed in already; try also: whoami, ssh-key add ~/.ssh/id_ed25519.pub)
   health:        http://127.0.0.1:$API_PORT/readyz   metrics: http://127.0.0.1:$API_PORT/metrics
   agent health:  http://127.0.0.1:$AGENT_PORT/healthz
   PostgreSQL:    $DB_URL

@@ -102,4 +102,19 @@ std::string EthereumKey::SignPersonalMessage(std::string_view message) const {
     return "0x" + HexEncode(out);
 }
 
+Result<EthereumKey> DeriveEncryptionKey(std::string_view signature_hex) {
+    auto sig = HexDecode(signature_hex);
+    if (!sig || sig->size() != 65)
+        return Error::InvalidArgument("signature must be 0x followed by 130 hex digits");
+    const auto secret = Keccak256(std::span<const std::uint8_t>(*sig));
+    return EthereumKey::FromPrivateKey(secret);
+}
+
+EthereumKey DeriveEncryptionKey(const EthereumKey& wallet) {
+    auto key = DeriveEncryptionKey(wallet.SignPersonalMessage(kEncryptionKeyMessage));
+    // A Keccak-256 output outside the secp256k1 scalar range has probability ~2^-128.
+    if (!key) throw std::runtime_error("derived encryption key: " + key.error().message);
+    return *key;
+}
+
 }  // namespace decloud::crypto

@@ -89,12 +89,7 @@ Result<ports::SshKeyRecord> UserService::AddSshKey(const std::string& wallet,
     rec.fingerprint = parsed->fingerprint;
     rec.authorized_key = parsed->authorized_key;
     rec.created_at = clock_.Now();
-    if (auto st = repository_.AddSshKey(rec, kMaxSshKeysPerUser); !st) {
-        if (st.error().code == ErrorCode::kConflict)
-            return Error::Conflict("you already have a key with fingerprint " + rec.fingerprint +
-                                   " or named '" + rec.name + "'");
-        return st.error();
-    }
+    if (auto st = repository_.AddSshKey(rec, kMaxSshKeysPerUser); !st) return st.error();
     return rec;
 }
 

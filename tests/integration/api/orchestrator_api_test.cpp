@@ -85,22 +85,8 @@ class OrchestratorApiTest : public ::testing::Test {
 
     static Registration Sign(const crypto::Ed25519KeyPair& key,
                              const std::string& wallet = kWallet) {
-        proto::RegisterNodeRequest r;
-        r.node_public_key = key.PublicKeyBase64();
-        r.operator_wallet = wallet;
-        r.region = "eu-west";
-        r.resources.cpu_model = "CPU";
-        r.resources.cpu_cores = 2;
-        r.resources.cpu_threads = 4;
-        r.resources.memory_bytes = 8ull << 30;
-        r.resources.storage_total_bytes = 10ull << 30;
-        r.resources.storage_free_bytes = 5ull << 30;
-        r.compute = {200, 2000, 4};
-        r.timestamp = common::FormatRfc3339(std::chrono::system_clock::now());
-        Registration out;
-        out.body = proto::ToJson(r).dump();
-        out.signature = key.SignBase64(out.body);
-        return out;
+        auto signed_reg = testing::SignRegistration(key, wallet);
+        return {signed_reg.body, signed_reg.signature};
     }
 
     static std::optional<testing::HttpReply> PostRegistration(const Registration& reg) {

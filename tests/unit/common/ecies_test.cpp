@@ -118,5 +118,25 @@ TEST(PersonalSign, RecoversThePublicKey) {
     EXPECT_EQ(*pk, key.PublicKey());
 }
 
+TEST(DerivedEncryptionKey, IsRepeatablePerWalletAndDecryptsWhatItsPublicKeyEncrypts) {
+    const auto wallet = EthereumKey::Generate();
+    const auto first = DeriveEncryptionKey(wallet);
+    const auto second = DeriveEncryptionKey(wallet);
+    EXPECT_EQ(first.PublicKey(), second.PublicKey()) << "RFC 6979 signatures are deterministic";
+    EXPECT_NE(first.PublicKey(), wallet.PublicKey());
+    EXPECT_NE(first.PublicKey(), DeriveEncryptionKey(EthereumKey::Generate()).PublicKey());
+
+    auto from_signature = DeriveEncryptionKey(wallet.SignPersonalMessage(kEncryptionKeyMessage));
+    ASSERT_TRUE(from_signature);
+    EXPECT_EQ(from_signature->PublicKey(), first.PublicKey());
+
+    auto sealed = EciesEncrypt(first.PublicKey(), Data("vm password"));
+    ASSERT_TRUE(sealed);
+    auto opened = EciesDecrypt(second.Secret(), *sealed);
+    ASSERT_TRUE(opened);
+    EXPECT_EQ(std::string(opened->begin(), opened->end()), "vm password");
+    EXPECT_FALSE(DeriveEncryptionKey("0x1234"));
+}
+
 }  // namespace
 }  // namespace decloud::crypto

@@ -9,6 +9,9 @@ using common::Result;
 
 namespace {
 
+constexpr const char* kFindClash =
+    "SELECT name, fingerprint FROM ssh_keys "
+    "WHERE wallet_address = $1 AND (fingerprint = $2 OR name = $3) ORDER BY fingerprint = $2 DESC";
 constexpr const char* kSelectUser = R"sql(
 SELECT wallet_address, (extract(epoch FROM created_at) * 1000000)::bigint,
        (extract(epoch FROM last_sign_in_at) * 1000000)::bigint, coalesce(wallet_public_key, ''),
@@ -88,8 +91,17 @@ common::Status PgUserRepository::AddSshKey(const ports::SshKeyRecord& k, std::si
             return Error::NotFound("no user " + k.wallet_address);
         const auto count = tx.exec_params1(kCountKeys, k.wallet_address)[0].as<long long>();
         if (count >= static_cast<long long>(max_keys))
-            return Error::InvalidArgument("you already have " + std::to_string(count) +
-                                          " SSH keys, the most allowed; remove one first");
+            return Error::Conflict("you already have " + std::to_string(count) +
+                                   " SSH keys, the most allowed; remove one first");
+        // The user row is locked, so these checks cannot race another insert for this wallet.
+        for (const auto& row :
+             tx.exec_params(kFindClash, k.wallet_address, k.fingerprint, k.name)) {
+            if (row[1].as<std::string>() == k.fingerprint)
+                return Error::Conflict("you already have this key (" + k.fingerprint +
+                                       "), named '" + row[0].as<std::string>() + "'");
+            return Error::Conflict("you already have a key named '" + k.name +
+                                   "'; choose another name");
+        }
         tx.exec_params0(kInsertKey, k.id, k.wallet_address, k.name, k.algorithm, k.key_type, k.bits,
                         k.fingerprint, k.authorized_key, ToPgTime(k.created_at));
         return true;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "decloud/common/clock.hpp"
+#include "decloud/proto/node_messages.hpp"
 #include "decloud/proto/siwe.hpp"
 #include "decloud/testing/process.hpp"
 
@@ -33,6 +34,38 @@ common::Result<Session> SignIn(std::uint16_t port, const crypto::EthereumKey& ke
         return Error::Unauthenticated("verify: " + (r ? r->body : std::string("no answer")));
     const auto j = json::parse(r->body);
     return Session{j["token"], j["refreshToken"], j["walletAddress"]};
+}
+
+SignedRegistration SignRegistration(const crypto::Ed25519KeyPair& node_key,
+                                    const std::string& operator_wallet) {
+    proto::RegisterNodeRequest r;
+    r.node_public_key = node_key.PublicKeyBase64();
+    r.operator_wallet = operator_wallet;
+    r.region = "eu-west";
+    r.resources.cpu_model = "CPU";
+    r.resources.cpu_cores = 2;
+    r.resources.cpu_threads = 4;
+    r.resources.memory_bytes = 8ull << 30;
+    r.resources.storage_total_bytes = 10ull << 30;
+    r.resources.storage_free_bytes = 5ull << 30;
+    r.compute = {200, 2000, 4};
+    r.timestamp = common::FormatRfc3339(std::chrono::system_clock::now());
+    SignedRegistration out;
+    out.body = proto::ToJson(r).dump();
+    out.signature = node_key.SignBase64(out.body);
+    return out;
+}
+
+common::Result<RegisteredNode> RegisterNode(std::uint16_t port,
+                                            const crypto::Ed25519KeyPair& node_key,
+                                            const std::string& operator_wallet) {
+    const auto reg = SignRegistration(node_key, operator_wallet);
+    auto r = HttpRequest(port, "POST", "/api/nodes/register", reg.body,
+                         {{"X-DeCloud-Signature", reg.signature}});
+    if (!r || r->status != 200)
+        return Error::Unavailable("register: " + (r ? r->body : std::string("no answer")));
+    const auto j = json::parse(r->body);
+    return RegisteredNode{j["nodeId"], j["nodeToken"]};
 }
 
 }  // namespace decloud::testing

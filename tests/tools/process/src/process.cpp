@@ -91,6 +91,68 @@ std::string ChildProcess::Log() const {
     return ss.str();
 }
 
+namespace {
+
+std::string ReadWholeFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+CommandResult RunCommand(const std::string& executable, std::vector<std::string> args,
+                         std::vector<std::pair<std::string, std::string>> extra_env,
+                         const std::string& input, std::chrono::milliseconds timeout) {
+    // Files rather than pipes: no deadlock whatever the child writes, and nothing to pump.
+    TempDir io("decloud-cmd");
+    const std::string in_path = io.path() + "/in", out_path = io.path() + "/out",
+                      err_path = io.path() + "/err";
+    std::ofstream(in_path) << input;
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    for (auto& [k, v] : extra_env) env_strings.push_back(k + "=" + v);
+    std::string exe = executable;
+    std::vector<char*> argv{exe.data()};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    CommandResult result;
+    const pid_t pid = ::fork();
+    if (pid < 0) return result;
+    if (pid == 0) {
+        const int in_fd = ::open(in_path.c_str(), O_RDONLY);
+        const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (in_fd < 0 || out_fd < 0 || err_fd < 0) ::_exit(126);
+        ::dup2(in_fd, STDIN_FILENO);
+        ::dup2(out_fd, STDOUT_FILENO);
+        ::dup2(err_fd, STDERR_FILENO);
+        ::execve(exe.c_str(), argv.data(), envp.data());
+        ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = ReadWholeFile(out_path);
+    result.err = ReadWholeFile(err_path);
+    return result;
+}
+
 std::uint16_t FreeTcpPort() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};

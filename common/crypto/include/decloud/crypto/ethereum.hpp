@@ -43,6 +43,21 @@ class EthereumKey {
     std::string address_;
 };
 
+// Browser wallets sign but do not decrypt with the account key, so a user may encrypt VM
+// passwords to a key derived from a deterministic signature instead: the secret is Keccak-256 of
+// the 65 signature bytes of personal_sign(kEncryptionKeyMessage). RFC 6979 signatures (every
+// mainstream wallet, and libsecp256k1) make the derivation repeatable; the console and the CLI
+// both use this exact message.
+inline constexpr std::string_view kEncryptionKeyMessage =
+    "DeCloud encryption key v1\n\n"
+    "Signing this message creates the key that decrypts your VM passwords. "
+    "Sign it only in the DeCloud console or CLI.";
+
+// The encryption key for a personal_sign signature (0x + 130 hex digits) of kEncryptionKeyMessage.
+common::Result<EthereumKey> DeriveEncryptionKey(std::string_view signature_hex);
+// The same, signing with `wallet` directly.
+EthereumKey DeriveEncryptionKey(const EthereumKey& wallet);
+
 // EIP-55 address of a 65-byte uncompressed secp256k1 public key.
 std::string AddressFromPublicKey(std::span<const std::uint8_t, 65> uncompressed);
 

@@ -35,6 +35,18 @@ class ChildProcess {
     std::string log_path_;
 };
 
+struct CommandResult {
+    int exit_code = -1;  // 128+signal if killed; -1 if it could not be started
+    std::string out;
+    std::string err;
+};
+
+// Runs a short-lived command to completion with `input` on its stdin; killed after `timeout`.
+CommandResult RunCommand(const std::string& executable, std::vector<std::string> args,
+                         std::vector<std::pair<std::string, std::string>> extra_env = {},
+                         const std::string& input = {},
+                         std::chrono::milliseconds timeout = std::chrono::seconds{60});
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t FreeTcpPort();
 

@@ -1,0 +1,255 @@
+// The `decloud` CLI as a user runs it, against a real orchestrator and PostgreSQL: sign-in with a
+// key file, profile, SSH keys, encryption keys and VM passwords end to end, session refresh and
+// logout.
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "decloud/crypto/crypto.hpp"
+#include "decloud/crypto/ethereum.hpp"
+#include "decloud/testing/process.hpp"
+#include "decloud/testing/temp_pg_cluster.hpp"
+
+namespace decloud {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class CliTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        pg_ = new testing::TempPgCluster();
+        dir_ = new testing::TempDir("decloud-cli");
+        port_ = testing::FreeTcpPort();
+        const auto origin = "127.0.0.1:" + std::to_string(port_);
+        orchestrator_ = new testing::ChildProcess(
+            DECLOUD_ORCHESTRATOR_BIN,
+            {"--set", "server.port=" + std::to_string(port_), "--set",
+             "database.url=" + pg_->CreateDatabase("cli"), "--set", "auth.domain=" + origin,
+             "--set", "auth.uri=http://" + origin, "--set", "auth.chain_ids=31337", "--set",
+             "auth.key_file=" + dir_->path() + "/jwt.keys", "--set",
+             "auth.rate_limit_per_minute=100000", "--set", "auth.rate_limit_burst=100000"},
+            dir_->path() + "/orchestrator.log");
+        ASSERT_TRUE(testing::WaitUntil(
+            [] {
+                auto r = testing::HttpRequest(port_, "GET", "/readyz");
+                return r && r->status == 200;
+            },
+            60s))
+            << orchestrator_->Log();
+    }
+
+    static void TearDownTestSuite() {
+        if (orchestrator_) {
+            EXPECT_EQ(orchestrator_->Terminate(), 0) << orchestrator_->Log();
+        }
+        delete orchestrator_;
+        delete dir_;
+        delete pg_;
+    }
+
+    void SetUp() override {
+        home_ = std::make_unique<testing::TempDir>("decloud-cli-home");
+        key_ = crypto::EthereumKey::Generate();
+        key_file_ = WriteKeyFile(key_, 0600);
+    }
+
+    std::string WriteKeyFile(const crypto::EthereumKey& key, mode_t mode) {
+        const auto path = home_->path() + "/wallet-" + key.Address() + ".key";
+        std::ofstream(path) << "0x" << crypto::HexEncode(key.Secret()) << "\n";
+        ::chmod(path.c_str(), mode);
+        return path;
+    }
+
+    std::string Api() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+    testing::CommandResult Cli(std::vector<std::string> args, const std::string& input = {}) {
+        return testing::RunCommand(
+            DECLOUD_CLI_BIN, std::move(args),
+            {{"DECLOUD_CONFIG_DIR", home_->path() + "/config"}, {"DECLOUD_API", Api()}}, input,
+            60s);
+    }
+
+    std::string SessionPath() const { return home_->path() + "/config/session.json"; }
+
+    static testing::TempPgCluster* pg_;
+    static testing::TempDir* dir_;
+    static testing::ChildProcess* orchestrator_;
+    static std::uint16_t port_;
+    std::unique_ptr<testing::TempDir> home_;
+    crypto::EthereumKey key_ = crypto::EthereumKey::Generate();
+    std::string key_file_;
+};
+
+testing::TempPgCluster* CliTest::pg_ = nullptr;
+testing::TempDir* CliTest::dir_ = nullptr;
+testing::ChildProcess* CliTest::orchestrator_ = nullptr;
+std::uint16_t CliTest::port_ = 0;
+
+TEST_F(CliTest, LoginWhoamiAndLogout) {
+    auto whoami = Cli({"whoami"});
+    EXPECT_EQ(whoami.exit_code, 4) << whoami.err;
+    EXPECT_NE(whoami.err.find("decloud login"), std::string::npos) << whoami.err;
+
+    auto login = Cli({"login", "--key-file", key_file_});
+    ASSERT_EQ(login.exit_code, 0) << login.err;
+    EXPECT_NE(login.out.find(key_.Address()), std::string::npos) << login.out;
+    struct stat st {};
+    ASSERT_EQ(::stat(SessionPath().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "tokens are credentials";
+
+    whoami = Cli({"--json", "whoami"});
+    ASSERT_EQ(whoami.exit_code, 0) << whoami.err;
+    const auto me = json::parse(whoami.out);
+    EXPECT_EQ(me["walletAddress"], key_.Address());
+    EXPECT_EQ(me["walletPublicKey"], "0x" + crypto::HexEncode(key_.PublicKey()));
+    EXPECT_EQ(me["encryptionKeySource"], "wallet");
+
+    auto logout = Cli({"logout"});
+    ASSERT_EQ(logout.exit_code, 0) << logout.err;
+    EXPECT_FALSE(std::ifstream(SessionPath()).good());
+    EXPECT_EQ(Cli({"whoami"}).exit_code, 4);
+}
+
+TEST_F(CliTest, AnExpiredOrDamagedAccessTokenIsRefreshedOnce) {
+    ASSERT_EQ(Cli({"login", "--key-file", key_file_}).exit_code, 0);
+    std::ifstream in(SessionPath());
+    auto session = json::parse(in);
+    session["token"] = "not-a-valid-token";
+    std::ofstream(SessionPath()) << session.dump();
+
+    auto whoami = Cli({"whoami"});
+    ASSERT_EQ(whoami.exit_code, 0) << whoami.err;
+    std::ifstream again(SessionPath());
+    EXPECT_NE(json::parse(again)["token"], "not-a-valid-token") << "the new token is stored";
+
+    session["token"] = "not-a-valid-token";
+    session["refreshToken"] = "not-a-valid-refresh-token";
+    std::ofstream(SessionPath()) << session.dump();
+    whoami = Cli({"whoami"});
+    EXPECT_EQ(whoami.exit_code, 3);
+    EXPECT_NE(whoami.err.find("login"), std::string::npos) << whoami.err;
+}
+
+TEST_F(CliTest, RefusesUnsafeKeyFilesAndForeignDomains) {
+    const auto loose = WriteKeyFile(crypto::EthereumKey::Generate(), 0644);
+    auto r = Cli({"login", "--key-file", loose});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
+
+    const auto garbage = home_->path() + "/garbage.key";
+    std::ofstream(garbage) << "not a key\n";
+    ::chmod(garbage.c_str(), 0600);
+    EXPECT_EQ(Cli({"login", "--key-file", garbage}).exit_code, 2);
+
+    // The orchestrator names 127.0.0.1:<port>; reached as localhost it is someone else's
+    // sign-in request as far as the CLI can tell, so it must not sign.
+    r = Cli(
+        {"--api", "http://localhost:" + std::to_string(port_), "login", "--key-file", key_file_});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("refusing to sign"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::ifstream(SessionPath()).good());
+}
+
+TEST_F(CliTest, SshKeysAddListRemove) {
+    ASSERT_EQ(Cli({"login", "--key-file", key_file_}).exit_code, 0);
+    const auto key_path = home_->path() + "/id_ed25519";
+    auto gen = testing::RunCommand("/usr/bin/ssh-keygen", {"-q", "-t", "ed25519", "-N", "", "-C",
+                                                           "alice@laptop", "-f", key_path});
+    ASSERT_EQ(gen.exit_code, 0) << gen.err;
+    auto fingerprint = testing::RunCommand("/usr/bin/ssh-keygen", {"-l", "-f", key_path + ".pub"});
+    ASSERT_EQ(fingerprint.exit_code, 0);
+    const auto expected_fp = fingerprint.out.substr(fingerprint.out.find("SHA256:"), 50);
+
+    auto added = Cli({"--json", "ssh-key", "add", key_path + ".pub", "--name", "laptop"});
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+    const auto key = json::parse(added.out);
+    EXPECT_EQ(key["name"], "laptop");
+    EXPECT_EQ(key["type"], "ssh-ed25519");
+    EXPECT_EQ(key["fingerprint"], expected_fp);
+
+    auto duplicate = Cli({"ssh-key", "add", key_path + ".pub", "--name", "again"});
+    EXPECT_EQ(duplicate.exit_code, 1) << "409: the same key twice";
+    EXPECT_NE(duplicate.err.find("409"), std::string::npos) << duplicate.err;
+    EXPECT_EQ(Cli({"ssh-key", "add", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7"}).exit_code, 2);
+
+    auto listed = Cli({"ssh-key", "list"});
+    ASSERT_EQ(listed.exit_code, 0);
+    EXPECT_NE(listed.out.find(expected_fp), std::string::npos) << listed.out;
+
+    ASSERT_EQ(Cli({"ssh-key", "remove", key["id"]}).exit_code, 0);
+    EXPECT_EQ(Cli({"ssh-key", "remove", key["id"]}).exit_code, 4);
+    listed = Cli({"--json", "ssh-key", "list"});
+    EXPECT_TRUE(json::parse(listed.out)["sshKeys"].empty());
+}
+
+TEST_F(CliTest, VmPasswordsRoundTripWithTheWalletKeyAndWithADerivedKey) {
+    ASSERT_EQ(Cli({"login", "--key-file", key_file_}).exit_code, 0);
+    auto sealed = Cli({"vm", "password", "encrypt"}, "correct horse battery staple\n");
+    ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+    std::string payload = sealed.out.substr(0, sealed.out.find('\n'));
+    EXPECT_EQ(payload.find("correct"), std::string::npos);
+    auto opened = Cli({"vm", "password", "decrypt", payload, "--key-file", key_file_});
+    ASSERT_EQ(opened.exit_code, 0) << opened.err;
+    EXPECT_EQ(opened.out, "correct horse battery staple\n");
+
+    // Another wallet's key cannot open it.
+    const auto other = WriteKeyFile(crypto::EthereumKey::Generate(), 0600);
+    EXPECT_EQ(Cli({"vm", "password", "decrypt", payload, "--key-file", other}).exit_code, 3);
+
+    auto derive = Cli({"--json", "encryption-key", "derive", "--key-file", key_file_});
+    ASSERT_EQ(derive.exit_code, 0) << derive.err;
+    const auto me = json::parse(derive.out);
+    EXPECT_EQ(me["encryptionKeySource"], "registered");
+    EXPECT_EQ(me["encryptionPublicKey"],
+              "0x" + crypto::HexEncode(crypto::DeriveEncryptionKey(key_).PublicKey()));
+
+    sealed = Cli({"vm", "password", "encrypt"}, "hunter2\n");
+    ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+    payload = sealed.out.substr(0, sealed.out.find('\n'));
+    auto wrong = Cli({"vm", "password", "decrypt", payload, "--key-file", key_file_});
+    EXPECT_EQ(wrong.exit_code, 3);
+    EXPECT_NE(wrong.err.find("--derived"), std::string::npos) << wrong.err;
+    opened = Cli({"vm", "password", "decrypt", payload, "--key-file", key_file_, "--derived"});
+    ASSERT_EQ(opened.exit_code, 0) << opened.err;
+    EXPECT_EQ(opened.out, "hunter2\n");
+
+    auto cleared = Cli({"--json", "encryption-key", "clear"});
+    ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+    EXPECT_EQ(json::parse(cleared.out)["encryptionKeySource"], "wallet");
+    EXPECT_EQ(Cli({"encryption-key", "set", "0x04deadbeef"}).exit_code, 2);
+}
+
+TEST_F(CliTest, KeyNewWritesAPrivateFileAndNeverOverwrites) {
+    const auto path = home_->path() + "/new.key";
+    auto created = Cli({"key", "new", "--out", path});
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto address = Cli({"key", "address", "--key-file", path});
+    ASSERT_EQ(address.exit_code, 0);
+    EXPECT_EQ(address.out, created.out);
+    EXPECT_EQ(Cli({"key", "new", "--out", path}).exit_code, 1);
+    EXPECT_EQ(Cli({"key", "address", "--key-file", path}).out, created.out) << "unchanged";
+    ASSERT_EQ(Cli({"login", "--key-file", path}).exit_code, 0);
+    auto me = json::parse(Cli({"--json", "whoami"}).out);
+    EXPECT_EQ(me["walletAddress"].get<std::string>() + "\n", created.out);
+}
+
+TEST_F(CliTest, NodeListShowsOnlyTheOperatorsNodes) {
+    ASSERT_EQ(Cli({"login", "--key-file", key_file_}).exit_code, 0);
+    auto nodes = Cli({"node", "list"});
+    ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+    EXPECT_NE(nodes.out.find("No nodes"), std::string::npos) << nodes.out;
+    EXPECT_EQ(Cli({"node", "show", "no-such-node"}).exit_code, 4);
+    EXPECT_EQ(Cli({"node", "list", "--status", "sideways"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace decloud
