@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# npm packages the interoperability tests run, exactly as locked.
+for dir in tests/interop/*/; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    fi
+done
 # Object files are cached outside the clone, so a fresh checkout rebuilds quickly.
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
