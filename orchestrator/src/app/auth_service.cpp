@@ -27,6 +27,15 @@ std::string NewNonce() {
     return nonce;
 }
 
+// "http://a:8080" admits itself and "http://a:8080/login", never "http://a:80801" or
+// "http://a:8080.evil.example".
+bool UriWithinOrigin(std::string_view uri, std::string_view origin) {
+    while (!origin.empty() && origin.back() == '/') origin.remove_suffix(1);
+    if (!uri.starts_with(origin)) return false;
+    const auto rest = uri.substr(origin.size());
+    return rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#';
+}
+
 Error Refused(std::string why) {
     return Error::Unauthenticated("sign-in refused: " + std::move(why));
 }
@@ -61,8 +70,8 @@ Result<SignedIn> AuthService::Verify(std::string_view message, std::string_view 
     if (m->domain != options_.domain)
         return Refused("the message is for domain '" + m->domain + "', this is '" +
                        options_.domain + "'");
-    if (!m->uri.starts_with(options_.uri))
-        return Refused("the message URI must start with " + options_.uri);
+    if (!UriWithinOrigin(m->uri, options_.uri))
+        return Refused("the message URI must be " + options_.uri + " or a path below it");
     if (std::find(options_.chain_ids.begin(), options_.chain_ids.end(), m->chain_id) ==
         options_.chain_ids.end())
         return Refused("chain id " + std::to_string(m->chain_id) + " is not accepted here");
