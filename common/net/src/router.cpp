@@ -150,4 +150,11 @@ Response MakeProblem(const Request& req, http::status status, std::string_view t
     return resp;
 }
 
+std::vector<Router::RouteInfo> Router::Routes() const {
+    std::vector<RouteInfo> out;
+    for (const auto& r : routes_) out.push_back({r.method, r.pattern, false});
+    for (const auto& r : websocket_routes_) out.push_back({r.method, r.pattern, true});
+    return out;
+}
+
 }  // namespace decloud::net

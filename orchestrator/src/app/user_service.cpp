@@ -1,5 +1,7 @@
 #include "orchestrator/app/user_service.hpp"
 
+#include <algorithm>
+
 #include "decloud/common/ids.hpp"
 #include "decloud/crypto/ecies.hpp"
 #include "decloud/crypto/ssh_key.hpp"
@@ -17,9 +19,11 @@ UserView ToView(ports::UserRecord user) {
     if (user.encryption_public_key) {
         v.encryption_public_key = *user.encryption_public_key;
         v.encryption_key_source = "registered";
-    } else {
+    } else if (!user.wallet_public_key.empty()) {
         v.encryption_public_key = user.wallet_public_key;
         v.encryption_key_source = "wallet";
+    } else {
+        v.encryption_key_source = "none";  // known from the next sign-in on
     }
     v.user = std::move(user);
     return v;
@@ -73,9 +77,11 @@ Result<ports::SshKeyRecord> UserService::AddSshKey(const std::string& wallet,
     auto parsed = crypto::ParseSshPublicKey(public_key);
     if (!parsed) return Error::InvalidArgument("publicKey: " + parsed.error().message);
     if (!name) {
-        name = ValidateKeyName(parsed->comment)
-                   ? parsed->comment
-                   : parsed->algorithm + " " + parsed->fingerprint.substr(7, 12);
+        // The comment, or else a name from the fingerprint ('/' of base64 is no name character).
+        std::string fallback = parsed->algorithm + " " + parsed->fingerprint.substr(7, 12);
+        std::replace_if(
+            fallback.begin(), fallback.end(), [](char c) { return !NameChar(c); }, '-');
+        name = ValidateKeyName(parsed->comment) ? parsed->comment : fallback;
     }
     if (auto st = ValidateKeyName(*name); !st) return st.error();
 

@@ -275,6 +275,13 @@ TEST_F(AuthorizationTest, SshKeyValidationRefusesBadKeysAndChangesNothing) {
     problem("[]", 400, "object");
     EXPECT_EQ(UserState(), before);
 
+    // A comment that is no valid name gives way to one made from the fingerprint.
+    auto odd = Call(kUserA, "POST", "/api/users/me/ssh-keys",
+                    json{{"publicKey", SshPublicKey("alice (work) / laptop")}}.dump());
+    ASSERT_TRUE(odd);
+    ASSERT_EQ(odd->status, 201) << odd->body;
+    EXPECT_EQ(json::parse(odd->body)["name"].get<std::string>().rfind("ed25519 ", 0), 0u);
+
     // B may register the same key: keys are per wallet.
     auto b = Call(kUserB, "POST", "/api/users/me/ssh-keys", json{{"publicKey", key}}.dump());
     ASSERT_TRUE(b);

@@ -69,6 +69,14 @@ class Router {
     // `path` excludes the query string.
     Match Find(http::verb method, std::string_view path, bool websocket_upgrade) const;
 
+    struct RouteInfo {
+        http::verb method;  // http::verb::get for WebSocket routes
+        std::string pattern;
+        bool websocket = false;
+    };
+    // Every route in the order it was added (for checking the API description against it).
+    std::vector<RouteInfo> Routes() const;
+
   private:
     struct Segment {
         std::string text;
