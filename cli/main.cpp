@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
                    "orchestrator URL (default: the signed-in session's, else "
                    "http://127.0.0.1:8080; env DECLOUD_API)");
     app.add_flag("--json", json, "print the API's JSON");
+    std::string ca_file;
+    if (const char* env = std::getenv("DECLOUD_CA_FILE"); env) ca_file = env;
+    app.add_option("--ca-file", ca_file,
+                   "PEM certificates to trust for an https API instead of the system's (env "
+                   "DECLOUD_CA_FILE)");
 
     std::string key_file;
     auto* login = app.add_subcommand("login", "sign in with Ethereum (EIP-4361) using a key file");
@@ -107,8 +112,9 @@ int main(int argc, char** argv) {
 
     CLI11_PARSE(app, argc, argv);
 
-    decloud::cli::CommandContext ctx{
-        std::cout, decloud::cli::SessionStore(decloud::cli::DefaultConfigDir()), api_url, json};
+    decloud::cli::CommandContext ctx{std::cout,
+                                     decloud::cli::SessionStore(decloud::cli::DefaultConfigDir()),
+                                     api_url, json, ca_file};
     Status status;
     try {
         if (*login)

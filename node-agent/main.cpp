@@ -83,6 +83,8 @@ int Run(const agent::AgentConfig& config) {
     link_options.initial_backoff = config.initial_backoff;
     link_options.max_backoff = config.max_backoff;
     link_options.http.request_timeout = config.request_timeout;
+    link_options.http.tls = url.scheme == "https";
+    link_options.http.ca_file = config.orchestrator_ca_file;
     link_options.http.connect_timeout =
         std::min(config.request_timeout, std::chrono::milliseconds{5000});
 

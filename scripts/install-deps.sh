@@ -12,7 +12,7 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev
     # what the daemons and tests run
     postgresql-15 postgresql-client-15 sysbench pciutils pci.ids curl procps iproute2 wrk
-    openssh-client
+    openssh-client openssl ca-certificates
 )
 
 missing=()

@@ -37,10 +37,10 @@ common::ErrorCode ErrorCodeForStatus(int status) {
     }
 }
 
-common::Result<ApiClient> ApiClient::Create(std::string_view base_url) {
+common::Result<ApiClient> ApiClient::Create(std::string_view base_url, std::string ca_file) {
     auto url = net::ParseHttpUrl(base_url);
     if (!url) return url.error();
-    return ApiClient(std::move(*url));
+    return ApiClient(std::move(*url), std::move(ca_file));
 }
 
 std::string ApiClient::Authority() const {
@@ -65,7 +65,10 @@ common::Result<ApiReply> ApiClient::Call(http::verb method, const std::string& p
     }
 
     asio::io_context io;
-    net::HttpClient client(io.get_executor(), url_.host, url_.port);
+    net::ClientOptions options;
+    options.tls = url_.scheme == "https";
+    options.ca_file = ca_file_;
+    net::HttpClient client(io.get_executor(), url_.host, url_.port, options);
     std::optional<common::Result<net::Response>> outcome;
     asio::co_spawn(io, client.Send(std::move(request)),
                    [&](std::exception_ptr e, common::Result<net::Response> r) {

@@ -49,7 +49,7 @@ class Authed {
         if (!ctx.api_url.empty() && ctx.api_url != session->api_url)
             return Error::Unauthenticated("signed in at " + session->api_url + ", not " +
                                           ctx.api_url + "; run 'decloud login' for that API");
-        auto client = ApiClient::Create(session->api_url);
+        auto client = ApiClient::Create(session->api_url, ctx.ca_file);
         if (!client) return client.error();
         return Authed(ctx, std::move(*session), std::move(*client));
     }
@@ -141,7 +141,7 @@ Status Login(CommandContext& ctx, const std::filesystem::path& key_file) {
         auto previous = ctx.store.Load();
         api_url = previous ? previous->api_url : std::string(kDefaultApiUrl);
     }
-    auto client = ApiClient::Create(api_url);
+    auto client = ApiClient::Create(api_url, ctx.ca_file);
     if (!client) return client.error();
 
     auto nonce = client->Call(http::verb::get, "/api/auth/nonce");
@@ -191,7 +191,7 @@ Status Logout(CommandContext& ctx) {
         }
         return authed.error();
     }
-    auto client = ApiClient::Create(authed->session().api_url);
+    auto client = ApiClient::Create(authed->session().api_url, ctx.ca_file);
     if (!client) return client.error();
     auto revoked =
         client->Call(http::verb::post, "/api/auth/logout", std::nullopt, authed->session().token);

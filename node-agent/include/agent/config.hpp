@@ -12,6 +12,7 @@ namespace decloud::agent {
 
 struct AgentConfig {
     std::string orchestrator_url;
+    std::string orchestrator_ca_file;  // empty: the system's trust store
     app::NodeProfile profile;
     std::string state_dir;
     std::string vm_storage_path;

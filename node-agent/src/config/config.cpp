@@ -10,6 +10,8 @@ using common::Result;
 std::vector<common::SettingSpec> AgentSettingSpecs() {
     return {
         {"orchestrator.url", "http://127.0.0.1:8080", "where the orchestrator's API is"},
+        {"orchestrator.ca_file", "",
+         "PEM certificates to trust for an https URL instead of the system's"},
         {"node.operator_wallet", "", "operator's Ethereum address (earnings go there); required"},
         {"node.public_ip", "",
          "this node's public address, if known; empty: let the orchestrator see it"},
@@ -48,6 +50,7 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
 Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     AgentConfig c;
     DECLOUD_ASSIGN(c.orchestrator_url, s.String("orchestrator.url"));
+    DECLOUD_ASSIGN(c.orchestrator_ca_file, s.String("orchestrator.ca_file"));
     std::string wallet;
     DECLOUD_ASSIGN(wallet, s.String("node.operator_wallet"));
     if (wallet.empty())

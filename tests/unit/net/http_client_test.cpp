@@ -111,7 +111,10 @@ TEST(ParseHttpUrl, AcceptsHttpAndExplainsTheRest) {
     auto v6 = ParseHttpUrl("http://[::1]:9000");
     ASSERT_TRUE(v6);
     EXPECT_EQ(v6->host, "::1");
-    EXPECT_FALSE(ParseHttpUrl("https://x"));
+    auto tls = ParseHttpUrl("https://x");
+    ASSERT_TRUE(tls);
+    EXPECT_EQ(tls->scheme, "https");
+    EXPECT_EQ(tls->port, 443);
     EXPECT_FALSE(ParseHttpUrl("ftp://x"));
     EXPECT_FALSE(ParseHttpUrl("not a url"));
     EXPECT_FALSE(ParseHttpUrl("http://x:0"));

@@ -21,7 +21,8 @@ struct ApiReply {
 // one request at a time. Non-2xx answers become errors carrying the problem+json detail.
 class ApiClient {
   public:
-    static common::Result<ApiClient> Create(std::string_view base_url);
+    // `ca_file`: PEM certificates to trust for https instead of the system's.
+    static common::Result<ApiClient> Create(std::string_view base_url, std::string ca_file = {});
 
     const net::HttpUrl& url() const { return url_; }
     // "host[:port]" as it appears in the URL, the authority a SIWE message must name.
@@ -32,8 +33,10 @@ class ApiClient {
                                   std::string_view bearer_token = {});
 
   private:
-    explicit ApiClient(net::HttpUrl url) : url_(std::move(url)) {}
+    ApiClient(net::HttpUrl url, std::string ca_file)
+        : url_(std::move(url)), ca_file_(std::move(ca_file)) {}
     net::HttpUrl url_;
+    std::string ca_file_;
 };
 
 // Maps an HTTP status to the error code a caller can act on (401 -> kUnauthenticated, ...).

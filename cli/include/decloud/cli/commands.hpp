@@ -16,7 +16,8 @@ struct CommandContext {
     std::ostream& out;
     SessionStore store;
     std::string api_url;
-    bool json = false;  // print the API's JSON instead of a human summary
+    bool json = false;    // print the API's JSON instead of a human summary
+    std::string ca_file;  // PEM certificates to trust for https (empty: the system's)
 };
 
 inline constexpr std::string_view kDefaultApiUrl = "http://127.0.0.1:8080";

@@ -17,6 +17,10 @@ struct ClientOptions {
     std::chrono::milliseconds connect_timeout{5'000};
     std::chrono::milliseconds request_timeout{30'000};
     std::size_t body_limit = 8 * 1024 * 1024;
+    // HTTPS: TLS 1.2 or later, the peer's certificate verified against the system's trust store
+    // (or `ca_file`, PEM) and its name against the host, with SNI.
+    bool tls = false;
+    std::string ca_file;
 };
 
 struct HttpUrl {
@@ -26,12 +30,13 @@ struct HttpUrl {
     std::string base_path;  // without a trailing '/'; empty for the root
 };
 
-// http://host[:port][/path]; https is refused until TLS is supported.
+// http://host[:port][/path] or https://host[:port][/path] (ports 80 and 443 by default).
 common::Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
-// One keep-alive connection to host:port, (re)connected on demand, one request at a time.
-// Use from one coroutine (or strand). Errors: kUnavailable when the peer cannot be reached or
-// drops the connection, kTimeout when it does not answer in time.
+// One keep-alive connection to host:port, (re)connected on demand, one request at a time; over
+// TLS when options.tls. Use from one coroutine (or strand). Errors: kUnavailable when the peer
+// cannot be reached, fails TLS verification or drops the connection, kTimeout when it does not
+// answer in time; kInvalidArgument when options.ca_file cannot be loaded.
 class HttpClient {
   public:
     HttpClient(asio::any_io_executor executor, std::string host, std::uint16_t port,
@@ -46,8 +51,9 @@ class HttpClient {
     // Closes the connection; a Send in progress fails with kUnavailable.
     void Close();
 
-  private:
     struct State;
+
+  private:
     std::shared_ptr<State> state_;
 };
 
