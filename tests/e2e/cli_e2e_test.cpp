@@ -11,6 +11,7 @@
 
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/crypto/ethereum.hpp"
+#include "decloud/testing/orchestrator.hpp"
 #include "decloud/testing/process.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
 
@@ -25,23 +26,11 @@ class CliTest : public ::testing::Test {
     static void SetUpTestSuite() {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-cli");
-        port_ = testing::FreeTcpPort();
-        const auto origin = "127.0.0.1:" + std::to_string(port_);
-        orchestrator_ = new testing::ChildProcess(
-            DECLOUD_ORCHESTRATOR_BIN,
-            {"--set", "server.port=" + std::to_string(port_), "--set",
-             "database.url=" + pg_->CreateDatabase("cli"), "--set", "auth.domain=" + origin,
-             "--set", "auth.uri=http://" + origin, "--set", "auth.chain_ids=31337", "--set",
-             "auth.key_file=" + dir_->path() + "/jwt.keys", "--set",
-             "auth.rate_limit_per_minute=100000", "--set", "auth.rate_limit_burst=100000"},
-            dir_->path() + "/orchestrator.log");
-        ASSERT_TRUE(testing::WaitUntil(
-            [] {
-                auto r = testing::HttpRequest(port_, "GET", "/readyz");
-                return r && r->status == 200;
-            },
-            60s))
-            << orchestrator_->Log();
+        auto started = testing::StartTestOrchestrator(DECLOUD_ORCHESTRATOR_BIN,
+                                                      pg_->CreateDatabase("cli"), dir_->path());
+        port_ = started.port;
+        orchestrator_ = started.process.release();
+        ASSERT_TRUE(started.ready) << orchestrator_->Log();
     }
 
     static void TearDownTestSuite() {

@@ -9,6 +9,7 @@
 #include "decloud/common/clock.hpp"
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/proto/node_messages.hpp"
+#include "decloud/testing/orchestrator.hpp"
 #include "decloud/testing/process.hpp"
 #include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
@@ -32,24 +33,14 @@ class OrchestratorApiTest : public ::testing::Test {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-api");
         database_url_ = pg_->CreateDatabase("api");
-        port_ = testing::FreeTcpPort();
         admin_ = new crypto::EthereumKey(crypto::EthereumKey::Generate());
-        const auto origin = "127.0.0.1:" + std::to_string(port_);
-        orchestrator_ = new testing::ChildProcess(
-            DECLOUD_ORCHESTRATOR_BIN,
-            {"--set", "server.port=" + std::to_string(port_), "--set",
-             "database.url=" + database_url_, "--set", "server.body_limit_bytes=65536", "--set",
-             "server.read_timeout=2s", "--set", "auth.key_file=" + dir_->path() + "/jwt.keys",
-             "--set", "auth.domain=" + origin, "--set", "auth.uri=http://" + origin, "--set",
-             "auth.admin_wallets=" + admin_->Address()},
-            dir_->path() + "/orchestrator.log");
-        const bool ready = testing::WaitUntil(
-            [] {
-                auto r = testing::HttpRequest(port_, "GET", "/readyz");
-                return r && r->status == 200;
-            },
-            60s);
-        ASSERT_TRUE(ready) << orchestrator_->Log();
+        auto started = testing::StartTestOrchestrator(
+            DECLOUD_ORCHESTRATOR_BIN, database_url_, dir_->path(),
+            {"server.body_limit_bytes=65536", "server.read_timeout=2s",
+             "auth.admin_wallets=" + admin_->Address()});
+        port_ = started.port;
+        orchestrator_ = started.process.release();
+        ASSERT_TRUE(started.ready) << orchestrator_->Log();
         auto session = testing::SignIn(port_, *admin_);
         ASSERT_TRUE(session) << session.error().message;
         admin_header_ = session->Header();

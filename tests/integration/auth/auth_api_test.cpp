@@ -8,6 +8,7 @@
 #include "decloud/common/clock.hpp"
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/proto/siwe.hpp"
+#include "decloud/testing/orchestrator.hpp"
 #include "decloud/testing/process.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
 
@@ -22,23 +23,11 @@ class AuthApiTest : public ::testing::Test {
     static void SetUpTestSuite() {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-auth");
-        port_ = testing::FreeTcpPort();
-        const auto origin = "127.0.0.1:" + std::to_string(port_);
-        orchestrator_ = new testing::ChildProcess(
-            DECLOUD_ORCHESTRATOR_BIN,
-            {"--set", "server.port=" + std::to_string(port_), "--set",
-             "database.url=" + pg_->CreateDatabase("auth"), "--set", "auth.domain=" + origin,
-             "--set", "auth.uri=http://" + origin, "--set", "auth.chain_ids=31337", "--set",
-             "auth.key_file=" + dir_->path() + "/jwt.keys", "--set",
-             "auth.rate_limit_per_minute=100000", "--set", "auth.rate_limit_burst=100000"},
-            dir_->path() + "/orchestrator.log");
-        ASSERT_TRUE(testing::WaitUntil(
-            [] {
-                auto r = testing::HttpRequest(port_, "GET", "/readyz");
-                return r && r->status == 200;
-            },
-            60s))
-            << orchestrator_->Log();
+        auto started = testing::StartTestOrchestrator(DECLOUD_ORCHESTRATOR_BIN,
+                                                      pg_->CreateDatabase("auth"), dir_->path());
+        port_ = started.port;
+        orchestrator_ = started.process.release();
+        ASSERT_TRUE(started.ready) << orchestrator_->Log();
     }
 
     static void TearDownTestSuite() {
@@ -210,23 +199,12 @@ TEST_F(AuthApiTest, BadTokensAreRefused) {
 // Retry-After that says how long to wait, and other routes are not throttled.
 TEST_F(AuthApiTest, SignInEndpointsAreRateLimitedPerClient) {
     testing::TempDir dir("decloud-auth-limit");
-    const auto port = testing::FreeTcpPort();
-    testing::ChildProcess limited(
-        DECLOUD_ORCHESTRATOR_BIN,
-        {"--set", "server.port=" + std::to_string(port), "--set",
-         "database.url=" + pg_->CreateDatabase("auth_limit"), "--set",
-         "auth.domain=127.0.0.1:" + std::to_string(port), "--set",
-         "auth.uri=http://127.0.0.1:" + std::to_string(port), "--set",
-         "auth.key_file=" + dir.path() + "/jwt.keys", "--set", "auth.rate_limit_per_minute=1",
-         "--set", "auth.rate_limit_burst=3"},
-        dir.path() + "/orchestrator.log");
-    ASSERT_TRUE(testing::WaitUntil(
-        [&] {
-            auto r = testing::HttpRequest(port, "GET", "/readyz");
-            return r && r->status == 200;
-        },
-        60s))
-        << limited.Log();
+    auto started = testing::StartTestOrchestrator(
+        DECLOUD_ORCHESTRATOR_BIN, pg_->CreateDatabase("auth_limit"), dir.path(),
+        {"auth.rate_limit_per_minute=1", "auth.rate_limit_burst=3"});
+    auto& limited = *started.process;
+    const auto port = started.port;
+    ASSERT_TRUE(started.ready) << limited.Log();
     for (int i = 0; i < 3; ++i)
         EXPECT_EQ(Status(testing::HttpRequest(port, "GET", "/api/auth/nonce")), 200) << i;
     auto refused = testing::HttpRequest(port, "POST", "/api/auth/verify",

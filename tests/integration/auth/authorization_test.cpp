@@ -12,6 +12,7 @@
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/proto/node_messages.hpp"
+#include "decloud/testing/orchestrator.hpp"
 #include "decloud/testing/process.hpp"
 #include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
@@ -32,25 +33,13 @@ class AuthorizationTest : public ::testing::Test {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-authz");
         database_url_ = pg_->CreateDatabase("authz");
-        port_ = testing::FreeTcpPort();
         admin_ = new crypto::EthereumKey(crypto::EthereumKey::Generate());
-        const auto origin = "127.0.0.1:" + std::to_string(port_);
-        orchestrator_ = new testing::ChildProcess(
-            DECLOUD_ORCHESTRATOR_BIN,
-            {"--set", "server.port=" + std::to_string(port_), "--set",
-             "database.url=" + database_url_, "--set",
-             "auth.key_file=" + dir_->path() + "/jwt.keys", "--set", "auth.domain=" + origin,
-             "--set", "auth.uri=http://" + origin, "--set",
-             "auth.admin_wallets=" + admin_->Address(), "--set",
-             "auth.rate_limit_per_minute=100000", "--set", "auth.rate_limit_burst=100000"},
-            dir_->path() + "/orchestrator.log");
-        ASSERT_TRUE(testing::WaitUntil(
-            [] {
-                auto r = testing::HttpRequest(port_, "GET", "/readyz");
-                return r && r->status == 200;
-            },
-            60s))
-            << orchestrator_->Log();
+        auto started =
+            testing::StartTestOrchestrator(DECLOUD_ORCHESTRATOR_BIN, database_url_, dir_->path(),
+                                           {"auth.admin_wallets=" + admin_->Address()});
+        port_ = started.port;
+        orchestrator_ = started.process.release();
+        ASSERT_TRUE(started.ready) << orchestrator_->Log();
     }
 
     static void TearDownTestSuite() {
