@@ -23,6 +23,7 @@
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/adapters/pg/pg_user_repository.hpp"
+#include "orchestrator/adapters/pg/pg_vm_repository.hpp"
 #include "orchestrator/api/routes.hpp"
 #include "orchestrator/config.hpp"
 #include "orchestrator/jobs/periodic_job.hpp"
@@ -95,6 +96,10 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::adapters::pg::PgUserRepository user_repository(pool);
     orchestrator::app::UserService users(user_repository, clock);
     orchestrator::domain::RateLimiter auth_limiter(config.auth_rate_limit);
+    orchestrator::adapters::pg::PgVmRepositoryOptions vm_repository_options;
+    vm_repository_options.host_reserved_memory_mib = config.host_reserved_memory_mib;
+    orchestrator::adapters::pg::PgVmRepository vm_repository(pool, vm_repository_options);
+    orchestrator::app::VmService vms(vm_repository, user_repository, clock, config.vms);
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
@@ -103,6 +108,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     api->nodes = &nodes;
     api->auth = &auth;
     api->users = &users;
+    api->vms = &vms;
     api->auth_limiter = &auth_limiter;
     api->clock = &clock;
     api->blocking = &blocking;
@@ -112,6 +118,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::api::AddNodeRoutes(*router, api);
     orchestrator::api::AddAuthRoutes(*router, api);
     orchestrator::api::AddUserRoutes(*router, api);
+    orchestrator::api::AddVmRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
 
     net::HttpServer server(ioc, config.server, router, registry);
@@ -132,6 +139,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         }
         flushed.Increment(static_cast<double>(r->nodes_updated));
         for (const auto& id : r->came_online) spdlog::info("node {} is online", id);
+        if (auto st = vms.NodesCameOnline(r->came_online); !st)
+            spdlog::warn("marking VMs of nodes back online failed: {}", st.error().message);
     };
     auto flush_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
         ioc.get_executor(), blocking, "heartbeat-flush", config.heartbeat_flush_interval, flush);
@@ -144,9 +153,18 @@ int Run(const orchestrator::OrchestratorConfig& config) {
             }
             went_offline.Increment(static_cast<double>(r->size()));
             for (const auto& id : *r) spdlog::info("node {} is offline (no heartbeat)", id);
+            if (auto st = vms.NodesWentOffline(*r); !st)
+                spdlog::warn("marking VMs of offline nodes failed: {}", st.error().message);
+        });
+    // Commands queued through another replica reach agents heartbeating here within a second.
+    auto command_poll_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "command-poll", config.command_poll_interval, [&] {
+            if (auto st = vms.RefreshCommandHints(); !st)
+                spdlog::warn("looking for node commands failed: {}", st.error().message);
         });
     flush_job->Start();
     sweep_job->Start();
+    command_poll_job->Start();
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -154,6 +172,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         spdlog::info("signal {}: shutting down gracefully", signo);
         flush_job->Stop();
         sweep_job->Stop();
+        command_poll_job->Stop();
         server.Shutdown([&] {
             // In-flight heartbeats are answered; write what they buffered before leaving.
             asio::post(blocking, [&] {

@@ -12,6 +12,8 @@ std::string_view ToString(ErrorCode code) {
             return "not_found";
         case ErrorCode::kConflict:
             return "conflict";
+        case ErrorCode::kUnprocessable:
+            return "unprocessable";
         case ErrorCode::kUnauthenticated:
             return "unauthenticated";
         case ErrorCode::kPermissionDenied:

@@ -7,8 +7,10 @@
 
 #include <cryptopp/keccak.h>
 
+#include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 namespace decloud::crypto {
 
@@ -72,6 +74,27 @@ std::string RandomToken(std::size_t n) {
 Hash256 Sha256(std::string_view data) {
     Hash256 out{};
     SHA256(AsBytes(data), data.size(), out.data());
+    return out;
+}
+
+common::Result<Hash256> Sha256File(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return common::Error::NotFound("cannot open " + path);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        return common::Error::Internal("SHA-256 unavailable");
+    std::vector<char> chunk(1 << 20);
+    while (in) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        if (in.gcount() > 0 &&
+            EVP_DigestUpdate(ctx.get(), chunk.data(), static_cast<std::size_t>(in.gcount())) != 1)
+            return common::Error::Internal("SHA-256 update failed");
+    }
+    if (in.bad()) return common::Error::Internal("reading " + path + " failed");
+    Hash256 out{};
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size())
+        return common::Error::Internal("SHA-256 final failed");
     return out;
 }
 

@@ -8,6 +8,7 @@
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator {
@@ -25,6 +26,9 @@ struct OrchestratorConfig {
     std::string auth_key_file = "/var/lib/decloud/orchestrator/jwt.keys";
     std::chrono::milliseconds heartbeat_flush_interval{500};
     std::chrono::milliseconds offline_sweep_interval{10'000};
+    app::VmServiceOptions vms;
+    std::uint64_t host_reserved_memory_mib = 1024;
+    std::chrono::milliseconds command_poll_interval{1'000};
     std::string log_level = "info";
     std::string log_format = "human";
 };

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "api_support.hpp"
 #include "decloud/common/metrics.hpp"
 #include "decloud/net/blocking.hpp"
 #include "orchestrator/domain/node_health.hpp"
@@ -26,6 +27,8 @@ http::status StatusFor(ErrorCode code) {
             return http::status::not_found;
         case ErrorCode::kConflict:
             return http::status::conflict;
+        case ErrorCode::kUnprocessable:
+            return http::status::unprocessable_entity;
         case ErrorCode::kUnauthenticated:
             return http::status::unauthorized;
         case ErrorCode::kPermissionDenied:
@@ -52,6 +55,8 @@ std::string_view TitleFor(ErrorCode code) {
             return "Not found";
         case ErrorCode::kConflict:
             return "Conflict";
+        case ErrorCode::kUnprocessable:
+            return "Cannot be satisfied";
         case ErrorCode::kUnauthenticated:
             return "Authentication required";
         case ErrorCode::kPermissionDenied:
@@ -69,6 +74,8 @@ std::string_view TitleFor(ErrorCode code) {
     }
     return "Internal error";
 }
+
+}  // namespace
 
 // "Bearer <token>" -> token; empty if absent or another scheme.
 std::string_view BearerToken(const net::Request& req) {
@@ -122,8 +129,6 @@ net::Response NoContent(const net::RequestContext& ctx) {
     return resp;
 }
 
-}  // namespace
-
 asio::awaitable<common::Result<app::Principal>> RequireUser(ApiContext& api,
                                                             const net::RequestContext& ctx) {
     const std::string token(BearerToken(ctx.request));
@@ -158,6 +163,7 @@ json NodeViewToJson(const app::NodeView& view) {
         {"observedIp", n.observed_ip},
         {"resources", proto::ToJson(n.resources)},
         {"computePoints", n.compute.points},
+        {"pricePerPointMicroUsdc", std::to_string(n.price_per_point_micro_usdc)},
         {"benchmark",
          {{"eventsPerSecond", n.compute.events_per_second},
           {"threads", n.compute.benchmark_threads}}},
@@ -207,14 +213,25 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             if (!parsed) co_return ErrorResponse(ctx, parsed.error());
             auto hb = proto::DecodeHeartbeatRequest(*parsed);
             if (!hb) co_return ErrorResponse(ctx, hb.error());
-            if (api->nodes->TryHeartbeat(node_id, token, *hb) == app::FastAuth::kAccepted)
-                co_return net::MakeJson(ctx.request, http::status::ok,
-                                        proto::ToJson(api->nodes->HeartbeatReply()));
-            const std::string token_copy(token);
-            auto result = co_await net::RunBlocking(*api->blocking, [&] {
-                return api->nodes->HeartbeatAfterLookup(node_id, token_copy, *hb);
-            });
-            if (!result) co_return ErrorResponse(ctx, result.error());
+            common::Result<proto::HeartbeatResponse> result = api->nodes->HeartbeatReply();
+            if (api->nodes->TryHeartbeat(node_id, token, *hb) != app::FastAuth::kAccepted) {
+                const std::string token_copy(token);
+                result = co_await net::RunBlocking(*api->blocking, [&] {
+                    return api->nodes->HeartbeatAfterLookup(node_id, token_copy, *hb);
+                });
+                if (!result) co_return ErrorResponse(ctx, result.error());
+            }
+            // Most heartbeats carry nothing back and never touch the database.
+            if (api->vms && api->vms->HasCommands(node_id)) {
+                auto commands = co_await net::RunBlocking(
+                    *api->blocking, [&] { return api->vms->TakeCommands(node_id); });
+                if (commands) {
+                    result->commands = std::move(*commands);
+                } else {
+                    spdlog::warn("commands for node {} not delivered: {}", node_id,
+                                 commands.error().message);
+                }
+            }
             co_return net::MakeJson(ctx.request, http::status::ok, proto::ToJson(*result));
         });
 
@@ -409,6 +426,8 @@ json UserToJson(const app::UserView& v, const app::Principal& who) {
         {"encryptionKeyUpdatedAt", OptionalTime(v.user.encryption_key_updated_at)}};
 }
 
+}  // namespace
+
 // A JSON object body, or the reason it is not one.
 common::Result<json> JsonObjectBody(const net::Request& req) {
     if (!IsJsonContentType(req))
@@ -419,10 +438,6 @@ common::Result<json> JsonObjectBody(const net::Request& req) {
     return parsed;
 }
 
-// Every handler below runs for the signed-in caller only; this wraps that check.
-using UserHandler =
-    std::function<asio::awaitable<net::Response>(net::RequestContext&, const app::Principal&)>;
-
 net::Handler ForUser(std::shared_ptr<ApiContext> api, UserHandler handler) {
     return [api, handler = std::move(handler)](
                net::RequestContext& ctx) -> asio::awaitable<net::Response> {
@@ -431,8 +446,6 @@ net::Handler ForUser(std::shared_ptr<ApiContext> api, UserHandler handler) {
         co_return co_await handler(ctx, *who);
     };
 }
-
-}  // namespace
 
 void AddUserRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     router.Add(

@@ -24,6 +24,7 @@ constexpr std::size_t kMaxAgentVersionLength = 64;
 constexpr std::size_t kMaxCpuModelLength = 256;
 constexpr std::size_t kMaxGpus = 64;
 constexpr std::uint32_t kMaxComputePoints = 10'000'000;
+constexpr std::uint64_t kMaxPricePerPoint = 1'000'000'000;  // 1,000 USDC per point-hour
 
 bool IsLowerAlnumOrDash(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
@@ -146,6 +147,12 @@ Result<proto::RegisterNodeResponse> NodeService::Register(std::string_view body,
     reg.compute = req->compute;
     reg.agent_version = req->agent_version;
     reg.cgnat_override = req->behind_cgnat;
+    if (req->price_per_point_micro_usdc > kMaxPricePerPoint)
+        return Error::InvalidArgument("pricePerPointMicroUsdc: at most " +
+                                      std::to_string(kMaxPricePerPoint));
+    reg.price_per_point_micro_usdc = req->price_per_point_micro_usdc != 0
+                                         ? req->price_per_point_micro_usdc
+                                         : options_.default_price_per_point_micro_usdc;
     reg.cgnat = domain::AssessCgnat(reg.reported_ip, reg.observed_ip, req->behind_cgnat);
     const auto token = crypto::RandomToken(32);
     const auto token_hash = crypto::Sha256(token);
@@ -179,25 +186,34 @@ void NodeService::ForgetCredential(const std::string& node_id) {
     credentials_.erase(node_id);
 }
 
+bool NodeService::CachedCredentialMatches(const std::string& node_id,
+                                          std::string_view token) const {
+    const auto presented = crypto::Sha256(token);
+    std::shared_lock lock(credentials_mutex_);
+    const auto it = credentials_.find(node_id);
+    if (it == credentials_.end()) return false;
+    const std::string_view a(reinterpret_cast<const char*>(it->second.data()), it->second.size());
+    const std::string_view b(reinterpret_cast<const char*>(presented.data()), presented.size());
+    return crypto::ConstantTimeEquals(a, b);
+}
+
 FastAuth NodeService::TryHeartbeat(const std::string& node_id, std::string_view token,
                                    const proto::HeartbeatRequest& request) {
-    const auto presented = crypto::Sha256(token);
-    {
-        std::shared_lock lock(credentials_mutex_);
-        const auto it = credentials_.find(node_id);
-        if (it == credentials_.end()) return FastAuth::kUnknown;
-        const std::string_view a(reinterpret_cast<const char*>(it->second.data()),
-                                 it->second.size());
-        const std::string_view b(reinterpret_cast<const char*>(presented.data()), presented.size());
-        // A mismatch may mean the node re-registered through another replica: look it up.
-        if (!crypto::ConstantTimeEquals(a, b)) return FastAuth::kUnknown;
-    }
+    // A mismatch may mean the node re-registered through another replica: look it up.
+    if (!CachedCredentialMatches(node_id, token)) return FastAuth::kUnknown;
     buffer_.Record(node_id, request.usage, request.agent_version, clock_.Now());
     return FastAuth::kAccepted;
 }
 
 Result<proto::HeartbeatResponse> NodeService::HeartbeatAfterLookup(
     const std::string& node_id, std::string_view token, const proto::HeartbeatRequest& request) {
+    if (auto st = AuthenticateNode(node_id, token); !st) return st.error();
+    buffer_.Record(node_id, request.usage, request.agent_version, clock_.Now());
+    return HeartbeatReply();
+}
+
+Status NodeService::AuthenticateNode(const std::string& node_id, std::string_view token) {
+    if (CachedCredentialMatches(node_id, token)) return common::Ok();
     if (!common::IsUuid(node_id)) return Error::NotFound("node " + node_id + " is not registered");
     auto cred = repository_.GetCredential(node_id);
     if (!cred) {
@@ -216,8 +232,7 @@ Result<proto::HeartbeatResponse> NodeService::HeartbeatAfterLookup(
         std::copy(stored->begin(), stored->end(), h.begin());
         CacheCredential(node_id, h);
     }
-    buffer_.Record(node_id, request.usage, request.agent_version, clock_.Now());
-    return HeartbeatReply();
+    return common::Ok();
 }
 
 proto::HeartbeatResponse NodeService::HeartbeatReply() const {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "decloud/common/money.hpp"
 #include "decloud/crypto/crypto.hpp"
 
 namespace decloud::orchestrator {
@@ -39,6 +40,16 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"auth.admin_wallets", "", "wallet addresses allowed to run platform operations"},
         {"auth.rate_limit_per_minute", "30", "sign-in requests per minute per client address"},
         {"auth.rate_limit_burst", "10", "sign-in requests a client may send at once"},
+        {"nodes.default_price_per_point", "0.00001",
+         "USDC per compute point per hour for nodes whose operator set no price"},
+        {"vms.images", "debian-12", "images VMs may be created from (the agents provide them)"},
+        {"vms.host_reserved_memory_mib", "1024", "memory each node keeps for itself"},
+        {"vms.max_per_user", "100", "VMs one user may have at a time"},
+        {"vms.command_redelivery", "60s", "an unacknowledged command is delivered again after"},
+        {"vms.stop_grace", "30s", "time a guest gets to shut down before it is powered off"},
+        {"vms.report_settle_time", "2m", "VMs changed more recently are not judged by reports"},
+        {"vms.orphan_grace", "10m", "a domain no VM owns is destroyed after being seen this long"},
+        {"vms.command_poll_interval", "1s", "how often replicas look for commands to deliver"},
         {"log.level", "info", "trace, debug, info, warn, error"},
         {"log.format", "human", "human or json"},
     };
@@ -121,6 +132,27 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     }
     DECLOUD_ASSIGN(c.auth_rate_limit.per_minute, s.Int("auth.rate_limit_per_minute", 1, 1'000'000));
     DECLOUD_ASSIGN(c.auth_rate_limit.burst, s.Int("auth.rate_limit_burst", 1, 1'000'000));
+    std::string price;
+    DECLOUD_ASSIGN(price, s.String("nodes.default_price_per_point"));
+    auto micro = common::ParseUsdc(price);
+    if (!micro)
+        return Error::InvalidArgument("nodes.default_price_per_point: " + micro.error().message);
+    c.nodes.default_price_per_point_micro_usdc = *micro;
+    DECLOUD_ASSIGN(c.vms.images, s.StringList("vms.images"));
+    if (c.vms.images.empty()) return Error::InvalidArgument("vms.images: at least one image");
+    DECLOUD_ASSIGN(c.host_reserved_memory_mib, s.Int("vms.host_reserved_memory_mib", 0, 1 << 24));
+    DECLOUD_ASSIGN(c.vms.max_vms_per_user, s.Int("vms.max_per_user", 1, 1'000'000));
+    DECLOUD_ASSIGN(ms, s.Duration("vms.command_redelivery"));
+    c.vms.command_redelivery = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("vms.stop_grace"));
+    c.vms.stop_grace = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("vms.report_settle_time"));
+    c.vms.report_settle_time = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("vms.orphan_grace"));
+    c.vms.orphan_grace = ms;
+    DECLOUD_ASSIGN(c.command_poll_interval, s.Duration("vms.command_poll_interval"));
+    if (c.command_poll_interval < std::chrono::milliseconds{50})
+        return Error::InvalidArgument("vms.command_poll_interval: at least 50ms");
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
     c.server.threads_hint = c.io_threads;

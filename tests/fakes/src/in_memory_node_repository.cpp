@@ -43,6 +43,7 @@ Result<ports::RegisterOutcome> InMemoryNodeRepository::Register(const domain::No
     n.agent_version = reg.agent_version;
     n.cgnat_override = reg.cgnat_override;
     n.cgnat = reg.cgnat;
+    n.price_per_point_micro_usdc = reg.price_per_point_micro_usdc;
     n.updated_at = now;
     existing->credential_hash = reg.credential_hash;
     return ports::RegisterOutcome{n, created};

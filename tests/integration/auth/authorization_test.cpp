@@ -110,6 +110,18 @@ class AuthorizationTest : public ::testing::Test {
         return r[0].as<std::string>();
     }
 
+    // The VMs and their command queue, as one comparable string.
+    static std::string VmState() {
+        pqxx::connection conn(database_url_);
+        pqxx::work tx(conn);
+        auto r = tx.exec1(
+            "SELECT (SELECT coalesce(string_agg(id::text || state || updated_at::text, ',' "
+            "   ORDER BY id), '') FROM vms) || '/' || "
+            "(SELECT coalesce(string_agg(id::text || state, ',' ORDER BY id), '') "
+            "   FROM node_commands)");
+        return r[0].as<std::string>();
+    }
+
     // Asserts one status per caller for a request; `body` is sent by every caller.
     void ExpectRow(const std::string& method, const std::string& target,
                    std::array<int, kCallerCount> expected, const std::string& body = {}) {
@@ -167,6 +179,52 @@ TEST_F(AuthorizationTest, MatrixOverEveryEndpoint) {
     EXPECT_EQ(list_b[0]["id"], node_b_.id);
     auto list_admin = json::parse(Call(kAdmin, "GET", "/api/nodes?limit=500")->body)["nodes"];
     EXPECT_GE(list_admin.size(), 2u);
+
+    // VMs: only their owner sees or touches them; everyone else is told they do not exist.
+    // Node A came online with its heartbeat above; wait for the flush to record it.
+    const std::string vm_body =
+        json{{"name", "matrix"}, {"cpuCores", 1},        {"memoryMib", 512},
+             {"diskGib", 1},     {"image", "debian-12"}, {"nodeId", node_a_.id}}
+            .dump();
+    std::optional<testing::HttpReply> vm;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            vm = Call(kUserA, "POST", "/api/vms", vm_body);
+            return vm && vm->status == 201;
+        },
+        10s))
+        << (vm ? vm->body : "no answer");
+    const std::string va = "/api/vms/" + json::parse(vm->body)["id"].get<std::string>();
+    EXPECT_EQ(Status(kAnonymous, "POST", "/api/vms", vm_body), 401);
+    EXPECT_EQ(Status(kNodeA, "POST", "/api/vms", vm_body), 401);
+    ExpectRow("POST", "/api/vms/quote", {401, 200, 200, 200, 401}, vm_body);
+    ExpectRow("GET", "/api/vms", {401, 200, 200, 200, 401});
+    ExpectRow("GET", va, {401, 200, 404, 404, 401});
+    ExpectRow("GET", va + "/events", {401, 200, 404, 404, 401});
+    const auto vm_before = VmState();
+    for (const char* action : {"/start", "/stop", "/reboot"})
+        for (Caller c : {kAnonymous, kUserB, kAdmin, kNodeA})
+            EXPECT_EQ(Status(c, "POST", va + action), c == kAnonymous || c == kNodeA ? 401 : 404)
+                << action << " as " << kCallerNames[c];
+    for (Caller c : {kAnonymous, kUserB, kAdmin, kNodeA})
+        EXPECT_EQ(Status(c, "DELETE", va), c == kAnonymous || c == kNodeA ? 401 : 404)
+            << "DELETE as " << kCallerNames[c];
+    EXPECT_EQ(VmState(), vm_before) << "refused VM actions change nothing";
+    auto vms_b = json::parse(Call(kUserB, "GET", "/api/vms")->body)["vms"];
+    EXPECT_TRUE(vms_b.empty());
+    // Node endpoints of the command channel need that node's token.
+    const std::string fake_result =
+        json{{"commandId", "00000000-0000-4000-8000-000000000000"}, {"success", true}}.dump();
+    ExpectRow("POST", na + "/commands/00000000-0000-4000-8000-000000000000/result",
+              {401, 401, 401, 401, 404}, fake_result);
+    ExpectRow("POST", nb + "/commands/00000000-0000-4000-8000-000000000000/result",
+              {401, 401, 401, 401, 401}, fake_result);
+    ExpectRow("POST", na + "/vms/report", {401, 401, 401, 401, 200},
+              json{{"domains", json::array()}}.dump());
+    ExpectRow("POST", nb + "/vms/report", {401, 401, 401, 401, 401},
+              json{{"domains", json::array()}}.dump());
+    EXPECT_EQ(VmState(), vm_before);
+    EXPECT_EQ(Status(kUserA, "DELETE", va), 202);
 
     // The caller's own account.
     ExpectRow("GET", "/api/users/me", {401, 200, 200, 200, 401});

@@ -44,6 +44,7 @@ std::set<Operation> ServedOperations() {
     AddNodeRoutes(router, api);
     AddAuthRoutes(router, api);
     AddUserRoutes(router, api);
+    AddVmRoutes(router, api);
     AddOperationalRoutes(router, api);
     std::set<Operation> out;
     for (const auto& r : router.Routes()) {

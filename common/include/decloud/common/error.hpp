@@ -12,6 +12,7 @@ enum class ErrorCode {
     kInvalidArgument,   // the caller sent something malformed or out of range
     kNotFound,          // the addressed thing does not exist (or is not visible to the caller)
     kConflict,          // the request contradicts the current state (or replays a used token)
+    kUnprocessable,     // well-formed, but cannot be satisfied (e.g. no node can host this VM)
     kUnauthenticated,   // no or bad credentials
     kPermissionDenied,  // credentials fine, but not allowed to touch this
     kPayloadTooLarge,
@@ -32,6 +33,9 @@ struct Error {
     }
     static Error NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg)}; }
     static Error Conflict(std::string msg) { return {ErrorCode::kConflict, std::move(msg)}; }
+    static Error Unprocessable(std::string msg) {
+        return {ErrorCode::kUnprocessable, std::move(msg)};
+    }
     static Error Unauthenticated(std::string msg) {
         return {ErrorCode::kUnauthenticated, std::move(msg)};
     }

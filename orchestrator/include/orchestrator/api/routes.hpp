@@ -10,6 +10,7 @@
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
 #include "orchestrator/app/user_service.hpp"
+#include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator::api {
@@ -18,6 +19,7 @@ struct ApiContext {
     app::NodeService* nodes = nullptr;
     app::AuthService* auth = nullptr;
     app::UserService* users = nullptr;
+    app::VmService* vms = nullptr;
     domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
     const common::Clock* clock = nullptr;
     boost::asio::thread_pool* blocking = nullptr;  // where repository calls run
@@ -38,6 +40,9 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 void AddAuthRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /api/users/me/... (profile, encryption key, SSH keys) and /api/admin/... (admin wallets only).
 void AddUserRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// /api/vms/... for their owners, and the node side of the command channel
+// (/api/nodes/{id}/commands/{commandId}/result, /api/nodes/{id}/vms/report).
+void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /healthz, /readyz, /metrics.
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 

@@ -20,6 +20,8 @@ struct NodeServiceOptions {
     common::Duration offline_after = std::chrono::minutes{2};
     common::Duration registration_max_skew = std::chrono::minutes{5};
     common::Duration uptime_window = std::chrono::days{30};
+    // Price per compute point per hour for nodes whose operator set none (micro-USDC).
+    std::uint64_t default_price_per_point_micro_usdc = 10;
 };
 
 // A node as the API shows it: stored state plus derived health figures.
@@ -59,6 +61,9 @@ class NodeService {
     common::Result<proto::HeartbeatResponse> HeartbeatAfterLookup(
         const std::string& node_id, std::string_view token, const proto::HeartbeatRequest& request);
     proto::HeartbeatResponse HeartbeatReply() const;
+    // Blocking on a cache miss: succeeds only if `token` is node_id's current credential
+    // (kUnauthenticated otherwise, kNotFound for a node that is not registered).
+    common::Status AuthenticateNode(const std::string& node_id, std::string_view token);
 
     // Blocking: writes buffered heartbeats (called by the flush job, and at shutdown).
     common::Result<ports::HeartbeatFlushResult> FlushHeartbeats();
@@ -72,6 +77,7 @@ class NodeService {
     const NodeServiceOptions& options() const { return options_; }
 
   private:
+    bool CachedCredentialMatches(const std::string& node_id, std::string_view token) const;
     NodeView MakeView(domain::Node node, const ports::NodeHistory& history,
                       common::TimePoint now) const;
     void CacheCredential(const std::string& node_id, const crypto::Hash256& hash);

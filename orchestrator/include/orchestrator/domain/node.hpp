@@ -37,6 +37,7 @@ struct Node {
     std::string agent_version;
     std::optional<bool> cgnat_override;  // operator's manual flag, if any
     CgnatAssessment cgnat;
+    std::uint64_t price_per_point_micro_usdc = 0;  // per compute point per hour
     NodeStatus status = NodeStatus::kOffline;
     common::TimePoint registered_at{};
     common::TimePoint updated_at{};
@@ -57,6 +58,7 @@ struct NodeRegistration {
     std::string agent_version;
     std::optional<bool> cgnat_override;
     CgnatAssessment cgnat;
+    std::uint64_t price_per_point_micro_usdc = 0;
     std::string credential_hash;  // hex SHA-256 of the node token issued now
 };
 

@@ -23,7 +23,7 @@ constexpr const char* kNodeColumns = R"sql(
     id::text, public_key, operator_wallet, reported_ip, observed_ip, region,
     array_to_json(tags)::text AS tags, resources::text AS resources, compute_points,
     benchmark_events_per_second, benchmark_threads, agent_version, cgnat_override, behind_cgnat,
-    requires_relay, cgnat_reason, status,
+    requires_relay, cgnat_reason, price_per_point_micro_usdc, status,
     (extract(epoch FROM registered_at) * 1000000)::bigint AS registered_us,
     (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
     (extract(epoch FROM last_heartbeat_at) * 1000000)::bigint AS last_heartbeat_us,
@@ -33,10 +33,10 @@ constexpr const char* kUpsertNode = R"sql(
 INSERT INTO nodes (id, public_key, operator_wallet, credential_hash, reported_ip, observed_ip, region,
                    tags, resources, compute_points, benchmark_events_per_second, benchmark_threads,
                    agent_version, cgnat_override, behind_cgnat, requires_relay, cgnat_reason, status,
-                   registered_at, updated_at)
+                   registered_at, updated_at, price_per_point_micro_usdc)
 VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, ARRAY(SELECT jsonb_array_elements_text($8::jsonb)), $9::jsonb,
         $10, $11, $12, $13, NULLIF($14, '')::boolean, $15, $16, $17, 'offline', $18::timestamptz,
-        $18::timestamptz)
+        $18::timestamptz, $19)
 ON CONFLICT (public_key) DO UPDATE SET
     operator_wallet = EXCLUDED.operator_wallet,
     credential_hash = EXCLUDED.credential_hash,
@@ -53,6 +53,7 @@ ON CONFLICT (public_key) DO UPDATE SET
     behind_cgnat = EXCLUDED.behind_cgnat,
     requires_relay = EXCLUDED.requires_relay,
     cgnat_reason = EXCLUDED.cgnat_reason,
+    price_per_point_micro_usdc = EXCLUDED.price_per_point_micro_usdc,
     updated_at = EXCLUDED.updated_at
 RETURNING id::text, (xmax = 0) AS created)sql";
 
@@ -139,6 +140,7 @@ Result<domain::Node> NodeFromRow(const pqxx::row& row) {
     n.cgnat.behind_cgnat = row["behind_cgnat"].as<bool>();
     n.cgnat.requires_relay = row["requires_relay"].as<bool>();
     n.cgnat.reason = row["cgnat_reason"].as<std::string>();
+    n.price_per_point_micro_usdc = row["price_per_point_micro_usdc"].as<std::uint64_t>();
     n.status = domain::ParseNodeStatus(row["status"].as<std::string>())
                    .value_or(domain::NodeStatus::kOffline);
     n.registered_at = FromMicros(row["registered_us"].as<long long>());
@@ -175,7 +177,7 @@ Result<ports::RegisterOutcome> PgNodeRepository::Register(const domain::NodeRegi
                 static_cast<long long>(reg.compute.points), reg.compute.events_per_second,
                 static_cast<long long>(reg.compute.benchmark_threads), reg.agent_version,
                 cgnat_override, reg.cgnat.behind_cgnat, reg.cgnat.requires_relay, reg.cgnat.reason,
-                ToPgTime(now));
+                ToPgTime(now), static_cast<long long>(reg.price_per_point_micro_usdc));
             auto node = SelectNode(tx, row[0].as<std::string>());
             if (!node) return node.error();
             return ports::RegisterOutcome{std::move(*node), row[1].as<bool>()};

@@ -61,7 +61,9 @@ struct RegisterNodeRequest {
     ComputeScore compute;
     std::string agent_version;
     std::optional<bool> behind_cgnat;  // operator's manual override, absent = detect
-    std::string timestamp;             // RFC 3339; signatures older than a few minutes are refused
+    // The operator's price per compute point per hour in micro-USDC (0: the platform default).
+    std::uint64_t price_per_point_micro_usdc = 0;
+    std::string timestamp;  // RFC 3339; signatures older than a few minutes are refused
     friend bool operator==(const RegisterNodeRequest&, const RegisterNodeRequest&) = default;
 };
 

@@ -20,6 +20,8 @@ Bytes RandomBytes(std::size_t n);
 std::string RandomToken(std::size_t n = 32);
 
 Hash256 Sha256(std::string_view data);
+// SHA-256 of a file's contents, read in chunks (for disk images of many GiB).
+common::Result<Hash256> Sha256File(const std::string& path);
 // Original Keccak-256 as Ethereum uses it (not the standardised SHA3-256 padding).
 Hash256 Keccak256(std::string_view data);
 Hash256 Keccak256(std::span<const std::uint8_t> data);

@@ -1,0 +1,361 @@
+// /api/vms: VMs for their owners; and the node side of the command channel.
+
+#include <spdlog/spdlog.h>
+
+#include "api_support.hpp"
+#include "decloud/common/money.hpp"
+#include "decloud/net/blocking.hpp"
+#include "decloud/proto/vm_messages.hpp"
+#include "orchestrator/api/routes.hpp"
+
+namespace decloud::orchestrator::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using common::Error;
+using common::Result;
+using nlohmann::json;
+
+namespace {
+
+// Strict readers for the create body: a field of the wrong type is an error naming it.
+class BodyReader {
+  public:
+    explicit BodyReader(const json& body) : body_(body) {}
+
+    common::Status String(const char* key, std::string& out, bool required) const {
+        const auto it = body_.find(key);
+        if (it == body_.end() || it->is_null()) {
+            if (required) return Error::InvalidArgument(std::string(key) + ": required");
+            return common::Ok();
+        }
+        if (!it->is_string())
+            return Error::InvalidArgument(std::string(key) + ": must be a string");
+        out = it->get<std::string>();
+        return common::Ok();
+    }
+    common::Status OptionalString(const char* key, std::optional<std::string>& out) const {
+        const auto it = body_.find(key);
+        if (it == body_.end() || it->is_null()) return common::Ok();
+        if (!it->is_string())
+            return Error::InvalidArgument(std::string(key) + ": must be a string");
+        out = it->get<std::string>();
+        return common::Ok();
+    }
+    template <class UInt>
+    common::Status Unsigned(const char* key, UInt& out, bool required) const {
+        const auto it = body_.find(key);
+        if (it == body_.end() || it->is_null()) {
+            if (required) return Error::InvalidArgument(std::string(key) + ": required");
+            return common::Ok();
+        }
+        if (!it->is_number_unsigned() ||
+            it->get<std::uint64_t>() > std::numeric_limits<UInt>::max())
+            return Error::InvalidArgument(std::string(key) + ": must be a positive integer");
+        out = static_cast<UInt>(it->get<std::uint64_t>());
+        return common::Ok();
+    }
+    common::Status Bool(const char* key, bool& out) const {
+        const auto it = body_.find(key);
+        if (it == body_.end() || it->is_null()) return common::Ok();
+        if (!it->is_boolean())
+            return Error::InvalidArgument(std::string(key) + ": must be true or false");
+        out = it->get<bool>();
+        return common::Ok();
+    }
+    common::Status Strings(const char* key, std::vector<std::string>& out) const {
+        const auto it = body_.find(key);
+        if (it == body_.end() || it->is_null()) return common::Ok();
+        if (!it->is_array() || it->size() > 64)
+            return Error::InvalidArgument(std::string(key) + ": must be an array of strings");
+        for (const auto& v : *it) {
+            if (!v.is_string())
+                return Error::InvalidArgument(std::string(key) + ": must be an array of strings");
+            out.push_back(v.get<std::string>());
+        }
+        return common::Ok();
+    }
+
+  private:
+    const json& body_;
+};
+
+#define DECLOUD_TRY_STATUS(expr)                         \
+    do {                                                 \
+        if (auto st_ = (expr); !st_) return st_.error(); \
+    } while (false)
+
+Result<app::CreateVmRequest> ParseCreate(const json& body) {
+    static const std::unordered_set<std::string> kKnown = {"name",        "cpuCores",
+                                                           "memoryMib",   "diskGib",
+                                                           "tier",        "gpu",
+                                                           "region",      "tags",
+                                                           "nodeId",      "requireKvm",
+                                                           "image",       "sshKeyIds",
+                                                           "userData",    "encryptedPassword",
+                                                           "passwordHash"};
+    for (const auto& [key, value] : body.items())
+        if (!kKnown.contains(key)) return Error::InvalidArgument("unknown field '" + key + "'");
+    BodyReader r(body);
+    app::CreateVmRequest req;
+    auto& q = req.requirements;
+    DECLOUD_TRY_STATUS(r.String("name", req.name, true));
+    DECLOUD_TRY_STATUS(r.Unsigned("cpuCores", q.cores, true));
+    DECLOUD_TRY_STATUS(r.Unsigned("memoryMib", q.memory_mib, true));
+    DECLOUD_TRY_STATUS(r.Unsigned("diskGib", q.disk_gib, true));
+    std::string tier = "standard";
+    DECLOUD_TRY_STATUS(r.String("tier", tier, false));
+    const auto parsed_tier = domain::ParseQualityTier(tier);
+    if (!parsed_tier)
+        return Error::InvalidArgument("tier: one of guaranteed, standard, balanced, burstable");
+    q.tier = *parsed_tier;
+    if (const auto it = body.find("gpu"); it != body.end() && !it->is_null()) {
+        if (!it->is_object()) return Error::InvalidArgument("gpu: must be an object");
+        BodyReader g(*it);
+        domain::GpuRequirement gpu;
+        DECLOUD_TRY_STATUS(g.Unsigned("count", gpu.count, false));
+        DECLOUD_TRY_STATUS(g.String("vendor", gpu.vendor, false));
+        DECLOUD_TRY_STATUS(g.String("model", gpu.model, false));
+        if (gpu.vendor.size() > 64 || gpu.model.size() > 128)
+            return Error::InvalidArgument("gpu: vendor or model too long");
+        q.gpu = gpu;
+    }
+    DECLOUD_TRY_STATUS(r.String("region", q.region, false));
+    if (auto st = app::ValidateRegion(q.region); !st) return st.error();
+    DECLOUD_TRY_STATUS(r.Strings("tags", q.tags));
+    if (auto st = app::ValidateTags(q.tags); !st) return st.error();
+    DECLOUD_TRY_STATUS(r.String("nodeId", q.target_node_id, false));
+    DECLOUD_TRY_STATUS(r.Bool("requireKvm", q.require_kvm));
+    DECLOUD_TRY_STATUS(r.String("image", req.image, true));
+    DECLOUD_TRY_STATUS(r.Strings("sshKeyIds", req.ssh_key_ids));
+    DECLOUD_TRY_STATUS(r.String("userData", req.user_data, false));
+    DECLOUD_TRY_STATUS(r.OptionalString("encryptedPassword", req.encrypted_password));
+    DECLOUD_TRY_STATUS(r.OptionalString("passwordHash", req.password_hash));
+    return req;
+}
+
+json VmToJson(const ports::VmRecord& vm) {
+    const auto& q = vm.requirements;
+    json gpu = nullptr;
+    if (q.gpu)
+        gpu = json{{"count", q.gpu->count}, {"vendor", q.gpu->vendor}, {"model", q.gpu->model}};
+    return json{
+        {"id", vm.id},
+        {"name", vm.name},
+        {"state", domain::ToString(vm.state)},
+        {"stateReason", vm.state_reason},
+        {"nodeId", vm.node_id.empty() ? json(nullptr) : json(vm.node_id)},
+        {"nodeOffline", vm.node_offline},
+        {"cpuCores", q.cores},
+        {"memoryMib", q.memory_mib},
+        {"diskGib", q.disk_gib},
+        {"tier", domain::ToString(q.tier)},
+        {"gpu", gpu},
+        {"region", q.region},
+        {"tags", q.tags},
+        {"image", vm.image},
+        {"sshKeyIds", vm.ssh_key_ids},
+        {"encryptedPassword", vm.encrypted_password ? json(*vm.encrypted_password) : json(nullptr)},
+        {"computePoints", vm.points},
+        {"hourlyRateMicroUsdc", std::to_string(vm.hourly_rate_micro_usdc)},
+        {"hourlyRateUsdc", common::FormatUsdc(vm.hourly_rate_micro_usdc)},
+        {"addresses", vm.addresses},
+        {"createdAt", common::FormatRfc3339(vm.created_at)},
+        {"updatedAt", common::FormatRfc3339(vm.updated_at)},
+    };
+}
+
+json PlacementToJson(const domain::Placement& p) {
+    return json{{"nodeId", p.node_id},
+                {"computePoints", p.points},
+                {"hourlyRateMicroUsdc", std::to_string(p.hourly_rate_micro_usdc)},
+                {"hourlyRateUsdc", common::FormatUsdc(p.hourly_rate_micro_usdc)},
+                {"score", p.score}};
+}
+
+std::string IdempotencyKey(const net::Request& req) {
+    const auto it = req.find("Idempotency-Key");
+    return it == req.end() ? std::string() : std::string(it->value());
+}
+
+net::Handler VmAction(std::shared_ptr<ApiContext> api, domain::VmAction action) {
+    return ForUser(api,
+                   [api, action](net::RequestContext& ctx,
+                                 const app::Principal& who) -> asio::awaitable<net::Response> {
+                       const std::string id(ctx.Param("id"));
+                       auto vm = co_await net::RunBlocking(*api->blocking, [&] {
+                           return api->vms->Act(who.wallet_address, id, action);
+                       });
+                       if (!vm) co_return ErrorResponse(ctx, vm.error());
+                       co_return net::MakeJson(ctx.request, http::status::accepted, VmToJson(*vm));
+                   });
+}
+
+// Node endpoints authenticate with the node token, like heartbeats.
+asio::awaitable<common::Status> RequireNode(ApiContext& api, const net::RequestContext& ctx,
+                                            const std::string& node_id) {
+    const std::string token(BearerToken(ctx.request));
+    if (token.empty())
+        co_return Error::Unauthenticated("send the node token as 'Authorization: Bearer'");
+    co_return co_await net::RunBlocking(
+        *api.blocking, [&] { return api.nodes->AuthenticateNode(node_id, token); });
+}
+
+}  // namespace
+
+void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
+    router.Add(http::verb::post, "/api/vms",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           auto body = JsonObjectBody(ctx.request);
+                           if (!body) co_return ErrorResponse(ctx, body.error());
+                           auto req = ParseCreate(*body);
+                           if (!req) co_return ErrorResponse(ctx, req.error());
+                           req->idempotency_key = IdempotencyKey(ctx.request);
+                           auto created = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->vms->Create(who.wallet_address, std::move(*req));
+                           });
+                           if (!created) co_return ErrorResponse(ctx, created.error());
+                           auto resp = net::MakeJson(
+                               ctx.request,
+                               created->replayed ? http::status::ok : http::status::created,
+                               VmToJson(created->vm));
+                           resp.set(http::field::location, "/api/vms/" + created->vm.id);
+                           if (created->replayed) resp.set("Idempotent-Replayed", "true");
+                           co_return resp;
+                       }));
+
+    router.Add(http::verb::post, "/api/vms/quote",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal&) -> asio::awaitable<net::Response> {
+                           auto body = JsonObjectBody(ctx.request);
+                           if (!body) co_return ErrorResponse(ctx, body.error());
+                           auto req = ParseCreate(*body);
+                           if (!req) co_return ErrorResponse(ctx, req.error());
+                           auto quote = co_await net::RunBlocking(
+                               *api->blocking, [&] { return api->vms->Quote(*req); });
+                           if (!quote) co_return ErrorResponse(ctx, quote.error());
+                           json candidates = json::array();
+                           for (const auto& p : quote->schedule.candidates)
+                               candidates.push_back(PlacementToJson(p));
+                           json rejections = json::array();
+                           for (const auto& r : quote->schedule.rejections)
+                               rejections.push_back(json{{"nodeId", r.node_id},
+                                                         {"reason", domain::ToString(r.reason)},
+                                                         {"detail", r.detail}});
+                           json out{
+                               {"placement", candidates.empty() ? json(nullptr) : candidates[0]},
+                               {"candidates", std::move(candidates)},
+                               {"rejections", std::move(rejections)},
+                               {"explanation", quote->explanation}};
+                           co_return net::MakeJson(ctx.request, http::status::ok, out);
+                       }));
+
+    router.Add(http::verb::get, "/api/vms",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string_view target = ctx.request.target();
+                           std::size_t limit = 100;
+                           if (auto text = QueryParam(target, "limit"); !text.empty()) {
+                               auto parsed = ParseLimit(text);
+                               if (!parsed) co_return ErrorResponse(ctx, parsed.error());
+                               limit = *parsed;
+                           }
+                           const auto cursor = QueryParam(target, "cursor");
+                           auto page = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->vms->List(who.wallet_address, limit, cursor);
+                           });
+                           if (!page) co_return ErrorResponse(ctx, page.error());
+                           json items = json::array();
+                           for (const auto& vm : page->vms) items.push_back(VmToJson(vm));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   {{"vms", std::move(items)},
+                                                    {"nextCursor", page->next_cursor.empty()
+                                                                       ? json(nullptr)
+                                                                       : json(page->next_cursor)}});
+                       }));
+
+    router.Add(http::verb::get, "/api/vms/{id}",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto vm = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->vms->Get(who.wallet_address, id);
+                           });
+                           if (!vm) co_return ErrorResponse(ctx, vm.error());
+                           co_return net::MakeJson(ctx.request, http::status::ok, VmToJson(*vm));
+                       }));
+
+    router.Add(
+        http::verb::get, "/api/vms/{id}/events",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    const std::string id(ctx.Param("id"));
+                    auto events = co_await net::RunBlocking(
+                        *api->blocking, [&] { return api->vms->Events(who.wallet_address, id); });
+                    if (!events) co_return ErrorResponse(ctx, events.error());
+                    json items = json::array();
+                    for (const auto& e : *events)
+                        items.push_back(
+                            json{{"at", common::FormatRfc3339(e.at)},
+                                 {"from", e.from ? json(domain::ToString(*e.from)) : json(nullptr)},
+                                 {"to", domain::ToString(e.to)},
+                                 {"reason", e.reason}});
+                    co_return net::MakeJson(ctx.request, http::status::ok,
+                                            {{"events", std::move(items)}});
+                }));
+
+    router.Add(http::verb::post, "/api/vms/{id}/start", VmAction(api, domain::VmAction::kStart));
+    router.Add(http::verb::post, "/api/vms/{id}/stop", VmAction(api, domain::VmAction::kStop));
+    router.Add(http::verb::post, "/api/vms/{id}/reboot", VmAction(api, domain::VmAction::kReboot));
+    router.Add(http::verb::delete_, "/api/vms/{id}", VmAction(api, domain::VmAction::kDelete));
+
+    router.Add(http::verb::post, "/api/nodes/{id}/commands/{commandId}/result",
+               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   const std::string node_id(ctx.Param("id"));
+                   if (auto st = co_await RequireNode(*api, ctx, node_id); !st)
+                       co_return ErrorResponse(ctx, st.error());
+                   auto body = JsonObjectBody(ctx.request);
+                   if (!body) co_return ErrorResponse(ctx, body.error());
+                   auto result = proto::DecodeCommandResult(*body);
+                   if (!result) co_return ErrorResponse(ctx, result.error());
+                   if (result->command_id != ctx.Param("commandId"))
+                       co_return ErrorResponse(
+                           ctx,
+                           Error::InvalidArgument("commandId: differs from the one in the path"));
+                   auto st = co_await net::RunBlocking(
+                       *api->blocking, [&] { return api->vms->CompleteCommand(node_id, *result); });
+                   if (!st) co_return ErrorResponse(ctx, st.error());
+                   co_return NoContent(ctx);
+               });
+
+    router.Add(
+        http::verb::post, "/api/nodes/{id}/vms/report",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            const std::string node_id(ctx.Param("id"));
+            if (auto st = co_await RequireNode(*api, ctx, node_id); !st)
+                co_return ErrorResponse(ctx, st.error());
+            auto body = JsonObjectBody(ctx.request);
+            if (!body) co_return ErrorResponse(ctx, body.error());
+            auto report = proto::DecodeVmReport(*body);
+            if (!report) co_return ErrorResponse(ctx, report.error());
+            std::vector<ports::ReportedDomain> domains;
+            for (auto& d : report->domains)
+                domains.push_back({std::move(d.vm_id), std::move(d.state), std::move(d.addresses)});
+            auto outcome = co_await net::RunBlocking(
+                *api->blocking, [&] { return api->vms->Report(node_id, domains); });
+            if (!outcome) co_return ErrorResponse(ctx, outcome.error());
+            co_return net::MakeJson(ctx.request, http::status::ok,
+                                    {{"lost", outcome->lost},
+                                     {"unknown", outcome->unknown},
+                                     {"corrected", outcome->state_fixed},
+                                     {"destroying", outcome->destroying}});
+        });
+}
+
+}  // namespace decloud::orchestrator::api

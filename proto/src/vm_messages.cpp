@@ -1,0 +1,102 @@
+#include "decloud/proto/vm_messages.hpp"
+
+#include "decloud/common/ids.hpp"
+#include "field_reader.hpp"
+
+namespace decloud::proto {
+
+using common::Error;
+using common::Result;
+using detail::FieldReader;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxReportedDomains = 4096;
+constexpr std::size_t kMaxAddressesPerVm = 16;
+
+#define DECLOUD_TRY(expr)                                \
+    do {                                                 \
+        if (auto _st = (expr); !_st) return _st.error(); \
+    } while (0)
+
+common::Status VmIdField(const FieldReader& r, std::string& out) {
+    DECLOUD_TRY(r.String("vmId", out));
+    if (!common::IsUuid(out)) return Error::InvalidArgument("vmId: must be a UUID");
+    return common::Ok();
+}
+
+}  // namespace
+
+json ToJson(const CreateVmPayload& v) {
+    return json{{"vmId", v.vm_id},           {"name", v.name},
+                {"hostname", v.hostname},    {"cpuCores", v.cpu_cores},
+                {"memoryMib", v.memory_mib}, {"diskGib", v.disk_gib},
+                {"image", v.image},          {"userData", v.user_data}};
+}
+
+json ToJson(const VmRefPayload& v) {
+    return json{{"vmId", v.vm_id}, {"graceSeconds", v.grace_seconds}};
+}
+
+json ToJson(const VmReport& v) {
+    json domains = json::array();
+    for (const auto& d : v.domains)
+        domains.push_back(json{{"vmId", d.vm_id}, {"state", d.state}, {"addresses", d.addresses}});
+    return json{{"domains", std::move(domains)}};
+}
+
+Result<CreateVmPayload> DecodeCreateVmPayload(const json& j) {
+    FieldReader r(j, "payload");
+    DECLOUD_TRY(r.Object());
+    CreateVmPayload v;
+    DECLOUD_TRY(VmIdField(r, v.vm_id));
+    DECLOUD_TRY(r.String("name", v.name));
+    DECLOUD_TRY(r.String("hostname", v.hostname));
+    DECLOUD_TRY(r.Unsigned("cpuCores", v.cpu_cores));
+    DECLOUD_TRY(r.Unsigned("memoryMib", v.memory_mib));
+    DECLOUD_TRY(r.Unsigned("diskGib", v.disk_gib));
+    DECLOUD_TRY(r.String("image", v.image));
+    DECLOUD_TRY(r.String("userData", v.user_data, false));
+    if (v.cpu_cores == 0 || v.memory_mib == 0 || v.disk_gib == 0)
+        return Error::InvalidArgument("payload: cpuCores, memoryMib and diskGib must be positive");
+    return v;
+}
+
+Result<VmRefPayload> DecodeVmRefPayload(const json& j) {
+    FieldReader r(j, "payload");
+    DECLOUD_TRY(r.Object());
+    VmRefPayload v;
+    DECLOUD_TRY(VmIdField(r, v.vm_id));
+    DECLOUD_TRY(r.Unsigned("graceSeconds", v.grace_seconds, false));
+    return v;
+}
+
+Result<VmReport> DecodeVmReport(const json& j) {
+    FieldReader r(j, "");
+    DECLOUD_TRY(r.Object());
+    const auto it = j.find("domains");
+    if (it == j.end() || !it->is_array())
+        return Error::InvalidArgument("domains: an array is required");
+    if (it->size() > kMaxReportedDomains)
+        return Error::InvalidArgument("domains: at most 4096 entries");
+    VmReport v;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        FieldReader d((*it)[i], "domains[" + std::to_string(i) + "]");
+        DECLOUD_TRY(d.Object());
+        ReportedVm vm;
+        DECLOUD_TRY(d.String("vmId", vm.vm_id));
+        if (!common::IsUuid(vm.vm_id))
+            return Error::InvalidArgument("domains[" + std::to_string(i) + "].vmId: not a UUID");
+        DECLOUD_TRY(d.String("state", vm.state));
+        DECLOUD_TRY(d.StringArray("addresses", vm.addresses, false));
+        if (vm.addresses.size() > kMaxAddressesPerVm || vm.state.size() > 32)
+            return Error::InvalidArgument("domains[" + std::to_string(i) + "]: too large");
+        v.domains.push_back(std::move(vm));
+    }
+    return v;
+}
+
+#undef DECLOUD_TRY
+
+}  // namespace decloud::proto
