@@ -9,10 +9,15 @@ PACKAGES=(
     # libraries
     libboost1.81-all-dev libpqxx-dev libtomlplusplus-dev libcli11-dev prometheus-cpp-dev
     libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev libsecp256k1-dev libcrypto++-dev
+    libvirt-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     # what the daemons and tests run
     postgresql-15 postgresql-client-15 sysbench pciutils pci.ids curl procps iproute2 wrk
     openssh-client openssl ca-certificates
+    # VMs: libvirt with QEMU, the tiny test guest, cloud-init seeds
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-config-network
+    qemu-system-x86 qemu-utils dnsmasq-base iptables busybox-static cpio xz-utils genisoimage
+    cloud-init libxml2-utils
 )
 
 missing=()

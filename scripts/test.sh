@@ -15,6 +15,9 @@ done
 # Object files are cached outside the clone, so a fresh checkout rebuilds quickly.
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Paths inside the clone are hashed relative to it, so a clone elsewhere hits the same entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_NOHASHDIR=true
 # The daemons under test are built with the sanitizers too; make them fail loudly.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
