@@ -12,14 +12,18 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <filesystem>
 #include <iostream>
 
 #include "agent/adapters/benchmark.hpp"
 #include "agent/adapters/identity.hpp"
+#include "agent/adapters/image_catalog.hpp"
+#include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/app/orchestrator_link.hpp"
+#include "agent/app/vm_manager.hpp"
 #include "agent/config.hpp"
 #include "decloud/common/log.hpp"
 #include "decloud/common/metrics.hpp"
@@ -80,6 +84,7 @@ int Run(const agent::AgentConfig& config) {
     link_options.base_path = url.base_path == "/" ? "" : url.base_path;
     link_options.agent_version = DECLOUD_VERSION;
     link_options.heartbeat_jitter = config.heartbeat_jitter;
+    link_options.report_every_heartbeats = config.vms.report_every_heartbeats;
     link_options.initial_backoff = config.initial_backoff;
     link_options.max_backoff = config.max_backoff;
     link_options.http.request_timeout = config.request_timeout;
@@ -93,6 +98,41 @@ int Run(const agent::AgentConfig& config) {
     auto link = std::make_shared<agent::app::OrchestratorLink>(
         ioc.get_executor(), link_options, std::move(key), config.profile, resources, compute,
         [sampler] { return sampler->Sample(0); }, [&clock] { return clock.Now(); });
+
+    // VMs: commands from the orchestrator run on the manager's worker; reports and results go
+    // back through the link. Hypervisor calls block, so they never run on the I/O thread.
+    asio::thread_pool blocking(1);
+    std::unique_ptr<agent::adapters::LibvirtHypervisor> hypervisor;
+    std::unique_ptr<agent::adapters::ImageCatalog> images;
+    std::unique_ptr<agent::app::VmManager> vms;
+    if (config.vms.enabled) {
+        agent::adapters::LibvirtOptions lv;
+        lv.uri = config.vms.libvirt_uri;
+        lv.storage_dir = config.vm_storage_path;
+        lv.domain_type = config.vms.domain_type == "auto"
+                             ? (resources.kvm_available ? "kvm" : "qemu")
+                             : config.vms.domain_type;
+        std::filesystem::create_directories(config.vm_storage_path, ec);
+        hypervisor = std::make_unique<agent::adapters::LibvirtHypervisor>(lv);
+        images = std::make_unique<agent::adapters::ImageCatalog>(config.vms.images_dir);
+        agent::app::VmManagerOptions vm_options;
+        const auto memory_mib = resources.memory_bytes >> 20;
+        vm_options.max_memory_mib = memory_mib > config.vms.memory_reserved_mib
+                                        ? memory_mib - config.vms.memory_reserved_mib
+                                        : 0;
+        vm_options.max_vcpus = resources.cpu_threads * config.vms.vcpu_overcommit;
+        vm_options.network = config.vms.network;
+        vms = std::make_unique<agent::app::VmManager>(
+            *hypervisor, *images, vm_options,
+            [link](proto::CommandResult r) { link->PostResult(std::move(r)); });
+        link->SetCommandHandler(
+            [&vms](std::vector<proto::Command> commands) { vms->Submit(std::move(commands)); });
+        link->SetReportSource([&vms] { return vms->Report(); }, blocking);
+        spdlog::info("VMs: libvirt {} (domain type {}), images in {}, disks in {}", lv.uri,
+                     lv.domain_type, config.vms.images_dir, config.vm_storage_path);
+    } else {
+        spdlog::info("VMs disabled (vms.enabled = false): heartbeating only");
+    }
 
     auto registry = std::make_shared<prometheus::Registry>();
     auto& heartbeats = prometheus::BuildGauge()
@@ -167,6 +207,8 @@ int Run(const agent::AgentConfig& config) {
         server.Shutdown([&] { ioc.stop(); });
     });
     ioc.run();
+    if (vms) vms->Shutdown();
+    blocking.join();
     spdlog::info("agent stopped");
     return 0;
 }

@@ -10,6 +10,17 @@
 
 namespace decloud::agent {
 
+struct VmSettings {
+    bool enabled = true;
+    std::string libvirt_uri = "qemu:///system";
+    std::string domain_type = "auto";  // auto, kvm, qemu
+    std::string images_dir = "/var/lib/decloud-agent/images";
+    std::string network = "default";
+    std::uint64_t memory_reserved_mib = 1024;
+    std::uint32_t vcpu_overcommit = 4;
+    std::uint32_t report_every_heartbeats = 4;
+};
+
 struct AgentConfig {
     std::string orchestrator_url;
     std::string orchestrator_ca_file;  // empty: the system's trust store
@@ -26,6 +37,7 @@ struct AgentConfig {
     std::chrono::milliseconds initial_backoff{1'000};
     std::chrono::milliseconds max_backoff{60'000};
     std::chrono::milliseconds request_timeout{10'000};
+    VmSettings vms;
     net::ServerOptions server;  // the agent's own /healthz, /readyz, /metrics
     std::string log_level = "info";
     std::string log_format = "human";

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "agent/domain/backoff.hpp"
+#include "decloud/net/blocking.hpp"
 
 namespace decloud::agent::app {
 
@@ -50,7 +51,70 @@ void OrchestratorLink::NoteFailure(const std::string& what) {
 asio::awaitable<void> OrchestratorLink::Wait(std::chrono::milliseconds delay) {
     if (stopping_) co_return;
     timer_.expires_after(delay);
+    // A result queued while we were busy must not wait for the next heartbeat.
+    if (wake_pending_.exchange(false)) co_return;
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    wake_pending_ = false;
+}
+
+void OrchestratorLink::PostResult(proto::CommandResult result) {
+    {
+        std::lock_guard lock(status_mutex_);
+        outbox_.push_back(std::move(result));
+        report_due_ = true;
+    }
+    wake_pending_ = true;
+    asio::post(executor_, [this] { timer_.cancel(); });
+}
+
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Post(const std::string& path,
+                                                                  std::string body) {
+    net::Request req{http::verb::post, options_.base_path + path, 11};
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::authorization, "Bearer " + node_token_);
+    req.body() = std::move(body);
+    auto resp = co_await client_.Send(std::move(req));
+    if (!resp) {
+        NoteFailure(path + ": " + resp.error().message);
+        co_return Outcome::kRetry;
+    }
+    const auto status = resp->result_int();
+    if (status >= 200 && status < 300) co_return Outcome::kOk;
+    NoteFailure(path + ": HTTP " + std::to_string(status) + " " + resp->body());
+    spdlog::warn("{} answered HTTP {}: {}", path, status, resp->body());
+    // 4xx: the orchestrator will never accept this one (e.g. a command it forgot): drop it.
+    co_return status >= 400 && status < 500 && status != 401 && status != 429 ? Outcome::kRejected
+                                                                              : Outcome::kRetry;
+}
+
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::SendResults() {
+    const auto node_id = Status().node_id;
+    for (;;) {
+        proto::CommandResult next;
+        {
+            std::lock_guard lock(status_mutex_);
+            if (outbox_.empty()) co_return Outcome::kOk;
+            next = outbox_.front();
+        }
+        const auto outcome =
+            co_await Post("/api/nodes/" + node_id + "/commands/" + next.command_id + "/result",
+                          proto::ToJson(next).dump());
+        if (outcome == Outcome::kRetry) co_return outcome;
+        std::lock_guard lock(status_mutex_);
+        if (!outbox_.empty() && outbox_.front().command_id == next.command_id) outbox_.pop_front();
+    }
+}
+
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::SendReport() {
+    if (!report_source_ || !blocking_) co_return Outcome::kOk;
+    auto report = co_await net::RunBlocking(*blocking_, report_source_);
+    if (!report) {
+        // Without a hypervisor there is nothing true to report; the next try may have one.
+        NoteFailure("VM report: " + report.error().message);
+        co_return Outcome::kRetry;
+    }
+    const auto node_id = Status().node_id;
+    co_return co_await Post("/api/nodes/" + node_id + "/vms/report", proto::ToJson(*report).dump());
 }
 
 asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
@@ -131,9 +195,15 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
         if (auto decoded = proto::DecodeHeartbeatResponse(*json)) {
             interval_ =
                 std::chrono::seconds{std::max<std::uint32_t>(1, decoded->next_heartbeat_seconds)};
-            for (const auto& cmd : decoded->commands)
-                spdlog::warn("command {} of type {} is not supported by this agent version", cmd.id,
-                             cmd.type);
+            if (!decoded->commands.empty()) {
+                if (command_handler_) {
+                    command_handler_(std::move(decoded->commands));
+                } else {
+                    for (const auto& cmd : decoded->commands)
+                        spdlog::warn("command {} ({}) ignored: this agent manages no VMs", cmd.id,
+                                     cmd.type);
+                }
+            }
         }
     }
     std::lock_guard lock(status_mutex_);
@@ -169,6 +239,25 @@ asio::awaitable<void> OrchestratorLink::Run() {
                 continue;
             }
             backoff.Reset();
+            if (co_await SendResults() == Outcome::kRetry) {
+                co_await Wait(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(backoff.Next(random_())));
+                continue;
+            }
+            bool report_now = false;
+            {
+                std::lock_guard lock(status_mutex_);
+                report_now =
+                    report_due_ || ++heartbeats_since_report_ >= options_.report_every_heartbeats;
+                report_due_ = false;
+            }
+            if (report_now) {
+                heartbeats_since_report_ = 0;
+                if (co_await SendReport() == Outcome::kRetry) {
+                    std::lock_guard lock(status_mutex_);
+                    report_due_ = true;
+                }
+            }
             co_await Wait(std::chrono::duration_cast<std::chrono::milliseconds>(
                 domain::Jittered(interval_, options_.heartbeat_jitter, random_())));
         } catch (const std::exception& e) {

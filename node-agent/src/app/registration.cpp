@@ -16,6 +16,7 @@ SignedRequest BuildSignedRegistration(const crypto::Ed25519KeyPair& key, const N
     req.compute = compute;
     req.agent_version = agent_version;
     req.behind_cgnat = profile.behind_cgnat;
+    req.price_per_point_micro_usdc = profile.price_per_point_micro_usdc;
     req.timestamp = common::FormatRfc3339(now);
     SignedRequest out;
     out.body = proto::ToJson(req).dump();

@@ -1,5 +1,6 @@
 #include "agent/config.hpp"
 
+#include "decloud/common/money.hpp"
 #include "decloud/crypto/crypto.hpp"
 
 namespace decloud::agent {
@@ -21,6 +22,18 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"node.state_dir", "/var/lib/decloud-agent", "node key, benchmark cache"},
         {"node.vm_storage_path", "/var/lib/decloud-agent/vms",
          "where VM disks live (measured for capacity)"},
+        {"node.price_per_point", "0",
+         "USDC per compute point per hour this node charges; 0: the platform's default"},
+        {"vms.enabled", "true", "manage VMs with libvirt (false: heartbeat only)"},
+        {"vms.libvirt_uri", "qemu:///system", "libvirt connection"},
+        {"vms.domain_type", "auto", "auto (kvm where KVM works, else qemu), kvm or qemu"},
+        {"vms.images_dir", "/var/lib/decloud-agent/images",
+         "base images, one folder per image (disk.qcow2, optional vmlinuz/initrd.img/cmdline, "
+         "SHA256SUMS)"},
+        {"vms.network", "default", "libvirt network VMs join"},
+        {"vms.memory_reserved_mib", "1024", "memory kept for the host, never given to VMs"},
+        {"vms.vcpu_overcommit", "4", "vCPUs VMs may have per hardware thread, together"},
+        {"vms.report_every_heartbeats", "4", "report the VMs to the orchestrator this often"},
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
@@ -75,6 +88,21 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.state_dir, s.String("node.state_dir"));
     DECLOUD_ASSIGN(c.vm_storage_path, s.String("node.vm_storage_path"));
     if (c.state_dir.empty()) return Error::InvalidArgument("node.state_dir: required");
+    std::string price;
+    DECLOUD_ASSIGN(price, s.String("node.price_per_point"));
+    auto micro = common::ParseUsdc(price);
+    if (!micro) return Error::InvalidArgument("node.price_per_point: " + micro.error().message);
+    c.profile.price_per_point_micro_usdc = *micro;
+    DECLOUD_ASSIGN(c.vms.enabled, s.Bool("vms.enabled"));
+    DECLOUD_ASSIGN(c.vms.libvirt_uri, s.String("vms.libvirt_uri"));
+    DECLOUD_ASSIGN(c.vms.domain_type, s.String("vms.domain_type"));
+    if (c.vms.domain_type != "auto" && c.vms.domain_type != "kvm" && c.vms.domain_type != "qemu")
+        return Error::InvalidArgument("vms.domain_type: auto, kvm or qemu");
+    DECLOUD_ASSIGN(c.vms.images_dir, s.String("vms.images_dir"));
+    DECLOUD_ASSIGN(c.vms.network, s.String("vms.network"));
+    DECLOUD_ASSIGN(c.vms.memory_reserved_mib, s.Int("vms.memory_reserved_mib", 0, 1 << 24));
+    DECLOUD_ASSIGN(c.vms.vcpu_overcommit, s.Int("vms.vcpu_overcommit", 1, 64));
+    DECLOUD_ASSIGN(c.vms.report_every_heartbeats, s.Int("vms.report_every_heartbeats", 1, 1000));
     DECLOUD_ASSIGN(c.sysbench, s.String("benchmark.sysbench"));
     DECLOUD_ASSIGN(c.benchmark_threads, s.Int("benchmark.threads", 0, 4096));
     DECLOUD_ASSIGN(c.benchmark_seconds, s.Int("benchmark.seconds", 1, 600));

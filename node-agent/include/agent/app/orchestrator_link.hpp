@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -12,8 +13,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "agent/app/registration.hpp"
 #include "decloud/net/http_client.hpp"
+#include "decloud/proto/vm_messages.hpp"
 
 namespace decloud::agent::app {
 
@@ -25,6 +29,8 @@ struct LinkOptions {
     double heartbeat_jitter = 0.1;  // ± fraction of the interval
     std::chrono::milliseconds initial_backoff{1'000};
     std::chrono::milliseconds max_backoff{60'000};
+    // Every this many heartbeats the agent also reports its VMs (and after every command).
+    std::uint32_t report_every_heartbeats = 4;
     net::ClientOptions http;
 };
 
@@ -48,11 +54,25 @@ class OrchestratorLink {
   public:
     using UsageSource = std::function<proto::NodeUsage()>;
     using Clock = std::function<common::TimePoint()>;
+    // Receives the commands a heartbeat brought (on the link's executor; must not block).
+    using CommandHandler = std::function<void(std::vector<proto::Command>)>;
+    // Produces the report of this node's VMs (blocking is fine: it runs on `blocking`).
+    using ReportSource = std::function<common::Result<proto::VmReport>()>;
 
     OrchestratorLink(boost::asio::any_io_executor executor, LinkOptions options,
                      crypto::Ed25519KeyPair key, NodeProfile profile,
                      proto::NodeResources resources, proto::ComputeScore compute, UsageSource usage,
                      Clock clock);
+
+    // Set before Run(). Without them the agent heartbeats but manages no VMs.
+    void SetCommandHandler(CommandHandler handler) { command_handler_ = std::move(handler); }
+    void SetReportSource(ReportSource source, boost::asio::thread_pool& blocking) {
+        report_source_ = std::move(source);
+        blocking_ = &blocking;
+    }
+    // Thread-safe: queues a command result for the orchestrator and wakes the link, which sends
+    // it (and a fresh VM report) at once, keeping it until the orchestrator has accepted it.
+    void PostResult(proto::CommandResult result);
 
     // Runs until Stop(); spawn it with co_spawn.
     boost::asio::awaitable<void> Run();
@@ -64,6 +84,9 @@ class OrchestratorLink {
     boost::asio::awaitable<Outcome> Register();
     boost::asio::awaitable<Outcome> Heartbeat();
     boost::asio::awaitable<void> Wait(std::chrono::milliseconds delay);
+    boost::asio::awaitable<Outcome> SendResults();
+    boost::asio::awaitable<Outcome> SendReport();
+    boost::asio::awaitable<Outcome> Post(const std::string& path, std::string body);
     void NoteFailure(const std::string& what);
 
     boost::asio::any_io_executor executor_;
@@ -78,6 +101,14 @@ class OrchestratorLink {
     boost::asio::steady_timer timer_;
     std::mt19937_64 random_;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> wake_pending_{false};
+
+    CommandHandler command_handler_;
+    ReportSource report_source_;
+    boost::asio::thread_pool* blocking_ = nullptr;
+    std::deque<proto::CommandResult> outbox_;  // guarded by status_mutex_
+    bool report_due_ = false;                  // guarded by status_mutex_
+    std::uint32_t heartbeats_since_report_ = 0;
 
     std::string node_token_;
     std::chrono::milliseconds interval_{15'000};

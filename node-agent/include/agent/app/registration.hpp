@@ -16,7 +16,8 @@ struct NodeProfile {
     std::string public_ip;  // empty: let the orchestrator use the address it sees
     std::string region;
     std::vector<std::string> tags;
-    std::optional<bool> behind_cgnat;  // empty: detect
+    std::optional<bool> behind_cgnat;              // empty: detect
+    std::uint64_t price_per_point_micro_usdc = 0;  // 0: the platform's default
 };
 
 struct SignedRequest {
