@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "decloud/cli/commands.hpp"
 
@@ -32,7 +34,7 @@ std::string ReadSecretLine(const std::string& file) {
 int main(int argc, char** argv) {
     CLI::App app{
         "DeCloud command-line client: sign in with your wallet key and manage your "
-        "account, SSH keys and nodes."};
+        "account, SSH keys, VMs and nodes."};
     app.require_subcommand(1);
     app.set_version_flag("--version", DECLOUD_VERSION);
 
@@ -89,6 +91,37 @@ int main(int argc, char** argv) {
     auto* encrypt = password->add_subcommand(
         "encrypt", "encrypt a password (read from stdin) to your encryption key; prints hex");
     encrypt->add_option("--password-file", password_file, "read the password from this file");
+    decloud::cli::VmCreateOptions create;
+    auto* vm_create = vm->add_subcommand("create", "create a VM (the orchestrator picks a node)");
+    vm_create->add_option("name", create.name, "a name (any text)")->required();
+    vm_create->add_option("--cores", create.cpu_cores, "vCPUs")->capture_default_str();
+    vm_create->add_option("--memory", create.memory_mib, "memory in MiB")->capture_default_str();
+    vm_create->add_option("--disk", create.disk_gib, "disk in GiB")->capture_default_str();
+    vm_create->add_option("--image", create.image, "base image")->capture_default_str();
+    vm_create->add_option("--tier", create.tier, "guaranteed, standard, balanced or burstable")
+        ->capture_default_str();
+    vm_create->add_option("--node", create.node_id, "deploy to this node only");
+    vm_create->add_option("--region", create.region, "only nodes in this region");
+    vm_create->add_option("--tag", create.tags, "the node must carry this tag (repeatable)");
+    vm_create->add_option("--ssh-key", create.ssh_key_ids,
+                          "id of one of your SSH keys (repeatable)");
+    vm_create->add_option("--user-data", create.user_data_file, "your own cloud-init file");
+    vm_create->add_option("--idempotency-key", create.idempotency_key,
+                          "retry-safe key (default: a fresh one)");
+    vm_create->add_flag("--quote", create.quote_only,
+                        "only show where it would go and what it would cost");
+    auto* vm_list = vm->add_subcommand("list", "list your VMs");
+    std::string vm_id;
+    auto* vm_show = vm->add_subcommand("show", "show one VM (state, price, addresses)");
+    vm_show->add_option("id", vm_id, "the VM's id")->required();
+    auto* vm_events = vm->add_subcommand("events", "a VM's state history");
+    vm_events->add_option("id", vm_id, "the VM's id")->required();
+    std::map<std::string, CLI::App*> vm_actions;
+    for (const char* action : {"start", "stop", "reboot", "delete"}) {
+        auto* sub = vm->add_subcommand(action, std::string(action) + " a VM");
+        sub->add_option("id", vm_id, "the VM's id")->required();
+        vm_actions[action] = sub;
+    }
     auto* decrypt = password->add_subcommand("decrypt", "decrypt an encrypted VM password");
     decrypt->add_option("payload", payload, "the hex payload")->required();
     decrypt->add_option("--key-file", key_file, "the wallet's private key file")->required();
@@ -143,6 +176,18 @@ int main(int argc, char** argv) {
             status = KeyNew(ctx, key_file);
         else if (*key_address)
             status = KeyAddress(ctx, key_file);
+        else if (*vm_create)
+            status = VmCreate(ctx, create);
+        else if (*vm_list)
+            status = VmList(ctx);
+        else if (*vm_show)
+            status = VmShow(ctx, vm_id);
+        else if (*vm_events)
+            status = VmEvents(ctx, vm_id);
+        else if (auto acted = std::find_if(vm_actions.begin(), vm_actions.end(),
+                                           [](const auto& a) { return a.second->parsed(); });
+                 acted != vm_actions.end())
+            status = VmAct(ctx, vm_id, acted->first);
         else if (*node_list)
             status = NodeList(ctx, node_status);
         else if (*node_show)

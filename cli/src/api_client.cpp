@@ -53,12 +53,13 @@ std::string ApiClient::Authority() const {
 
 common::Result<ApiReply> ApiClient::Call(http::verb method, const std::string& path,
                                          const std::optional<json>& body,
-                                         std::string_view bearer_token) {
+                                         std::string_view bearer_token, const Headers& headers) {
     net::Request request{method, url_.base_path + path, 11};
     request.set(http::field::accept, "application/json, application/problem+json");
     request.set(http::field::user_agent, "decloud-cli");
     if (!bearer_token.empty())
         request.set(http::field::authorization, "Bearer " + std::string(bearer_token));
+    for (const auto& [name, value] : headers) request.set(name, value);
     if (body) {
         request.set(http::field::content_type, "application/json");
         request.body() = body->dump();

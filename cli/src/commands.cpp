@@ -12,6 +12,7 @@
 
 #include "decloud/cli/api_client.hpp"
 #include "decloud/common/clock.hpp"
+#include "decloud/common/ids.hpp"
 #include "decloud/crypto/ecies.hpp"
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/proto/siwe.hpp"
@@ -55,8 +56,9 @@ class Authed {
     }
 
     Result<ApiReply> Call(http::verb method, const std::string& path,
-                          const std::optional<json>& body = std::nullopt) {
-        auto reply = client_.Call(method, path, body, session_.token);
+                          const std::optional<json>& body = std::nullopt,
+                          const ApiClient::Headers& headers = {}) {
+        auto reply = client_.Call(method, path, body, session_.token, headers);
         if (reply || reply.error().code != ErrorCode::kUnauthenticated ||
             session_.refresh_token.empty())
             return reply;
@@ -68,7 +70,7 @@ class Authed {
         session_.token = Str(refreshed->body, "token");
         session_.expires_at = Str(refreshed->body, "expiresAt");
         if (auto saved = ctx_->store.Save(session_); !saved) return saved.error();
-        return client_.Call(method, path, body, session_.token);
+        return client_.Call(method, path, body, session_.token, headers);
     }
 
     const StoredSession& session() const { return session_; }
@@ -116,6 +118,17 @@ void PrintNode(std::ostream& out, const json& n) {
     out << Str(n, "id") << "  " << Str(n, "status") << "  region=" << Str(n, "region")
         << "  points=" << n.value("computePoints", 0)
         << "  relay=" << (n.value("requiresRelay", false) ? "needed" : "no") << "\n";
+}
+
+void PrintVm(std::ostream& out, const json& v) {
+    out << Str(v, "id") << "  " << Str(v, "name") << "  " << Str(v, "state") << "  "
+        << v.value("cpuCores", 0) << " cores, " << v.value("memoryMib", 0) << " MiB, "
+        << v.value("diskGib", 0) << " GiB  " << Str(v, "hourlyRateUsdc") << " USDC/h";
+    if (v.contains("addresses") && !v["addresses"].empty())
+        out << "  " << v["addresses"][0].get<std::string>();
+    if (v.value("nodeOffline", false)) out << "  (node offline)";
+    out << "\n";
+    if (const auto reason = Str(v, "stateReason"); !reason.empty()) out << "    " << reason << "\n";
 }
 
 Status PrintUser(CommandContext& ctx, const json& me) {
@@ -379,6 +392,116 @@ Status NodeShow(CommandContext& ctx, const std::string& id) {
         ctx.out << node->body.dump(2) << "\n";
     else
         PrintNode(ctx.out, node->body);
+    return common::Ok();
+}
+
+Status VmCreate(CommandContext& ctx, const VmCreateOptions& o) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    json body{{"name", o.name},        {"cpuCores", o.cpu_cores}, {"memoryMib", o.memory_mib},
+              {"diskGib", o.disk_gib}, {"image", o.image},        {"tier", o.tier}};
+    if (o.node_id) body["nodeId"] = *o.node_id;
+    if (o.region) body["region"] = *o.region;
+    if (!o.tags.empty()) body["tags"] = o.tags;
+    if (!o.ssh_key_ids.empty()) body["sshKeyIds"] = o.ssh_key_ids;
+    if (o.user_data_file) {
+        std::ifstream in(*o.user_data_file);
+        if (!in) return Error::InvalidArgument("cannot read " + *o.user_data_file);
+        std::stringstream text;
+        text << in.rdbuf();
+        body["userData"] = text.str();
+    }
+    if (o.quote_only) {
+        auto quote = authed->Call(http::verb::post, "/api/vms/quote", body);
+        if (!quote) return quote.error();
+        if (ctx.json) {
+            ctx.out << quote->body.dump(2) << "\n";
+            return common::Ok();
+        }
+        const auto& best = quote->body["placement"];
+        if (best.is_null()) {
+            ctx.out << "No node can take it: " << Str(quote->body, "explanation") << "\n";
+            return common::Ok();
+        }
+        ctx.out << "node " << Str(best, "nodeId") << ": " << best.value("computePoints", 0)
+                << " compute points, " << Str(best, "hourlyRateUsdc") << " USDC/h\n";
+        return common::Ok();
+    }
+    // The idempotency key makes a retry after a lost answer return the same VM.
+    const auto key = o.idempotency_key.value_or(common::NewUuid());
+    auto created = authed->Call(http::verb::post, "/api/vms", body, {{"Idempotency-Key", key}});
+    if (!created) return created.error();
+    if (ctx.json)
+        ctx.out << created->body.dump(2) << "\n";
+    else
+        PrintVm(ctx.out, created->body);
+    return common::Ok();
+}
+
+Status VmList(CommandContext& ctx) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    std::string cursor;
+    json all = json::array();
+    for (int page = 0; page < 1000; ++page) {
+        std::string path = "/api/vms?limit=500";
+        if (!cursor.empty()) path += "&cursor=" + cursor;
+        auto vms = authed->Call(http::verb::get, path);
+        if (!vms) return vms.error();
+        for (auto& v : vms->body["vms"]) all.push_back(std::move(v));
+        const auto& next = vms->body["nextCursor"];
+        if (!next.is_string()) break;
+        cursor = next.get<std::string>();
+    }
+    if (ctx.json) {
+        ctx.out << json{{"vms", all}}.dump(2) << "\n";
+        return common::Ok();
+    }
+    if (all.empty()) ctx.out << "No VMs\n";
+    for (const auto& v : all) PrintVm(ctx.out, v);
+    return common::Ok();
+}
+
+Status VmShow(CommandContext& ctx, const std::string& id) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    auto vm = authed->Call(http::verb::get, "/api/vms/" + PathSegment(id));
+    if (!vm) return vm.error();
+    if (ctx.json)
+        ctx.out << vm->body.dump(2) << "\n";
+    else
+        PrintVm(ctx.out, vm->body);
+    return common::Ok();
+}
+
+Status VmAct(CommandContext& ctx, const std::string& id, const std::string& action) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    Result<ApiReply> vm = Error::InvalidArgument("unknown action " + action);
+    if (action == "delete")
+        vm = authed->Call(http::verb::delete_, "/api/vms/" + PathSegment(id));
+    else if (action == "start" || action == "stop" || action == "reboot")
+        vm = authed->Call(http::verb::post, "/api/vms/" + PathSegment(id) + "/" + action);
+    if (!vm) return vm.error();
+    if (ctx.json)
+        ctx.out << vm->body.dump(2) << "\n";
+    else
+        PrintVm(ctx.out, vm->body);
+    return common::Ok();
+}
+
+Status VmEvents(CommandContext& ctx, const std::string& id) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    auto events = authed->Call(http::verb::get, "/api/vms/" + PathSegment(id) + "/events");
+    if (!events) return events.error();
+    if (ctx.json) {
+        ctx.out << events->body.dump(2) << "\n";
+        return common::Ok();
+    }
+    for (const auto& e : events->body["events"])
+        ctx.out << Str(e, "at") << "  " << (e["from"].is_string() ? Str(e, "from") : "-") << " -> "
+                << Str(e, "to") << "  " << Str(e, "reason") << "\n";
     return common::Ok();
 }
 

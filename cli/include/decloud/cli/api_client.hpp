@@ -3,6 +3,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
@@ -28,9 +30,10 @@ class ApiClient {
     // "host[:port]" as it appears in the URL, the authority a SIWE message must name.
     std::string Authority() const;
 
+    using Headers = std::vector<std::pair<std::string, std::string>>;
     common::Result<ApiReply> Call(boost::beast::http::verb method, const std::string& path,
                                   const std::optional<nlohmann::json>& body = std::nullopt,
-                                  std::string_view bearer_token = {});
+                                  std::string_view bearer_token = {}, const Headers& headers = {});
 
   private:
     ApiClient(net::HttpUrl url, std::string ca_file)

@@ -4,6 +4,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "decloud/cli/session_store.hpp"
 #include "decloud/common/result.hpp"
@@ -49,6 +50,28 @@ common::Status PasswordDecrypt(CommandContext& ctx, const std::filesystem::path&
 // A new wallet key in `key_file` (created 0600, never overwritten); prints its address.
 common::Status KeyNew(CommandContext& ctx, const std::filesystem::path& key_file);
 common::Status KeyAddress(CommandContext& ctx, const std::filesystem::path& key_file);
+
+struct VmCreateOptions {
+    std::string name;
+    std::uint32_t cpu_cores = 1;
+    std::uint64_t memory_mib = 1024;
+    std::uint64_t disk_gib = 10;
+    std::string image = "debian-12";
+    std::string tier = "standard";
+    std::optional<std::string> node_id;
+    std::optional<std::string> region;
+    std::vector<std::string> tags;
+    std::vector<std::string> ssh_key_ids;
+    std::optional<std::string> user_data_file;
+    std::optional<std::string> idempotency_key;
+    bool quote_only = false;  // ask where it would go and what it would cost, create nothing
+};
+common::Status VmCreate(CommandContext& ctx, const VmCreateOptions& options);
+common::Status VmList(CommandContext& ctx);
+common::Status VmShow(CommandContext& ctx, const std::string& id);
+// start, stop, reboot or delete.
+common::Status VmAct(CommandContext& ctx, const std::string& id, const std::string& action);
+common::Status VmEvents(CommandContext& ctx, const std::string& id);
 
 common::Status NodeList(CommandContext& ctx, const std::optional<std::string>& status);
 common::Status NodeShow(CommandContext& ctx, const std::string& id);
