@@ -168,6 +168,7 @@ int Run(const agent::AgentConfig& config) {
                                              {"behindCgnat", s.behind_cgnat},
                                              {"heartbeatsSent", s.heartbeats_sent},
                                              {"failures", s.failures},
+                                             {"commandChannel", s.channel_open},
                                              {"lastError", s.last_error}});
                 });
     router->Add(http::verb::get, "/readyz",
@@ -199,6 +200,7 @@ int Run(const agent::AgentConfig& config) {
                  DECLOUD_VERSION, config.server.address, port, config.orchestrator_url);
 
     asio::co_spawn(ioc, link->Run(), asio::detached);
+    asio::co_spawn(ioc, link->RunChannel(), asio::detached);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& error, int signo) {
         if (error) return;

@@ -24,6 +24,8 @@
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/adapters/pg/pg_user_repository.hpp"
 #include "orchestrator/adapters/pg/pg_vm_repository.hpp"
+#include "orchestrator/adapters/templates/template_catalog.hpp"
+#include "orchestrator/api/command_channels.hpp"
 #include "orchestrator/api/routes.hpp"
 #include "orchestrator/config.hpp"
 #include "orchestrator/jobs/periodic_job.hpp"
@@ -100,6 +102,16 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     vm_repository_options.host_reserved_memory_mib = config.host_reserved_memory_mib;
     orchestrator::adapters::pg::PgVmRepository vm_repository(pool, vm_repository_options);
     orchestrator::app::VmService vms(vm_repository, user_repository, clock, config.vms);
+    // A broken template refuses the start; a missing folder means no templates.
+    if (auto catalog =
+            orchestrator::adapters::templates::TemplateCatalog::Load(config.templates_directory)) {
+        vms.SetTemplates(catalog->All());
+        spdlog::info("{} VM templates from {}", catalog->All().size(), config.templates_directory);
+    } else if (catalog.error().code == common::ErrorCode::kNotFound) {
+        spdlog::warn("no VM templates: {}", catalog.error().message);
+    } else {
+        throw std::runtime_error("templates.directory: " + catalog.error().message);
+    }
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
@@ -114,6 +126,9 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     api->blocking = &blocking;
     api->registry = registry;
     api->readiness = [&pool] { return pool.Check(); };
+    auto channels = std::make_shared<orchestrator::api::CommandChannels>(ioc.get_executor(), api);
+    api->channels = channels.get();
+    vms.SetCommandListener([channels](const std::string& node_id) { channels->Notify(node_id); });
     auto router = std::make_shared<net::Router>();
     orchestrator::api::AddNodeRoutes(*router, api);
     orchestrator::api::AddAuthRoutes(*router, api);

@@ -28,6 +28,32 @@ common::Status VmIdField(const FieldReader& r, std::string& out) {
 
 }  // namespace
 
+json ToJson(const ChannelPush& v) {
+    json commands = json::array();
+    for (const auto& c : v.commands) commands.push_back(ToJson(c));
+    return json{{"type", "commands"}, {"commands", std::move(commands)}};
+}
+
+Result<ChannelPush> DecodeChannelPush(const json& j) {
+    FieldReader r(j, "");
+    DECLOUD_TRY(r.Object());
+    std::string type;
+    DECLOUD_TRY(r.String("type", type));
+    if (type != "commands") return Error::InvalidArgument("type: unknown message '" + type + "'");
+    const auto it = j.find("commands");
+    if (it == j.end() || !it->is_array())
+        return Error::InvalidArgument("commands: an array is required");
+    ChannelPush v;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        auto c = DecodeCommand((*it)[i]);
+        if (!c)
+            return Error::InvalidArgument("commands[" + std::to_string(i) +
+                                          "]: " + c.error().message);
+        v.commands.push_back(std::move(*c));
+    }
+    return v;
+}
+
 json ToJson(const CreateVmPayload& v) {
     return json{{"vmId", v.vm_id},           {"name", v.name},
                 {"hostname", v.hostname},    {"cpuCores", v.cpu_cores},

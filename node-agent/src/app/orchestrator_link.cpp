@@ -27,12 +27,15 @@ OrchestratorLink::OrchestratorLink(asio::any_io_executor executor, LinkOptions o
       clock_(std::move(clock)),
       client_(executor, options_.orchestrator_host, options_.orchestrator_port, options_.http),
       timer_(executor),
-      random_(std::random_device{}()) {}
+      random_(std::random_device{}()),
+      channel_timer_(executor) {}
 
 void OrchestratorLink::Stop() {
     stopping_ = true;
     asio::post(executor_, [this] {
         timer_.cancel();
+        channel_timer_.cancel();
+        if (channel_) channel_->Close("agent stopping");
         client_.Close();
     });
 }
@@ -67,7 +70,8 @@ void OrchestratorLink::PostResult(proto::CommandResult result) {
     asio::post(executor_, [this] { timer_.cancel(); });
 }
 
-asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Post(const std::string& path,
+// By value: the coroutine may outlive the caller's temporaries.
+asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Post(std::string path,
                                                                   std::string body) {
     net::Request req{http::verb::post, options_.base_path + path, 11};
     req.set(http::field::content_type, "application/json");
@@ -96,9 +100,9 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::SendResults() {
             if (outbox_.empty()) co_return Outcome::kOk;
             next = outbox_.front();
         }
-        const auto outcome =
-            co_await Post("/api/nodes/" + node_id + "/commands/" + next.command_id + "/result",
-                          proto::ToJson(next).dump());
+        auto posting = Post("/api/nodes/" + node_id + "/commands/" + next.command_id + "/result",
+                            proto::ToJson(next).dump());
+        const auto outcome = co_await std::move(posting);
         if (outcome == Outcome::kRetry) co_return outcome;
         std::lock_guard lock(status_mutex_);
         if (!outbox_.empty() && outbox_.front().command_id == next.command_id) outbox_.pop_front();
@@ -114,7 +118,8 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::SendReport() {
         co_return Outcome::kRetry;
     }
     const auto node_id = Status().node_id;
-    co_return co_await Post("/api/nodes/" + node_id + "/vms/report", proto::ToJson(*report).dump());
+    auto posting = Post("/api/nodes/" + node_id + "/vms/report", proto::ToJson(*report).dump());
+    co_return co_await std::move(posting);
 }
 
 asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
@@ -267,6 +272,75 @@ asio::awaitable<void> OrchestratorLink::Run() {
             failed = true;
         }
         if (failed) co_await Wait(options_.max_backoff);
+    }
+}
+
+asio::awaitable<void> OrchestratorLink::RunChannel() {
+    if (!options_.command_channel) co_return;
+    domain::Backoff backoff(options_.initial_backoff, options_.max_backoff, 2.0);
+    auto wait = [this](std::chrono::milliseconds delay) -> asio::awaitable<void> {
+        if (stopping_) co_return;
+        channel_timer_.expires_after(delay);
+        co_await channel_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    };
+    while (!stopping_) {
+        const auto status = Status();
+        if (!status.registered || node_token_.empty()) {
+            co_await wait(std::chrono::milliseconds{200});
+            continue;
+        }
+        try {
+            // The call is made outside the co_await: g++ 12 mishandles non-trivial temporaries
+            // (strings, vectors) in a co_await expression's arguments.
+            auto connecting = net::ConnectWebSocket(
+                executor_, options_.orchestrator_host, options_.orchestrator_port,
+                options_.base_path + "/api/nodes/" + status.node_id + "/channel",
+                {{"Authorization", "Bearer " + node_token_}}, options_.http);
+            auto opened = co_await std::move(connecting);
+            if (!opened) {
+                NoteFailure("command channel: " + opened.error().message);
+                co_await wait(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(backoff.Next(random_())));
+                continue;
+            }
+            channel_ = *opened;
+            backoff.Reset();
+            {
+                std::lock_guard lock(status_mutex_);
+                status_.channel_open = true;
+            }
+            spdlog::info("command channel open");
+            for (;;) {
+                auto message = co_await channel_->Read();
+                if (!message) {
+                    if (!stopping_)
+                        spdlog::warn("command channel closed: {}", message.error().message);
+                    break;
+                }
+                auto json = proto::ParseJson(*message);
+                auto push = json ? proto::DecodeChannelPush(*json)
+                                 : common::Result<proto::ChannelPush>(json.error());
+                if (!push) {
+                    spdlog::warn("command channel: ignoring a message: {}", push.error().message);
+                    continue;
+                }
+                {
+                    std::lock_guard lock(status_mutex_);
+                    status_.channel_commands += push->commands.size();
+                }
+                if (command_handler_ && !push->commands.empty())
+                    command_handler_(std::move(push->commands));
+            }
+        } catch (const std::exception& e) {
+            NoteFailure(std::string("command channel: ") + e.what());
+        }
+        channel_.reset();
+        {
+            std::lock_guard lock(status_mutex_);
+            status_.channel_open = false;
+        }
+        co_await wait(
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff.Next(random_())));
     }
 }
 

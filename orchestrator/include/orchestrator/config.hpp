@@ -29,6 +29,7 @@ struct OrchestratorConfig {
     app::VmServiceOptions vms;
     std::uint64_t host_reserved_memory_mib = 1024;
     std::chrono::milliseconds command_poll_interval{1'000};
+    std::string templates_directory = "/usr/share/decloud/templates";
     std::string log_level = "info";
     std::string log_format = "human";
 };

@@ -7,6 +7,7 @@
 #include "api_support.hpp"
 #include "decloud/common/metrics.hpp"
 #include "decloud/net/blocking.hpp"
+#include "orchestrator/api/command_channels.hpp"
 #include "orchestrator/domain/node_health.hpp"
 
 namespace decloud::orchestrator::api {
@@ -222,7 +223,9 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                 if (!result) co_return ErrorResponse(ctx, result.error());
             }
             // Most heartbeats carry nothing back and never touch the database.
-            if (api->vms && api->vms->HasCommands(node_id)) {
+            // A node with its command channel open here gets its commands there, in order.
+            if (api->vms && api->vms->HasCommands(node_id) &&
+                !(api->channels && api->channels->IsConnected(node_id))) {
                 auto commands = co_await net::RunBlocking(
                     *api->blocking, [&] { return api->vms->TakeCommands(node_id); });
                 if (commands) {

@@ -5,7 +5,9 @@
 #include "api_support.hpp"
 #include "decloud/common/money.hpp"
 #include "decloud/net/blocking.hpp"
+#include "decloud/net/websocket.hpp"
 #include "decloud/proto/vm_messages.hpp"
+#include "orchestrator/api/command_channels.hpp"
 #include "orchestrator/api/routes.hpp"
 
 namespace decloud::orchestrator::api {
@@ -86,14 +88,15 @@ class BodyReader {
     } while (false)
 
 Result<app::CreateVmRequest> ParseCreate(const json& body) {
-    static const std::unordered_set<std::string> kKnown = {"name",        "cpuCores",
-                                                           "memoryMib",   "diskGib",
-                                                           "tier",        "gpu",
-                                                           "region",      "tags",
-                                                           "nodeId",      "requireKvm",
-                                                           "image",       "sshKeyIds",
-                                                           "userData",    "encryptedPassword",
-                                                           "passwordHash"};
+    static const std::unordered_set<std::string> kKnown = {"name",          "cpuCores",
+                                                           "memoryMib",     "diskGib",
+                                                           "tier",          "gpu",
+                                                           "region",        "tags",
+                                                           "nodeId",        "requireKvm",
+                                                           "image",         "sshKeyIds",
+                                                           "userData",      "encryptedPassword",
+                                                           "passwordHash",  "template",
+                                                           "templateParams"};
     for (const auto& [key, value] : body.items())
         if (!kKnown.contains(key)) return Error::InvalidArgument("unknown field '" + key + "'");
     BodyReader r(body);
@@ -126,7 +129,13 @@ Result<app::CreateVmRequest> ParseCreate(const json& body) {
     if (auto st = app::ValidateTags(q.tags); !st) return st.error();
     DECLOUD_TRY_STATUS(r.String("nodeId", q.target_node_id, false));
     DECLOUD_TRY_STATUS(r.Bool("requireKvm", q.require_kvm));
-    DECLOUD_TRY_STATUS(r.String("image", req.image, true));
+    DECLOUD_TRY_STATUS(r.String("template", req.template_id, false));
+    // With a template the image defaults to the template's.
+    DECLOUD_TRY_STATUS(r.String("image", req.image, req.template_id.empty()));
+    if (const auto it = body.find("templateParams"); it != body.end() && !it->is_null()) {
+        if (!it->is_object()) return Error::InvalidArgument("templateParams: must be an object");
+        req.template_params = *it;
+    }
     DECLOUD_TRY_STATUS(r.Strings("sshKeyIds", req.ssh_key_ids));
     DECLOUD_TRY_STATUS(r.String("userData", req.user_data, false));
     DECLOUD_TRY_STATUS(r.OptionalString("encryptedPassword", req.encrypted_password));
@@ -154,6 +163,8 @@ json VmToJson(const ports::VmRecord& vm) {
         {"region", q.region},
         {"tags", q.tags},
         {"image", vm.image},
+        {"template", vm.template_id.empty() ? json(nullptr) : json(vm.template_id)},
+        {"templateParams", vm.template_params},
         {"sshKeyIds", vm.ssh_key_ids},
         {"encryptedPassword", vm.encrypted_password ? json(*vm.encrypted_password) : json(nullptr)},
         {"computePoints", vm.points},
@@ -310,6 +321,29 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                             {{"events", std::move(items)}});
                 }));
 
+    router.Add(http::verb::get, "/api/templates",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal&) -> asio::awaitable<net::Response> {
+                           json items = json::array();
+                           for (const auto& t : api->vms->Templates())
+                               items.push_back(domain::ToJson(t));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   {{"templates", std::move(items)}});
+                       }));
+    router.Add(
+        http::verb::get, "/api/templates/{id}",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal&) -> asio::awaitable<net::Response> {
+                    const auto* t = api->vms->FindTemplate(ctx.Param("id"));
+                    if (!t)
+                        co_return ErrorResponse(
+                            ctx,
+                            Error::NotFound("no template '" + std::string(ctx.Param("id")) + "'"));
+                    co_return net::MakeJson(ctx.request, http::status::ok, domain::ToJson(*t));
+                }));
+
     router.Add(http::verb::post, "/api/vms/{id}/start", VmAction(api, domain::VmAction::kStart));
     router.Add(http::verb::post, "/api/vms/{id}/stop", VmAction(api, domain::VmAction::kStop));
     router.Add(http::verb::post, "/api/vms/{id}/reboot", VmAction(api, domain::VmAction::kReboot));
@@ -333,6 +367,48 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                    if (!st) co_return ErrorResponse(ctx, st.error());
                    co_return NoContent(ctx);
                });
+
+    // The agent's command channel: pending commands are pushed as soon as they are queued; the
+    // agent may send results back on it too ({"type": "result", ...CommandResult}).
+    router.AddWebSocket(
+        "/api/nodes/{id}/channel",
+        [api](net::RequestContext& ctx,
+              std::shared_ptr<net::WebSocketConnection> ws) -> asio::awaitable<void> {
+            const std::string node_id(ctx.Param("id"));
+            if (!api->channels) {
+                ws->Close("this orchestrator has no command channels");
+                co_return;
+            }
+            api->channels->Attach(node_id, ws);
+            api->channels->Notify(node_id);
+            spdlog::info("node {} opened its command channel", node_id);
+            for (;;) {
+                auto message = co_await ws->Read();
+                if (!message) break;
+                auto parsed = proto::ParseJson(*message);
+                std::optional<proto::CommandResult> result;
+                if (parsed && parsed->is_object() && parsed->value("type", "") == "result") {
+                    if (auto decoded = proto::DecodeCommandResult(*parsed)) result = *decoded;
+                }
+                if (!result) {
+                    ws->Close("unexpected message: only results are accepted on this channel");
+                    break;
+                }
+                auto st = co_await net::RunBlocking(
+                    *api->blocking, [&] { return api->vms->CompleteCommand(node_id, *result); });
+                if (!st)
+                    spdlog::warn("result of command {} from node {}: {}", result->command_id,
+                                 node_id, st.error().message);
+            }
+            api->channels->Detach(node_id, ws.get());
+            spdlog::info("node {} closed its command channel", node_id);
+        },
+        [api](net::RequestContext& ctx) -> asio::awaitable<std::optional<net::Response>> {
+            const std::string node_id(ctx.Param("id"));
+            if (auto st = co_await RequireNode(*api, ctx, node_id); !st)
+                co_return ErrorResponse(ctx, st.error());
+            co_return std::nullopt;
+        });
 
     router.Add(
         http::verb::post, "/api/nodes/{id}/vms/report",

@@ -168,7 +168,38 @@ Status VmService::Validate(const CreateVmRequest& r) const {
     return common::Ok();
 }
 
-Result<VmQuote> VmService::Quote(const CreateVmRequest& request) {
+const domain::VmTemplate* VmService::FindTemplate(std::string_view id) const {
+    for (const auto& t : templates_)
+        if (t.id == id) return &t;
+    return nullptr;
+}
+
+Result<std::string> VmService::ApplyTemplate(CreateVmRequest& r) const {
+    if (r.template_id.empty()) {
+        if (!r.template_params.is_null() && !r.template_params.empty())
+            return Error::InvalidArgument("templateParams: only with a template");
+        return std::string();
+    }
+    const auto* tmpl = FindTemplate(r.template_id);
+    if (!tmpl)
+        return Error::InvalidArgument("template: there is no template '" + r.template_id + "'");
+    if (!r.user_data.empty())
+        return Error::InvalidArgument(
+            "userData: give either a template or your own user-data, not both");
+    if (r.image.empty()) r.image = tmpl->image;
+    const auto& q = r.requirements;
+    const auto& min = tmpl->minimum;
+    if (q.cores < min.cpu_cores || q.memory_mib < min.memory_mib || q.disk_gib < min.disk_gib)
+        return Error::InvalidArgument("template '" + tmpl->id + "' needs at least " +
+                                      std::to_string(min.cpu_cores) + " cores, " +
+                                      std::to_string(min.memory_mib) + " MiB of memory and " +
+                                      std::to_string(min.disk_gib) + " GiB of disk");
+    return domain::RenderTemplate(*tmpl, r.template_params);
+}
+
+Result<VmQuote> VmService::Quote(const CreateVmRequest& original) {
+    CreateVmRequest request = original;
+    if (auto rendered = ApplyTemplate(request); !rendered) return rendered.error();
     if (auto st = Validate(request); !st) return st.error();
     const auto now = clock_.Now();
     auto nodes = vms_.SchedulableNodes(now - std::chrono::days{30}, now);
@@ -183,6 +214,8 @@ Result<VmQuote> VmService::Quote(const CreateVmRequest& request) {
 }
 
 Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequest request) {
+    auto rendered_template = ApplyTemplate(request);
+    if (!rendered_template) return rendered_template.error();
     if (auto st = Validate(request); !st) return st.error();
     if (!request.idempotency_key.empty()) {
         auto existing = vms_.FindByIdempotencyKey(owner, request.idempotency_key);
@@ -215,13 +248,18 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
     vm.ssh_key_ids = request.ssh_key_ids;
     vm.encrypted_password = request.encrypted_password;
     vm.user_data = request.user_data;
+    vm.template_id = request.template_id;
+    if (const auto* tmpl = FindTemplate(request.template_id))
+        vm.template_params = domain::PublicParameters(*tmpl, request.template_params);
     vm.gpu_count = request.requirements.gpu ? request.requirements.gpu->count : 0;
     vm.idempotency_key = request.idempotency_key;
     vm.created_at = now;
     vm.updated_at = now;
     const auto hostname = HostNameFor(vm.name, vm.id);
-    const auto user_data = RenderUserData(hostname, authorized_keys, request.password_hash,
-                                          request.user_data, "decloud-" + common::RandomHex(12));
+    const auto user_data =
+        RenderUserData(hostname, authorized_keys, request.password_hash,
+                       request.template_id.empty() ? request.user_data : *rendered_template,
+                       "decloud-" + common::RandomHex(12));
 
     // Best first; a node another request filled in the meantime is skipped for the next.
     std::string last_conflict;
@@ -335,8 +373,11 @@ Result<ports::VmRecord> VmService::Act(const std::string& owner, const std::stri
 }
 
 void VmService::HintCommand(const std::string& node_id) {
-    std::lock_guard lock(hints_mutex_);
-    nodes_with_commands_.insert(node_id);
+    {
+        std::lock_guard lock(hints_mutex_);
+        nodes_with_commands_.insert(node_id);
+    }
+    if (listener_) listener_(node_id);
 }
 
 bool VmService::HasCommands(const std::string& node_id) const {
@@ -348,8 +389,12 @@ Status VmService::RefreshCommandHints() {
     auto nodes = vms_.NodesWithCommands(options_.command_redelivery, clock_.Now());
     if (!nodes) return nodes.error();
     std::unordered_set<std::string> fresh(nodes->begin(), nodes->end());
-    std::lock_guard lock(hints_mutex_);
-    nodes_with_commands_.swap(fresh);
+    {
+        std::lock_guard lock(hints_mutex_);
+        nodes_with_commands_.swap(fresh);
+    }
+    if (listener_)
+        for (const auto& node_id : *nodes) listener_(node_id);
     return common::Ok();
 }
 

@@ -50,6 +50,8 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"vms.report_settle_time", "2m", "VMs changed more recently are not judged by reports"},
         {"vms.orphan_grace", "10m", "a domain no VM owns is destroyed after being seen this long"},
         {"vms.command_poll_interval", "1s", "how often replicas look for commands to deliver"},
+        {"templates.directory", "/usr/share/decloud/templates",
+         "VM templates, one folder per template (template.json, user-data.yaml)"},
         {"log.level", "info", "trace, debug, info, warn, error"},
         {"log.format", "human", "human or json"},
     };
@@ -153,6 +155,7 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.command_poll_interval, s.Duration("vms.command_poll_interval"));
     if (c.command_poll_interval < std::chrono::milliseconds{50})
         return Error::InvalidArgument("vms.command_poll_interval: at least 50ms");
+    DECLOUD_ASSIGN(c.templates_directory, s.String("templates.directory"));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
     c.server.threads_hint = c.io_threads;

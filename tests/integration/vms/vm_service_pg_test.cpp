@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "decloud/common/ids.hpp"
@@ -16,6 +17,7 @@
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/adapters/pg/pg_user_repository.hpp"
 #include "orchestrator/adapters/pg/pg_vm_repository.hpp"
+#include "orchestrator/adapters/templates/template_catalog.hpp"
 #include "orchestrator/app/node_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
 
@@ -60,6 +62,10 @@ class VmServicePgTest : public ::testing::Test {
         options.max_vms_per_user = 20;
         vms_ =
             std::make_unique<app::VmService>(*vm_repository_, *user_repository_, clock_, options);
+        auto catalog = adapters::templates::TemplateCatalog::Load(std::string(DECLOUD_SOURCE_DIR) +
+                                                                  "/templates");
+        ASSERT_TRUE(catalog) << catalog.error().message;
+        vms_->SetTemplates(catalog->All());
         pg::PgAuthRepository auth(*pool_);
         for (const char* wallet : {kAlice, kBob})
             ASSERT_TRUE(auth.CreateSession(common::NewUuid(), wallet, "", clock_.Now(),
@@ -474,6 +480,60 @@ TEST_F(VmServicePgTest, ANodeCannotAnswerAnotherNodesCommands) {
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, common::ErrorCode::kNotFound);
     EXPECT_EQ(StateOf(kAlice, vm.id), VmState::kProvisioning);
+}
+
+TEST_F(VmServicePgTest, ATemplateIsRenderedIntoTheSeedAndItsSecretsAreNotKept) {
+    const auto node = AddNode();
+    auto request = Request(2, 2048, 10);
+    request.image.clear();  // the template's image
+    request.template_id = "code-server";
+    request.template_params = {{"password", "correct horse battery"}};
+    const auto vm = Create(kAlice, request);
+    EXPECT_EQ(vm.image, "debian-12");
+    EXPECT_EQ(vm.template_id, "code-server");
+    EXPECT_FALSE(vm.template_params.contains("password")) << vm.template_params.dump();
+    auto commands = Take(node);
+    ASSERT_EQ(commands.size(), 1U);
+    const auto user_data = commands[0].payload.at("userData").get<std::string>();
+    EXPECT_TRUE(user_data.starts_with("Content-Type: multipart/mixed")) << user_data;
+    EXPECT_NE(user_data.find("\"correct horse battery\""), std::string::npos);
+    EXPECT_NE(user_data.find("code-server"), std::string::npos);
+
+    // Once the node has answered, the rendered secret is gone from the database.
+    Ack(node, commands[0]);
+    auto lease = pool_->Acquire();
+    ASSERT_TRUE(lease);
+    pqxx::work tx(lease->conn());
+    const auto stored = tx.exec1("SELECT payload::text FROM node_commands")[0].as<std::string>();
+    EXPECT_EQ(stored.find("correct horse battery"), std::string::npos) << stored;
+    EXPECT_NE(stored.find(vm.id), std::string::npos);
+}
+
+TEST_F(VmServicePgTest, TemplateRequestsAreCheckedBeforeAnythingIsCreated) {
+    AddNode();
+    auto request = Request(1, 1024, 10);
+    request.template_id = "code-server";
+    request.template_params = {{"password", "correct horse battery"}};
+    auto small = vms_->Create(kAlice, request);
+    ASSERT_FALSE(small);
+    EXPECT_NE(small.error().message.find("at least 2 cores"), std::string::npos)
+        << small.error().message;
+
+    request = Request(2, 2048, 10);
+    request.template_id = "code-server";
+    request.template_params = {{"password", "short"}};
+    EXPECT_EQ(vms_->Create(kAlice, request).error().code, common::ErrorCode::kInvalidArgument);
+    request.template_params = {{"password", "correct horse battery"}, {"extra", 1}};
+    EXPECT_EQ(vms_->Create(kAlice, request).error().code, common::ErrorCode::kInvalidArgument);
+    request.template_params = {{"password", "correct horse battery"}};
+    request.user_data = "#cloud-config\n{}";
+    EXPECT_EQ(vms_->Create(kAlice, request).error().code, common::ErrorCode::kInvalidArgument);
+    request.user_data.clear();
+    request.template_id = "minecraft-9000";
+    EXPECT_EQ(vms_->Create(kAlice, request).error().code, common::ErrorCode::kInvalidArgument);
+    auto page = vms_->List(kAlice, 100, "");
+    ASSERT_TRUE(page);
+    EXPECT_TRUE(page->vms.empty());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "agent/app/registration.hpp"
 #include "decloud/net/http_client.hpp"
+#include "decloud/net/websocket.hpp"
 #include "decloud/proto/vm_messages.hpp"
 
 namespace decloud::agent::app {
@@ -31,6 +32,9 @@ struct LinkOptions {
     std::chrono::milliseconds max_backoff{60'000};
     // Every this many heartbeats the agent also reports its VMs (and after every command).
     std::uint32_t report_every_heartbeats = 4;
+    // Keep the command channel (a WebSocket) open so commands arrive at once; heartbeat
+    // replies still carry them when the channel is down.
+    bool command_channel = true;
     net::ClientOptions http;
 };
 
@@ -44,6 +48,8 @@ struct LinkStatus {
     std::uint64_t failures = 0;
     std::string last_error;
     std::chrono::steady_clock::time_point last_success{};
+    bool channel_open = false;
+    std::uint64_t channel_commands = 0;  // commands received on the channel
 };
 
 // The agent's half of decision 1: it always dials out. Registers with the node key, then
@@ -76,6 +82,9 @@ class OrchestratorLink {
 
     // Runs until Stop(); spawn it with co_spawn.
     boost::asio::awaitable<void> Run();
+    // Keeps the command channel open while registered, reconnecting with back-off; runs until
+    // Stop(). Spawn it beside Run() (same executor).
+    boost::asio::awaitable<void> RunChannel();
     void Stop();
     LinkStatus Status() const;
 
@@ -86,7 +95,7 @@ class OrchestratorLink {
     boost::asio::awaitable<void> Wait(std::chrono::milliseconds delay);
     boost::asio::awaitable<Outcome> SendResults();
     boost::asio::awaitable<Outcome> SendReport();
-    boost::asio::awaitable<Outcome> Post(const std::string& path, std::string body);
+    boost::asio::awaitable<Outcome> Post(std::string path, std::string body);
     void NoteFailure(const std::string& what);
 
     boost::asio::any_io_executor executor_;
@@ -107,7 +116,9 @@ class OrchestratorLink {
     ReportSource report_source_;
     boost::asio::thread_pool* blocking_ = nullptr;
     std::deque<proto::CommandResult> outbox_;  // guarded by status_mutex_
-    bool report_due_ = false;                  // guarded by status_mutex_
+    boost::asio::steady_timer channel_timer_;
+    std::shared_ptr<net::WebSocketConnection> channel_;
+    bool report_due_ = false;  // guarded by status_mutex_
     std::uint32_t heartbeats_since_report_ = 0;
 
     std::string node_token_;

@@ -15,11 +15,14 @@
 
 namespace decloud::orchestrator::api {
 
+class CommandChannels;
+
 struct ApiContext {
     app::NodeService* nodes = nullptr;
     app::AuthService* auth = nullptr;
     app::UserService* users = nullptr;
     app::VmService* vms = nullptr;
+    CommandChannels* channels = nullptr;          // agents' command channels connected here
     domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
     const common::Clock* clock = nullptr;
     boost::asio::thread_pool* blocking = nullptr;  // where repository calls run

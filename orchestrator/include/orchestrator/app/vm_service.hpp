@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "decloud/common/result.hpp"
 #include "decloud/proto/node_messages.hpp"
 #include "orchestrator/domain/scheduling.hpp"
+#include "orchestrator/domain/vm_template.hpp"
 #include "orchestrator/ports/user_repository.hpp"
 #include "orchestrator/ports/vm_repository.hpp"
 
@@ -39,6 +41,8 @@ struct CreateVmRequest {
     std::optional<std::string> encrypted_password;  // ECIES ciphertext (hex) for the owner only
     std::optional<std::string> password_hash;       // crypt(3) SHA-512 hash for cloud-init
     std::string user_data;                          // the user's own cloud-init, optional
+    std::string template_id;  // a catalogue template instead of user_data, optional
+    nlohmann::json template_params = nlohmann::json::object();
     std::string idempotency_key;
 };
 
@@ -88,10 +92,26 @@ class VmService {
     common::Status NodesWentOffline(const std::vector<std::string>& node_ids);
     common::Status NodesCameOnline(const std::vector<std::string>& node_ids);
 
+    // Called (on any thread, must not block) with a node id whenever commands for it were
+    // queued here or found by RefreshCommandHints: the command channel pushes them at once.
+    void SetCommandListener(std::function<void(const std::string& node_id)> listener) {
+        listener_ = std::move(listener);
+    }
+
+    // The template catalogue (set once at start-up, before serving).
+    void SetTemplates(std::vector<domain::VmTemplate> templates) {
+        templates_ = std::move(templates);
+    }
+    const std::vector<domain::VmTemplate>& Templates() const { return templates_; }
+    const domain::VmTemplate* FindTemplate(std::string_view id) const;
+
     const VmServiceOptions& options() const { return options_; }
 
   private:
     common::Status Validate(const CreateVmRequest& request) const;
+    // Fills the image from the template, checks its minimum resources and renders it; the
+    // rendered cloud-init (empty without a template).
+    common::Result<std::string> ApplyTemplate(CreateVmRequest& request) const;
     void HintCommand(const std::string& node_id);
 
     ports::VmRepository& vms_;
@@ -99,6 +119,8 @@ class VmService {
     const common::Clock& clock_;
     VmServiceOptions options_;
 
+    std::function<void(const std::string&)> listener_;
+    std::vector<domain::VmTemplate> templates_;
     mutable std::mutex hints_mutex_;
     std::unordered_set<std::string> nodes_with_commands_;
 };

@@ -22,6 +22,8 @@ struct VmRecord {
     std::string state_reason;
     domain::VmRequirements requirements;  // cores, memory, disk, tier, gpu, region, tags, target
     std::string image;
+    std::string template_id;                                    // empty: none
+    nlohmann::json template_params = nlohmann::json::object();  // without secret ones
     std::vector<std::string> ssh_key_ids;
     std::optional<std::string> encrypted_password;  // ECIES ciphertext, hex; never decrypted here
     std::string user_data;

@@ -65,18 +65,20 @@ SELECT id::text, owner_wallet, name, coalesce(node_id::text, ''), state, state_r
        encrypted_password, user_data, points, gpu_count, hourly_rate_micro_usdc,
        coalesce(idempotency_key, ''), array_to_json(addresses)::text, node_offline,
        (extract(epoch FROM created_at) * 1000000)::bigint,
-       (extract(epoch FROM updated_at) * 1000000)::bigint
+       (extract(epoch FROM updated_at) * 1000000)::bigint, coalesce(template_id, ''),
+       template_params::text
 FROM vms )sql";
 
 constexpr const char* kInsertVm = R"sql(
 INSERT INTO vms (id, owner_wallet, name, node_id, state, state_reason, cores, memory_mib, disk_gib,
                  tier, gpu, region, tags, target_node_id, require_kvm, image, ssh_key_ids,
                  encrypted_password, user_data, points, gpu_count, hourly_rate_micro_usdc,
-                 idempotency_key, created_at, updated_at)
+                 idempotency_key, created_at, updated_at, template_id, template_params)
 VALUES ($1::uuid, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, NULLIF($11, '')::jsonb, $12,
         ARRAY(SELECT jsonb_array_elements_text($13::jsonb)), NULLIF($14, '')::uuid, $15, $16,
         ARRAY(SELECT jsonb_array_elements_text($17::jsonb))::uuid[], NULLIF($18, ''), $19, $20,
-        $21, $22, NULLIF($23, ''), $24::timestamptz, $24::timestamptz))sql";
+        $21, $22, NULLIF($23, ''), $24::timestamptz, $24::timestamptz, NULLIF($25, ''),
+        $26::jsonb))sql";
 
 constexpr const char* kInsertEvent = R"sql(
 INSERT INTO vm_events (vm_id, at, from_state, to_state, reason)
@@ -87,7 +89,8 @@ INSERT INTO node_commands (id, node_id, vm_id, type, payload, state, created_at)
 VALUES ($1::uuid, $2::uuid, NULLIF($3, '')::uuid, $4, $5::jsonb, 'pending', $6::timestamptz))sql";
 
 constexpr const char* kSupersedeCommands = R"sql(
-UPDATE node_commands SET state = 'superseded', completed_at = $2::timestamptz
+UPDATE node_commands SET state = 'superseded', completed_at = $2::timestamptz,
+                         payload = payload - 'userData'
 WHERE vm_id = $1::uuid AND state IN ('pending', 'delivered'))sql";
 
 constexpr const char* kLockVm =
@@ -118,8 +121,11 @@ constexpr const char* kLockCommand = R"sql(
 SELECT coalesce(vm_id::text, ''), type, state FROM node_commands
 WHERE id = $1::uuid AND node_id = $2::uuid FOR UPDATE)sql";
 
+// The create payload's user-data may hold secrets (a template's password): once the node has
+// answered, it is needed no more and is not kept.
 constexpr const char* kFinishCommand = R"sql(
-UPDATE node_commands SET state = $2, completed_at = $3::timestamptz, result = $4
+UPDATE node_commands SET state = $2, completed_at = $3::timestamptz, result = $4,
+                         payload = payload - 'userData'
 WHERE id = $1::uuid)sql";
 
 constexpr const char* kSetAddresses = R"sql(
@@ -200,6 +206,8 @@ ports::VmRecord VmFromRow(const pqxx::row& r) {
     v.node_offline = r[24].as<bool>();
     v.created_at = FromMicros(r[25].as<long long>());
     v.updated_at = FromMicros(r[26].as<long long>());
+    v.template_id = r[27].as<std::string>();
+    v.template_params = json::parse(r[28].as<std::string>());
     return v;
 }
 
@@ -331,15 +339,16 @@ Result<ports::VmRecord> PgVmRepository::InsertPlaced(const ports::VmRecord& vm,
             return Error::Conflict("node " + vm.node_id +
                                    " cannot take it any more: " + fit.detail);
         const auto& q = vm.requirements;
-        tx.exec_params0(
-            kInsertVm, vm.id, vm.owner_wallet, vm.name, vm.node_id,
-            std::string(domain::ToString(vm.state)), vm.state_reason, q.cores,
-            static_cast<long long>(q.memory_mib), static_cast<long long>(q.disk_gib),
-            std::string(domain::ToString(q.tier)), q.gpu ? GpuJson(q).dump() : std::string(),
-            q.region, json(q.tags).dump(), q.target_node_id, q.require_kvm, vm.image,
-            json(vm.ssh_key_ids).dump(), vm.encrypted_password.value_or(""), vm.user_data,
-            static_cast<long long>(fit.points), vm.gpu_count,
-            static_cast<long long>(vm.hourly_rate_micro_usdc), vm.idempotency_key, ToPgTime(now));
+        tx.exec_params0(kInsertVm, vm.id, vm.owner_wallet, vm.name, vm.node_id,
+                        std::string(domain::ToString(vm.state)), vm.state_reason, q.cores,
+                        static_cast<long long>(q.memory_mib), static_cast<long long>(q.disk_gib),
+                        std::string(domain::ToString(q.tier)),
+                        q.gpu ? GpuJson(q).dump() : std::string(), q.region, json(q.tags).dump(),
+                        q.target_node_id, q.require_kvm, vm.image, json(vm.ssh_key_ids).dump(),
+                        vm.encrypted_password.value_or(""), vm.user_data,
+                        static_cast<long long>(fit.points), vm.gpu_count,
+                        static_cast<long long>(vm.hourly_rate_micro_usdc), vm.idempotency_key,
+                        ToPgTime(now), vm.template_id, vm.template_params.dump());
         InsertEvent(tx, vm.id, now, std::nullopt, VmState::kScheduling, "requested by its owner");
         InsertEvent(tx, vm.id, now, VmState::kScheduling, VmState::kProvisioning,
                     "placed on node " + vm.node_id + " (" + std::to_string(fit.points) +

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "decloud/common/result.hpp"
+#include "decloud/proto/node_messages.hpp"
 
 namespace decloud::proto {
 
@@ -52,6 +53,16 @@ struct VmReport {
     std::vector<ReportedVm> domains;
     friend bool operator==(const VmReport&, const VmReport&) = default;
 };
+
+// What the orchestrator pushes on a node's command channel (GET /api/nodes/{id}/channel, a
+// WebSocket the agent opens): {"type": "commands", "commands": [Command...]}.
+struct ChannelPush {
+    std::vector<Command> commands;
+    friend bool operator==(const ChannelPush&, const ChannelPush&) = default;
+};
+
+nlohmann::json ToJson(const ChannelPush& v);
+common::Result<ChannelPush> DecodeChannelPush(const nlohmann::json& j);
 
 nlohmann::json ToJson(const CreateVmPayload& v);
 nlohmann::json ToJson(const VmRefPayload& v);
