@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
     vm_create->add_option("--ssh-key", create.ssh_key_ids,
                           "id of one of your SSH keys (repeatable)");
     vm_create->add_option("--user-data", create.user_data_file, "your own cloud-init file");
+    vm_create->add_option("--template", create.template_id,
+                          "create from a template (see GET /api/templates)");
+    vm_create->add_option("--param", create.template_params,
+                          "a template parameter, name=value (repeatable)");
     vm_create->add_option("--idempotency-key", create.idempotency_key,
                           "retry-safe key (default: a fresh one)");
     vm_create->add_flag("--quote", create.quote_only,

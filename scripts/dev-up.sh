@@ -36,6 +36,7 @@ DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
     --set server.port="$API_PORT" --set database.url="$DB_URL" \
     --set auth.domain="127.0.0.1:$API_PORT" --set auth.uri="http://127.0.0.1:$API_PORT" \
     --set auth.key_file="$VAR/orchestrator/jwt.keys" --set auth.admin_wallets="$WALLET" \
+    --set templates.directory="$ROOT/templates" \
     >"$VAR/log/orchestrator.log" 2>&1 &
 echo $! >"$VAR/run/orchestrator.pid"
 
@@ -51,11 +52,22 @@ wait_for() {  # wait_for DESCRIPTION SECONDS COMMAND...
 }
 wait_for "orchestrator ready" 60 curl -fsS "http://127.0.0.1:$API_PORT/readyz"
 
+# VMs need a running libvirtd (libvirt-daemon-system starts one under systemd); without it the
+# node still registers and heartbeats, and says so.
+mkdir -p "$VAR/images"
+if virsh -c qemu:///system uri >/dev/null 2>&1; then
+    VMS_SETTINGS=(--set vms.enabled=true --set vms.images_dir="$VAR/images")
+    VMS_NOTE="libvirt at qemu:///system; put base images in $VAR/images/<name>/disk.qcow2"
+else
+    VMS_SETTINGS=(--set vms.enabled=false)
+    VMS_NOTE="off: no libvirtd at qemu:///system (install libvirt-daemon-system to run VMs)"
+fi
+
 "$BIN/node-agent/decloud-agent" --config deploy/agent.toml \
     --set orchestrator.url="http://127.0.0.1:$API_PORT" \
     --set node.operator_wallet="$WALLET" --set node.region=local --set node.tags=dev \
     --set node.state_dir="$VAR/agent" --set node.vm_storage_path="$VAR/agent/vms" \
-    --set server.port="$AGENT_PORT" \
+    --set server.port="$AGENT_PORT" "${VMS_SETTINGS[@]}" \
     >"$VAR/log/agent.log" 2>&1 &
 echo $! >"$VAR/run/agent.pid"
 
@@ -71,6 +83,8 @@ DeCloud is running.
   API:           http://127.0.0.1:$API_PORT  (OpenAPI description: proto/openapi.yaml)
   node:          $NODE_ID is online
   wallet:        $WALLET (operator and admin; key in $KEY)
+  VMs:           $VMS_NOTE
+                 try: $CLI vm create web --cores 1 --memory 512 --disk 5 --quote
   CLI:           export DECLOUD_CONFIG_DIR=$VAR/cli; $CLI node list
                  (signed in already; try also: whoami, ssh-key add ~/.ssh/id_ed25519.pub)
   health:        http://127.0.0.1:$API_PORT/readyz   metrics: http://127.0.0.1:$API_PORT/metrics

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <ostream>
@@ -404,6 +405,40 @@ Status VmCreate(CommandContext& ctx, const VmCreateOptions& o) {
     if (o.region) body["region"] = *o.region;
     if (!o.tags.empty()) body["tags"] = o.tags;
     if (!o.ssh_key_ids.empty()) body["sshKeyIds"] = o.ssh_key_ids;
+    if (o.template_id) {
+        body["template"] = *o.template_id;
+        // The template says each parameter's type, so "8080" can be a port or a string.
+        auto tmpl = authed->Call(http::verb::get, "/api/templates/" + PathSegment(*o.template_id));
+        if (!tmpl) return tmpl.error();
+        json params = json::object();
+        for (const auto& assignment : o.template_params) {
+            const auto eq = assignment.find('=');
+            if (eq == std::string::npos || eq == 0)
+                return Error::InvalidArgument("--param: expected name=value, got '" + assignment +
+                                              "'");
+            const auto name = assignment.substr(0, eq);
+            const auto value = assignment.substr(eq + 1);
+            std::string type = "string";
+            for (const auto& p : tmpl->body.value("parameters", json::array()))
+                if (p.value("name", "") == name) type = p.value("type", "string");
+            if (type == "integer") {
+                std::int64_t n = 0;
+                const auto [end, ec] =
+                    std::from_chars(value.data(), value.data() + value.size(), n);
+                if (ec != std::errc{} || end != value.data() + value.size())
+                    return Error::InvalidArgument("--param " + name + ": an integer is expected");
+                params[name] = n;
+            } else if (type == "boolean") {
+                if (value != "true" && value != "false")
+                    return Error::InvalidArgument("--param " + name + ": true or false");
+                params[name] = value == "true";
+            } else {
+                params[name] = value;
+            }
+        }
+        body["templateParams"] = params;
+        if (o.image == "debian-12") body.erase("image");  // the template's own image
+    }
     if (o.user_data_file) {
         std::ifstream in(*o.user_data_file);
         if (!in) return Error::InvalidArgument("cannot read " + *o.user_data_file);

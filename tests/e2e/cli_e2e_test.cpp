@@ -13,6 +13,7 @@
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/testing/orchestrator.hpp"
 #include "decloud/testing/process.hpp"
+#include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
 
 namespace decloud {
@@ -26,8 +27,10 @@ class CliTest : public ::testing::Test {
     static void SetUpTestSuite() {
         pg_ = new testing::TempPgCluster();
         dir_ = new testing::TempDir("decloud-cli");
-        auto started = testing::StartTestOrchestrator(DECLOUD_ORCHESTRATOR_BIN,
-                                                      pg_->CreateDatabase("cli"), dir_->path());
+        auto started = testing::StartTestOrchestrator(
+            DECLOUD_ORCHESTRATOR_BIN, pg_->CreateDatabase("cli"), dir_->path(),
+            {std::string("templates.directory=") + DECLOUD_SOURCE_DIR + "/templates",
+             "nodes.heartbeat_flush_interval=50ms"});
         port_ = started.port;
         orchestrator_ = started.process.release();
         ASSERT_TRUE(started.ready) << orchestrator_->Log();
@@ -238,6 +241,85 @@ TEST_F(CliTest, NodeListShowsOnlyTheOperatorsNodes) {
     EXPECT_NE(nodes.out.find("No nodes"), std::string::npos) << nodes.out;
     EXPECT_EQ(Cli({"node", "show", "no-such-node"}).exit_code, 4);
     EXPECT_EQ(Cli({"node", "list", "--status", "sideways"}).exit_code, 2);
+}
+
+TEST_F(CliTest, VmsQuoteCreateListShowAndDeleteIncludingATemplate) {
+    ASSERT_EQ(Cli({"login", "--key-file", key_file_}).exit_code, 0);
+    auto node = testing::RegisterNode(port_, crypto::Ed25519KeyPair::Generate(), key_.Address());
+    ASSERT_TRUE(node);
+    const auto beat = testing::HttpRequest(
+        port_, "POST", "/api/nodes/" + node->id + "/heartbeat",
+        R"({"usage": {"cpuPercent": 1, "memoryUsedBytes": 1, "storageUsedBytes": 1, "runningVms": 0}})",
+        {{"Authorization", "Bearer " + node->token}});
+    ASSERT_TRUE(beat && beat->status == 200);
+    const std::vector<std::string> size = {"--cores", "1", "--memory", "512",
+                                           "--disk",  "1", "--node",   node->id};
+    auto with = [&](std::vector<std::string> head) {
+        head.insert(head.end(), size.begin(), size.end());
+        return head;
+    };
+
+    testing::CommandResult quote;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            quote = Cli(with({"vm", "create", "web", "--quote"}));
+            return quote.exit_code == 0 && quote.out.find(node->id) != std::string::npos;
+        },
+        10s))
+        << quote.out << quote.err;
+    EXPECT_NE(quote.out.find("USDC/h"), std::string::npos) << quote.out;
+
+    auto created = Cli(with({"--json", "vm", "create", "web <1>"}));
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    const auto vm = json::parse(created.out);
+    const std::string id = vm["id"];
+    EXPECT_EQ(vm["state"], "provisioning");
+    EXPECT_EQ(vm["name"], "web <1>");
+
+    auto list = Cli({"vm", "list"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find(id), std::string::npos) << list.out;
+    auto show = Cli({"vm", "show", id});
+    EXPECT_NE(show.out.find("provisioning"), std::string::npos) << show.out;
+
+    // A template with typed parameters (the port is an integer); a bad value is refused with the
+    // parameter's name, never echoing the value.
+    const std::string key = std::string(42, 'k') + "A=";
+    auto relay = Cli({"--json",     "vm",
+                      "create",     "relay",
+                      "--template", "relay-wireguard",
+                      "--param",    "listen_port=51821",
+                      "--param",    "private_key=" + key,
+                      "--cores",    "1",
+                      "--memory",   "512",
+                      "--disk",     "4",
+                      "--tier",     "burstable",
+                      "--node",     node->id});
+    ASSERT_EQ(relay.exit_code, 0) << relay.err;
+    const auto relay_vm = json::parse(relay.out);
+    EXPECT_EQ(relay_vm["template"], "relay-wireguard");
+    EXPECT_EQ(relay_vm["templateParams"]["listen_port"], 51821);
+    EXPECT_FALSE(relay_vm["templateParams"].contains("private_key")) << "secret";
+    auto not_a_port = Cli({"vm", "create", "relay2", "--template", "relay-wireguard", "--param",
+                           "listen_port=http", "--param", "private_key=" + key});
+    EXPECT_EQ(not_a_port.exit_code, 2) << not_a_port.out;
+    EXPECT_NE(not_a_port.err.find("listen_port"), std::string::npos) << not_a_port.err;
+    auto weak = Cli({"vm", "create", "relay3", "--template", "relay-wireguard", "--param",
+                     "private_key=sekrit", "--cores", "1", "--memory", "512", "--disk", "4",
+                     "--node", node->id});
+    EXPECT_EQ(weak.exit_code, 2) << weak.out;
+    EXPECT_NE(weak.err.find("private_key"), std::string::npos) << weak.err;
+    EXPECT_EQ(weak.err.find("sekrit"), std::string::npos) << "the value is never echoed";
+
+    auto del = Cli({"vm", "delete", id});
+    ASSERT_EQ(del.exit_code, 0) << del.err;
+    EXPECT_NE(del.out.find("deleting"), std::string::npos) << del.out;
+    auto events = Cli({"vm", "events", id});
+    EXPECT_NE(events.out.find("provisioning -> deleting"), std::string::npos) << events.out;
+    auto again = Cli({"vm", "start", id});
+    EXPECT_EQ(again.exit_code, 1) << again.out;  // 409: a deleting VM cannot start
+    EXPECT_NE(again.err.find("deleting"), std::string::npos) << again.err;
+    EXPECT_EQ(Cli({"vm", "show", "00000000-0000-4000-8000-000000000000"}).exit_code, 4);
 }
 
 }  // namespace

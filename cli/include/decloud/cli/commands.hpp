@@ -63,6 +63,8 @@ struct VmCreateOptions {
     std::vector<std::string> tags;
     std::vector<std::string> ssh_key_ids;
     std::optional<std::string> user_data_file;
+    std::optional<std::string> template_id;
+    std::vector<std::string> template_params;  // name=value, converted to the declared type
     std::optional<std::string> idempotency_key;
     bool quote_only = false;  // ask where it would go and what it would cost, create nothing
 };
