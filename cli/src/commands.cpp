@@ -84,6 +84,23 @@ class Authed {
     ApiClient client_;
 };
 
+// Every item of a paged listing (`path` already has its query), following nextCursor; bounded
+// so that a misbehaving server cannot loop us forever.
+Result<json> AllPages(Authed& authed, const std::string& path, const char* key) {
+    std::string cursor;
+    json all = json::array();
+    for (int page = 0; page < 1000; ++page) {
+        auto reply =
+            authed.Call(http::verb::get, cursor.empty() ? path : path + "&cursor=" + cursor);
+        if (!reply) return reply.error();
+        for (auto& item : reply->body[key]) all.push_back(std::move(item));
+        const auto& next = reply->body["nextCursor"];
+        if (!next.is_string()) break;
+        cursor = next.get<std::string>();
+    }
+    return Result<json>(boost::system::in_place_value, std::move(all));
+}
+
 std::string ReadPublicKeyArgument(const std::string& arg) {
     // A path to a .pub file, or the key line itself.
     if (arg.starts_with("ssh-") || arg.starts_with("ecdsa-") || arg.starts_with("sk-")) return arg;
@@ -361,20 +378,11 @@ Status KeyAddress(CommandContext& ctx, const std::filesystem::path& key_file) {
 Status NodeList(CommandContext& ctx, const std::optional<std::string>& status) {
     auto authed = Authed::Open(ctx);
     if (!authed) return authed.error();
-    std::string cursor;
-    json all = json::array();
-    // Follows the cursor; bounded so that a misbehaving server cannot loop us forever.
-    for (int page = 0; page < 1000; ++page) {
-        std::string path = "/api/nodes?limit=500";
-        if (status) path += "&status=" + *status;
-        if (!cursor.empty()) path += "&cursor=" + cursor;
-        auto nodes = authed->Call(http::verb::get, path);
-        if (!nodes) return nodes.error();
-        for (auto& n : nodes->body["nodes"]) all.push_back(std::move(n));
-        const auto& next = nodes->body["nextCursor"];
-        if (!next.is_string()) break;
-        cursor = next.get<std::string>();
-    }
+    std::string path = "/api/nodes?limit=500";
+    if (status) path += "&status=" + *status;
+    auto listed = AllPages(*authed, path, "nodes");
+    if (!listed) return listed.error();
+    const auto& all = *listed;
     if (ctx.json) {
         ctx.out << json{{"nodes", all}}.dump(2) << "\n";
         return common::Ok();
@@ -476,18 +484,9 @@ Status VmCreate(CommandContext& ctx, const VmCreateOptions& o) {
 Status VmList(CommandContext& ctx) {
     auto authed = Authed::Open(ctx);
     if (!authed) return authed.error();
-    std::string cursor;
-    json all = json::array();
-    for (int page = 0; page < 1000; ++page) {
-        std::string path = "/api/vms?limit=500";
-        if (!cursor.empty()) path += "&cursor=" + cursor;
-        auto vms = authed->Call(http::verb::get, path);
-        if (!vms) return vms.error();
-        for (auto& v : vms->body["vms"]) all.push_back(std::move(v));
-        const auto& next = vms->body["nextCursor"];
-        if (!next.is_string()) break;
-        cursor = next.get<std::string>();
-    }
+    auto listed = AllPages(*authed, "/api/vms?limit=500", "vms");
+    if (!listed) return listed.error();
+    const auto& all = *listed;
     if (ctx.json) {
         ctx.out << json{{"vms", all}}.dump(2) << "\n";
         return common::Ok();
