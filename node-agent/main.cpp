@@ -114,7 +114,9 @@ int Run(const agent::AgentConfig& config) {
                              : config.vms.domain_type;
         std::filesystem::create_directories(config.vm_storage_path, ec);
         hypervisor = std::make_unique<agent::adapters::LibvirtHypervisor>(lv);
-        images = std::make_unique<agent::adapters::ImageCatalog>(config.vms.images_dir);
+        agent::adapters::ImageFetchOptions fetch;
+        fetch.base_url = config.vms.image_base_url;
+        images = std::make_unique<agent::adapters::ImageCatalog>(config.vms.images_dir, fetch);
         agent::app::VmManagerOptions vm_options;
         const auto memory_mib = resources.memory_bytes >> 20;
         vm_options.max_memory_mib = memory_mib > config.vms.memory_reserved_mib

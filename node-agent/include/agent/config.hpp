@@ -15,6 +15,7 @@ struct VmSettings {
     std::string libvirt_uri = "qemu:///system";
     std::string domain_type = "auto";  // auto, kvm, qemu
     std::string images_dir = "/var/lib/decloud-agent/images";
+    std::string image_base_url;  // empty: local images only
     std::string network = "default";
     std::uint64_t memory_reserved_mib = 1024;
     std::uint32_t vcpu_overcommit = 4;

@@ -30,6 +30,8 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"vms.images_dir", "/var/lib/decloud-agent/images",
          "base images, one folder per image (disk.qcow2, optional vmlinuz/initrd.img/cmdline, "
          "SHA256SUMS)"},
+        {"vms.image_base_url", "",
+         "fetch missing images from <url>/<name>/ (SHA256SUMS required); empty: local only"},
         {"vms.network", "default", "libvirt network VMs join"},
         {"vms.memory_reserved_mib", "1024", "memory kept for the host, never given to VMs"},
         {"vms.vcpu_overcommit", "4", "vCPUs VMs may have per hardware thread, together"},
@@ -99,6 +101,11 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     if (c.vms.domain_type != "auto" && c.vms.domain_type != "kvm" && c.vms.domain_type != "qemu")
         return Error::InvalidArgument("vms.domain_type: auto, kvm or qemu");
     DECLOUD_ASSIGN(c.vms.images_dir, s.String("vms.images_dir"));
+    DECLOUD_ASSIGN(c.vms.image_base_url, s.String("vms.image_base_url"));
+    if (!c.vms.image_base_url.empty() && !c.vms.image_base_url.starts_with("https://") &&
+        !c.vms.image_base_url.starts_with("http://"))
+        return Error::InvalidArgument("vms.image_base_url: an http:// or https:// URL");
+    while (c.vms.image_base_url.ends_with("/")) c.vms.image_base_url.pop_back();
     DECLOUD_ASSIGN(c.vms.network, s.String("vms.network"));
     DECLOUD_ASSIGN(c.vms.memory_reserved_mib, s.Int("vms.memory_reserved_mib", 0, 1 << 24));
     DECLOUD_ASSIGN(c.vms.vcpu_overcommit, s.Int("vms.vcpu_overcommit", 1, 64));

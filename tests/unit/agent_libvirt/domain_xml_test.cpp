@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/adapters/libvirt/run_program.hpp"
+#include "agent/adapters/process/run_program.hpp"
 #include "decloud/testing/process.hpp"
 
 namespace decloud::agent::adapters::libvirt {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/adapters/libvirt/run_program.hpp"
+#include "agent/adapters/process/run_program.hpp"
 #include "decloud/testing/process.hpp"
 
 namespace decloud::agent::adapters::libvirt {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/adapters/process/run_program.hpp"
 #include "decloud/crypto/crypto.hpp"
 
 namespace decloud::agent::adapters {
@@ -85,12 +86,93 @@ common::Status ImageCatalog::Verify(const std::string& folder) {
     return common::Ok();
 }
 
+common::Status ImageCatalog::Fetch(const std::string& name) {
+    std::lock_guard lock(fetch_mutex_);
+    const auto folder = directory_ + "/" + name;
+    if (fs::is_regular_file(folder + "/disk.qcow2")) return common::Ok();  // fetched meanwhile
+    std::error_code ec;
+    fs::create_directories(directory_, ec);
+    const auto partial = directory_ + "/.fetch-" + name;
+    fs::remove_all(partial, ec);
+    if (!fs::create_directory(partial, ec))
+        return Error::Unavailable("cannot create " + partial + ": " + ec.message());
+    const auto cleanup = [&] {
+        std::error_code ignored;
+        fs::remove_all(partial, ignored);
+    };
+    const auto url = fetch_.base_url + "/" + name + "/";
+    const auto download = [&](const std::string& file) -> common::Status {
+        auto ran = RunProgram(
+            {fetch_.curl, "-fsSL", "--proto", "=http,https", "--max-time",
+             std::to_string(fetch_.timeout.count()), "-o", partial + "/" + file, url + file},
+            fetch_.timeout + std::chrono::seconds{10});
+        if (!ran) return ran.error();
+        if (ran->exit_code != 0)
+            return Error::Unavailable("fetching image file " + url + file +
+                                      " failed: " + ran->err.substr(0, 500));
+        return common::Ok();
+    };
+    if (auto st = download("SHA256SUMS"); !st) {
+        cleanup();
+        return st;
+    }
+    std::ifstream sums(partial + "/SHA256SUMS");
+    std::string line;
+    bool has_disk = false;
+    std::vector<std::string> files;
+    while (std::getline(sums, line)) {
+        if (line.empty()) continue;
+        std::istringstream fields(line);
+        std::string hash, file;
+        fields >> hash >> file;
+        if (!file.empty() && file.front() == '*') file.erase(0, 1);
+        if (file != "disk.qcow2" && file != "vmlinuz" && file != "initrd.img" &&
+            file != "cmdline") {
+            cleanup();
+            return Error::Conflict("image '" + name + "': SHA256SUMS lists '" + file +
+                                   "', which is not an image file");
+        }
+        has_disk = has_disk || file == "disk.qcow2";
+        files.push_back(file);
+    }
+    if (!has_disk) {
+        cleanup();
+        return Error::Conflict("image '" + name + "': SHA256SUMS does not list disk.qcow2");
+    }
+    for (const auto& file : files) {
+        if (auto st = download(file); !st) {
+            cleanup();
+            return st;
+        }
+    }
+    if (auto st = Verify(partial); !st) {
+        cleanup();
+        return st;
+    }
+    fs::rename(partial, folder, ec);
+    if (ec) {
+        cleanup();
+        return Error::Unavailable("cannot move the fetched image into " + folder + ": " +
+                                  ec.message());
+    }
+    // Verified already; renaming keeps sizes and times, so the first use need not hash again.
+    std::lock_guard verified_lock(mutex_);
+    if (auto it = verified_.find(partial); it != verified_.end()) {
+        verified_[folder] = it->second;
+        verified_.erase(it);
+    }
+    return common::Ok();
+}
+
 common::Result<ports::Image> ImageCatalog::Find(const std::string& name) {
     if (!IsImageName(name)) return Error::InvalidArgument("image name '" + name + "' is malformed");
     const auto folder = directory_ + "/" + name;
     ports::Image image;
     image.name = name;
     image.disk = folder + "/disk.qcow2";
+    if (!fs::is_regular_file(image.disk) && !fetch_.base_url.empty()) {
+        if (auto st = Fetch(name); !st) return st.error();
+    }
     if (!fs::is_regular_file(image.disk))
         return Error::NotFound("this node has no image '" + name + "' (" + image.disk + ")");
     if (auto st = Verify(folder); !st) return st.error();

@@ -6,7 +6,7 @@
 #include <system_error>
 
 #include "agent/adapters/libvirt/domain_xml.hpp"
-#include "agent/adapters/libvirt/run_program.hpp"
+#include "agent/adapters/process/run_program.hpp"
 
 namespace decloud::agent::adapters::libvirt {
 
