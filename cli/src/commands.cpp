@@ -149,6 +149,20 @@ void PrintVm(std::ostream& out, const json& v) {
     if (const auto reason = Str(v, "stateReason"); !reason.empty()) out << "    " << reason << "\n";
 }
 
+// One call as the signed-in user, printed as the API's JSON (--json) or `print`'s summary.
+Status CallAndPrint(CommandContext& ctx, http::verb method, const std::string& path,
+                    void (*print)(std::ostream&, const json&)) {
+    auto authed = Authed::Open(ctx);
+    if (!authed) return authed.error();
+    auto reply = authed->Call(method, path);
+    if (!reply) return reply.error();
+    if (ctx.json)
+        ctx.out << reply->body.dump(2) << "\n";
+    else
+        print(ctx.out, reply->body);
+    return common::Ok();
+}
+
 Status PrintUser(CommandContext& ctx, const json& me) {
     if (ctx.json) {
         ctx.out << me.dump(2) << "\n";
@@ -393,15 +407,7 @@ Status NodeList(CommandContext& ctx, const std::optional<std::string>& status) {
 }
 
 Status NodeShow(CommandContext& ctx, const std::string& id) {
-    auto authed = Authed::Open(ctx);
-    if (!authed) return authed.error();
-    auto node = authed->Call(http::verb::get, "/api/nodes/" + PathSegment(id));
-    if (!node) return node.error();
-    if (ctx.json)
-        ctx.out << node->body.dump(2) << "\n";
-    else
-        PrintNode(ctx.out, node->body);
-    return common::Ok();
+    return CallAndPrint(ctx, http::verb::get, "/api/nodes/" + PathSegment(id), PrintNode);
 }
 
 Status VmCreate(CommandContext& ctx, const VmCreateOptions& o) {
@@ -497,31 +503,16 @@ Status VmList(CommandContext& ctx) {
 }
 
 Status VmShow(CommandContext& ctx, const std::string& id) {
-    auto authed = Authed::Open(ctx);
-    if (!authed) return authed.error();
-    auto vm = authed->Call(http::verb::get, "/api/vms/" + PathSegment(id));
-    if (!vm) return vm.error();
-    if (ctx.json)
-        ctx.out << vm->body.dump(2) << "\n";
-    else
-        PrintVm(ctx.out, vm->body);
-    return common::Ok();
+    return CallAndPrint(ctx, http::verb::get, "/api/vms/" + PathSegment(id), PrintVm);
 }
 
 Status VmAct(CommandContext& ctx, const std::string& id, const std::string& action) {
-    auto authed = Authed::Open(ctx);
-    if (!authed) return authed.error();
-    Result<ApiReply> vm = Error::InvalidArgument("unknown action " + action);
     if (action == "delete")
-        vm = authed->Call(http::verb::delete_, "/api/vms/" + PathSegment(id));
-    else if (action == "start" || action == "stop" || action == "reboot")
-        vm = authed->Call(http::verb::post, "/api/vms/" + PathSegment(id) + "/" + action);
-    if (!vm) return vm.error();
-    if (ctx.json)
-        ctx.out << vm->body.dump(2) << "\n";
-    else
-        PrintVm(ctx.out, vm->body);
-    return common::Ok();
+        return CallAndPrint(ctx, http::verb::delete_, "/api/vms/" + PathSegment(id), PrintVm);
+    if (action == "start" || action == "stop" || action == "reboot")
+        return CallAndPrint(ctx, http::verb::post, "/api/vms/" + PathSegment(id) + "/" + action,
+                            PrintVm);
+    return Error::InvalidArgument("unknown action " + action);
 }
 
 Status VmEvents(CommandContext& ctx, const std::string& id) {
