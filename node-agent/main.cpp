@@ -134,6 +134,18 @@ int Run(const agent::AgentConfig& config) {
                      lv.domain_type, config.vms.images_dir, config.vm_storage_path);
     } else {
         spdlog::info("VMs disabled (vms.enabled = false): heartbeating only");
+        // A command that reaches this node anyway fails at once with the reason, rather than
+        // leaving its VM waiting.
+        // A raw pointer: the link owns this handler, and outlives every call of it.
+        link->SetCommandHandler([raw = link.get()](std::vector<proto::Command> commands) {
+            for (const auto& c : commands) {
+                proto::CommandResult refused;
+                refused.command_id = c.id;
+                refused.success = false;
+                refused.message = "this node runs no VMs (vms.enabled = false)";
+                raw->PostResult(std::move(refused));
+            }
+        });
     }
 
     auto registry = std::make_shared<prometheus::Registry>();
