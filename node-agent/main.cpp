@@ -57,6 +57,7 @@ int Run(const agent::AgentConfig& config) {
     const agent::adapters::SysinfoPaths paths;
     auto resources = OrDie(agent::adapters::DiscoverResources(paths, config.vm_storage_path),
                            "resource discovery");
+    resources.vms_enabled = config.vms.enabled;
     spdlog::info("{}: {} cores / {} threads, {} MiB memory, {} GiB free for VMs, {} GPU(s), KVM {}",
                  resources.cpu_model, resources.cpu_cores, resources.cpu_threads,
                  resources.memory_bytes >> 20, resources.storage_free_bytes >> 30,

@@ -67,6 +67,7 @@ json ToJson(const NodeResources& v) {
                 {"cpuThreads", v.cpu_threads},
                 {"virtualizationFlags", v.virtualization_flags},
                 {"kvmAvailable", v.kvm_available},
+                {"vmsEnabled", v.vms_enabled},
                 {"memoryBytes", v.memory_bytes},
                 {"storagePath", v.storage_path},
                 {"storageTotalBytes", v.storage_total_bytes},
@@ -139,6 +140,7 @@ Result<NodeResources> DecodeNodeResources(const json& j) {
     DECLOUD_TRY(r.Unsigned("cpuThreads", v.cpu_threads));
     DECLOUD_TRY(r.StringArray("virtualizationFlags", v.virtualization_flags, false));
     DECLOUD_TRY(r.Bool("kvmAvailable", v.kvm_available));
+    DECLOUD_TRY(r.Bool("vmsEnabled", v.vms_enabled, false));
     DECLOUD_TRY(r.Unsigned("memoryBytes", v.memory_bytes));
     DECLOUD_TRY(r.String("storagePath", v.storage_path, false));
     DECLOUD_TRY(r.Unsigned("storageTotalBytes", v.storage_total_bytes));

@@ -40,6 +40,7 @@ struct NodeSpec {
     std::uint64_t disk_free_gib = 100;
     std::uint64_t price = 0;  // micro-USDC per point-hour; 0: platform default
     std::string region = "eu-west";
+    bool vms = true;  // the agent's vms.enabled
 };
 
 class VmServicePgTest : public ::testing::Test {
@@ -86,6 +87,7 @@ class VmServicePgTest : public ::testing::Test {
         r.resources.memory_bytes = spec.memory_gib << 30;
         r.resources.storage_total_bytes = 500ull << 30;
         r.resources.storage_free_bytes = spec.disk_free_gib << 30;
+        r.resources.vms_enabled = spec.vms;
         r.compute = {spec.points, 4000, spec.cores};
         r.price_per_point_micro_usdc = spec.price;
         r.timestamp = common::FormatRfc3339(clock_.Now());
@@ -534,6 +536,17 @@ TEST_F(VmServicePgTest, TemplateRequestsAreCheckedBeforeAnythingIsCreated) {
     auto page = vms_->List(kAlice, 100, "");
     ASSERT_TRUE(page);
     EXPECT_TRUE(page->vms.empty());
+}
+
+TEST_F(VmServicePgTest, NodesThatRunNoVmsAreNeverChosen) {
+    NodeSpec heartbeat_only;
+    heartbeat_only.vms = false;
+    AddNode(heartbeat_only);
+    auto refused = vms_->Create(kAlice, Request());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, common::ErrorCode::kUnprocessable);
+    const auto node = AddNode();
+    EXPECT_EQ(Create(kAlice, Request()).node_id, node);
 }
 
 }  // namespace

@@ -51,7 +51,9 @@ SELECT n.id::text, n.status = 'online', n.compute_points,
 FROM nodes n
 LEFT JOIN reserved r ON r.node_id = n.id
 LEFT JOIN up ON up.node_id = n.id
-WHERE ($4::uuid IS NULL AND n.status = 'online') OR n.id = $4::uuid)sql";
+WHERE ($4::uuid IS NULL AND n.status = 'online'
+       AND coalesce((n.resources->>'vmsEnabled')::boolean, true))
+   OR n.id = $4::uuid)sql";
 
 constexpr const char* kLockNode = "SELECT 1 FROM nodes WHERE id = $1::uuid FOR UPDATE";
 constexpr const char* kLockOwner = "SELECT 1 FROM users WHERE wallet_address = $1 FOR UPDATE";

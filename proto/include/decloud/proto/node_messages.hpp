@@ -35,6 +35,7 @@ struct NodeResources {
     std::uint32_t cpu_threads = 0;                  // logical CPUs
     std::vector<std::string> virtualization_flags;  // "vmx", "svm" as found in /proc/cpuinfo
     bool kvm_available = false;                     // /dev/kvm opened and KVM_GET_API_VERSION ok
+    bool vms_enabled = true;  // the agent runs VMs (absent on the wire: true, as older agents did)
     std::uint64_t memory_bytes = 0;
     std::string storage_path;  // the VM image directory measured
     std::uint64_t storage_total_bytes = 0;
