@@ -201,15 +201,19 @@ Result<VmQuote> VmService::Quote(const CreateVmRequest& original) {
     CreateVmRequest request = original;
     if (auto rendered = ApplyTemplate(request); !rendered) return rendered.error();
     if (auto st = Validate(request); !st) return st.error();
+    return Place(request.requirements);
+}
+
+Result<VmQuote> VmService::Place(const domain::VmRequirements& requirements) {
     const auto now = clock_.Now();
     auto nodes = vms_.SchedulableNodes(now - std::chrono::days{30}, now);
     if (!nodes) return nodes.error();
     domain::ScheduleOptions options;
     options.weights = options_.weights;
     VmQuote quote;
-    quote.schedule = domain::Schedule(request.requirements, *nodes, options);
+    quote.schedule = domain::Schedule(requirements, *nodes, options);
     if (quote.schedule.candidates.empty())
-        quote.explanation = domain::ExplainNoPlacement(request.requirements, quote.schedule);
+        quote.explanation = domain::ExplainNoPlacement(requirements, quote.schedule);
     return quote;
 }
 
@@ -233,7 +237,7 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
         }
         authorized_keys.push_back(key->authorized_key);
     }
-    auto quote = Quote(request);
+    auto quote = Place(request.requirements);
     if (!quote) return quote.error();
     if (quote->schedule.candidates.empty()) return Error::Unprocessable(quote->explanation);
 

@@ -112,6 +112,8 @@ class VmService {
     // Fills the image from the template, checks its minimum resources and renders it; the
     // rendered cloud-init (empty without a template).
     common::Result<std::string> ApplyTemplate(CreateVmRequest& request) const;
+    // The scheduler's answer over the online nodes, for a request already validated.
+    common::Result<VmQuote> Place(const domain::VmRequirements& requirements);
     void HintCommand(const std::string& node_id);
 
     ports::VmRepository& vms_;
