@@ -103,7 +103,11 @@ std::string SanitizeXmlText(std::string_view text) {
 
 bool IsValidXmlText(std::string_view text) { return SanitizeXmlText(text) == text; }
 
-std::string EscapeXmlText(std::string_view text) {
+namespace {
+
+// Attribute values also need their quotes escaped and whitespace kept as character references,
+// since attribute-value normalisation would turn literal tabs and newlines into spaces.
+std::string Escape(std::string_view text, bool attribute) {
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {
@@ -118,8 +122,20 @@ std::string EscapeXmlText(std::string_view text) {
                 out += "&gt;";
                 break;
             case '\r':
-                out += "&#13;";
-                break;  // a literal CR would be read back as LF
+                out += "&#13;";  // a literal CR would be read back as LF
+                break;
+            case '"':
+                out += attribute ? "&quot;" : "\"";
+                break;
+            case '\'':
+                out += attribute ? "&apos;" : "'";
+                break;
+            case '\t':
+                out += attribute ? "&#9;" : "\t";
+                break;
+            case '\n':
+                out += attribute ? "&#10;" : "\n";
+                break;
             default:
                 out += c;
         }
@@ -127,42 +143,11 @@ std::string EscapeXmlText(std::string_view text) {
     return out;
 }
 
-std::string EscapeXmlAttribute(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (const char c : value) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&apos;";
-                break;
-            // Attribute-value normalisation would turn literal whitespace into spaces.
-            case '\t':
-                out += "&#9;";
-                break;
-            case '\n':
-                out += "&#10;";
-                break;
-            case '\r':
-                out += "&#13;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
+}  // namespace
+
+std::string EscapeXmlText(std::string_view text) { return Escape(text, false); }
+
+std::string EscapeXmlAttribute(std::string_view value) { return Escape(value, true); }
 
 void XmlWriter::Indent() { out_.append(open_.size() * 2, ' '); }
 
