@@ -1,6 +1,6 @@
 #include "decloud/proto/node_messages.hpp"
 
-#include "field_reader.hpp"
+#include "decloud/proto/field_reader.hpp"
 
 #include <cmath>
 #include <limits>
@@ -11,8 +11,6 @@ using common::Error;
 using common::Result;
 using common::Status;
 using nlohmann::json;
-
-using detail::FieldReader;
 
 namespace {
 

@@ -1,13 +1,13 @@
 #include "decloud/proto/vm_messages.hpp"
 
 #include "decloud/common/ids.hpp"
-#include "field_reader.hpp"
+#include "decloud/proto/field_reader.hpp"
 
 namespace decloud::proto {
 
 using common::Error;
 using common::Result;
-using detail::FieldReader;
+
 using nlohmann::json;
 
 namespace {

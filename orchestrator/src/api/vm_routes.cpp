@@ -6,6 +6,7 @@
 #include "decloud/common/money.hpp"
 #include "decloud/net/blocking.hpp"
 #include "decloud/net/websocket.hpp"
+#include "decloud/proto/field_reader.hpp"
 #include "decloud/proto/vm_messages.hpp"
 #include "orchestrator/api/command_channels.hpp"
 #include "orchestrator/api/routes.hpp"
@@ -19,68 +20,6 @@ using common::Result;
 using nlohmann::json;
 
 namespace {
-
-// Strict readers for the create body: a field of the wrong type is an error naming it.
-class BodyReader {
-  public:
-    explicit BodyReader(const json& body) : body_(body) {}
-
-    common::Status String(const char* key, std::string& out, bool required) const {
-        const auto it = body_.find(key);
-        if (it == body_.end() || it->is_null()) {
-            if (required) return Error::InvalidArgument(std::string(key) + ": required");
-            return common::Ok();
-        }
-        if (!it->is_string())
-            return Error::InvalidArgument(std::string(key) + ": must be a string");
-        out = it->get<std::string>();
-        return common::Ok();
-    }
-    common::Status OptionalString(const char* key, std::optional<std::string>& out) const {
-        const auto it = body_.find(key);
-        if (it == body_.end() || it->is_null()) return common::Ok();
-        if (!it->is_string())
-            return Error::InvalidArgument(std::string(key) + ": must be a string");
-        out = it->get<std::string>();
-        return common::Ok();
-    }
-    template <class UInt>
-    common::Status Unsigned(const char* key, UInt& out, bool required) const {
-        const auto it = body_.find(key);
-        if (it == body_.end() || it->is_null()) {
-            if (required) return Error::InvalidArgument(std::string(key) + ": required");
-            return common::Ok();
-        }
-        if (!it->is_number_unsigned() ||
-            it->get<std::uint64_t>() > std::numeric_limits<UInt>::max())
-            return Error::InvalidArgument(std::string(key) + ": must be a positive integer");
-        out = static_cast<UInt>(it->get<std::uint64_t>());
-        return common::Ok();
-    }
-    common::Status Bool(const char* key, bool& out) const {
-        const auto it = body_.find(key);
-        if (it == body_.end() || it->is_null()) return common::Ok();
-        if (!it->is_boolean())
-            return Error::InvalidArgument(std::string(key) + ": must be true or false");
-        out = it->get<bool>();
-        return common::Ok();
-    }
-    common::Status Strings(const char* key, std::vector<std::string>& out) const {
-        const auto it = body_.find(key);
-        if (it == body_.end() || it->is_null()) return common::Ok();
-        if (!it->is_array() || it->size() > 64)
-            return Error::InvalidArgument(std::string(key) + ": must be an array of strings");
-        for (const auto& v : *it) {
-            if (!v.is_string())
-                return Error::InvalidArgument(std::string(key) + ": must be an array of strings");
-            out.push_back(v.get<std::string>());
-        }
-        return common::Ok();
-    }
-
-  private:
-    const json& body_;
-};
 
 #define DECLOUD_TRY_STATUS(expr)                         \
     do {                                                 \
@@ -99,7 +38,7 @@ Result<app::CreateVmRequest> ParseCreate(const json& body) {
                                                            "templateParams"};
     for (const auto& [key, value] : body.items())
         if (!kKnown.contains(key)) return Error::InvalidArgument("unknown field '" + key + "'");
-    BodyReader r(body);
+    proto::FieldReader r(body, "");
     app::CreateVmRequest req;
     auto& q = req.requirements;
     DECLOUD_TRY_STATUS(r.String("name", req.name, true));
@@ -114,7 +53,7 @@ Result<app::CreateVmRequest> ParseCreate(const json& body) {
     q.tier = *parsed_tier;
     if (const auto it = body.find("gpu"); it != body.end() && !it->is_null()) {
         if (!it->is_object()) return Error::InvalidArgument("gpu: must be an object");
-        BodyReader g(*it);
+        proto::FieldReader g(*it, "gpu");
         domain::GpuRequirement gpu;
         DECLOUD_TRY_STATUS(g.Unsigned("count", gpu.count, false));
         DECLOUD_TRY_STATUS(g.String("vendor", gpu.vendor, false));
@@ -125,10 +64,10 @@ Result<app::CreateVmRequest> ParseCreate(const json& body) {
     }
     DECLOUD_TRY_STATUS(r.String("region", q.region, false));
     if (auto st = app::ValidateRegion(q.region); !st) return st.error();
-    DECLOUD_TRY_STATUS(r.Strings("tags", q.tags));
+    DECLOUD_TRY_STATUS(r.StringArray("tags", q.tags, false));
     if (auto st = app::ValidateTags(q.tags); !st) return st.error();
     DECLOUD_TRY_STATUS(r.String("nodeId", q.target_node_id, false));
-    DECLOUD_TRY_STATUS(r.Bool("requireKvm", q.require_kvm));
+    DECLOUD_TRY_STATUS(r.Bool("requireKvm", q.require_kvm, false));
     DECLOUD_TRY_STATUS(r.String("template", req.template_id, false));
     // With a template the image defaults to the template's.
     DECLOUD_TRY_STATUS(r.String("image", req.image, req.template_id.empty()));
@@ -136,7 +75,7 @@ Result<app::CreateVmRequest> ParseCreate(const json& body) {
         if (!it->is_object()) return Error::InvalidArgument("templateParams: must be an object");
         req.template_params = *it;
     }
-    DECLOUD_TRY_STATUS(r.Strings("sshKeyIds", req.ssh_key_ids));
+    DECLOUD_TRY_STATUS(r.StringArray("sshKeyIds", req.ssh_key_ids, false));
     DECLOUD_TRY_STATUS(r.String("userData", req.user_data, false));
     DECLOUD_TRY_STATUS(r.OptionalString("encryptedPassword", req.encrypted_password));
     DECLOUD_TRY_STATUS(r.OptionalString("passwordHash", req.password_hash));

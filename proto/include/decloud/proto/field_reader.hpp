@@ -1,6 +1,7 @@
 #pragma once
 
-// Strict JSON field readers shared by the message decoders (private to decloud_proto).
+// Strict JSON field readers: the message decoders here and the API's request bodies use them, so
+// every wrong field is reported the same way, named with its JSON path.
 
 #include <cmath>
 #include <limits>
@@ -12,97 +13,108 @@
 
 #include "decloud/common/result.hpp"
 
-namespace decloud::proto::detail {
-
-using common::Error;
-using common::Status;
-using nlohmann::json;
+namespace decloud::proto {
 
 // Field readers: the error names the field with its JSON path so a client knows what to fix.
 class FieldReader {
   public:
-    FieldReader(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
+    FieldReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {}
 
-    Status Object() const {
-        if (!j_.is_object()) return Error::InvalidArgument(Where("") + "must be a JSON object");
+    common::Status Object() const {
+        if (!j_.is_object())
+            return common::Error::InvalidArgument(Where("") + "must be a JSON object");
         return common::Ok();
     }
 
-    Status String(const char* key, std::string& out, bool required = true) const {
+    common::Status String(const char* key, std::string& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_string()) return Error::InvalidArgument(Where(key) + "must be a string");
+        if (!it->is_string())
+            return common::Error::InvalidArgument(Where(key) + "must be a string");
+        out = it->get<std::string>();
+        return common::Ok();
+    }
+
+    // Leaves `out` empty when the field is absent or null.
+    common::Status OptionalString(const char* key, std::optional<std::string>& out) const {
+        const auto it = j_.find(key);
+        if (it == j_.end() || it->is_null()) return common::Ok();
+        if (!it->is_string())
+            return common::Error::InvalidArgument(Where(key) + "must be a string");
         out = it->get<std::string>();
         return common::Ok();
     }
 
     template <class UInt>
-    Status Unsigned(const char* key, UInt& out, bool required = true) const {
+    common::Status Unsigned(const char* key, UInt& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
         if (!it->is_number_integer() ||
             (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() < 0))
-            return Error::InvalidArgument(Where(key) + "must be a non-negative integer");
+            return common::Error::InvalidArgument(Where(key) + "must be a non-negative integer");
         const auto v = it->get<std::uint64_t>();
         if (v > std::numeric_limits<UInt>::max())
-            return Error::InvalidArgument(Where(key) + "is too large");
+            return common::Error::InvalidArgument(Where(key) + "is too large");
         out = static_cast<UInt>(v);
         return common::Ok();
     }
 
-    Status Int(const char* key, int& out, bool required = true) const {
+    common::Status Int(const char* key, int& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
         if (!it->is_number_integer())
-            return Error::InvalidArgument(Where(key) + "must be an integer");
+            return common::Error::InvalidArgument(Where(key) + "must be an integer");
         const auto v = it->get<std::int64_t>();
         if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
-            return Error::InvalidArgument(Where(key) + "is out of range");
+            return common::Error::InvalidArgument(Where(key) + "is out of range");
         out = static_cast<int>(v);
         return common::Ok();
     }
 
-    Status Double(const char* key, double& out, double min, double max,
-                  bool required = true) const {
+    common::Status Double(const char* key, double& out, double min, double max,
+                          bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_number()) return Error::InvalidArgument(Where(key) + "must be a number");
+        if (!it->is_number())
+            return common::Error::InvalidArgument(Where(key) + "must be a number");
         const auto v = it->get<double>();
         if (!std::isfinite(v) || v < min || v > max)
-            return Error::InvalidArgument(Where(key) + "is out of range");
+            return common::Error::InvalidArgument(Where(key) + "is out of range");
         out = v;
         return common::Ok();
     }
 
-    Status Bool(const char* key, bool& out, bool required = true) const {
+    common::Status Bool(const char* key, bool& out, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
-        if (!it->is_boolean()) return Error::InvalidArgument(Where(key) + "must be true or false");
+        if (!it->is_boolean())
+            return common::Error::InvalidArgument(Where(key) + "must be true or false");
         out = it->get<bool>();
         return common::Ok();
     }
 
-    Status OptionalBool(const char* key, std::optional<bool>& out) const {
+    common::Status OptionalBool(const char* key, std::optional<bool>& out) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) {
             out.reset();
             return common::Ok();
         }
         if (!it->is_boolean())
-            return Error::InvalidArgument(Where(key) + "must be true, false or null");
+            return common::Error::InvalidArgument(Where(key) + "must be true, false or null");
         out = it->get<bool>();
         return common::Ok();
     }
 
-    Status StringArray(const char* key, std::vector<std::string>& out, bool required = true) const {
+    common::Status StringArray(const char* key, std::vector<std::string>& out,
+                               bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
         if (!it->is_array())
-            return Error::InvalidArgument(Where(key) + "must be an array of strings");
+            return common::Error::InvalidArgument(Where(key) + "must be an array of strings");
         out.clear();
         for (const auto& el : *it) {
             if (!el.is_string())
-                return Error::InvalidArgument(Where(key) + "must be an array of strings");
+                return common::Error::InvalidArgument(Where(key) + "must be an array of strings");
             out.push_back(el.get<std::string>());
         }
         return common::Ok();
@@ -110,11 +122,11 @@ class FieldReader {
 
     // Decodes a nested object with `decode`, prefixing its errors with this path.
     template <class T, class F>
-    Status Nested(const char* key, T& out, F decode, bool required = true) const {
+    common::Status Nested(const char* key, T& out, F decode, bool required = true) const {
         const auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return Missing(key, required);
         auto r = decode(*it);
-        if (!r) return Error::InvalidArgument(Where(key) + r.error().message);
+        if (!r) return common::Error::InvalidArgument(Where(key) + r.error().message);
         out = std::move(*r);
         return common::Ok();
     }
@@ -129,13 +141,13 @@ class FieldReader {
     }
 
   private:
-    Status Missing(const char* key, bool required) const {
-        if (required) return Error::InvalidArgument(Where(key) + "is required");
+    common::Status Missing(const char* key, bool required) const {
+        if (required) return common::Error::InvalidArgument(Where(key) + "is required");
         return common::Ok();
     }
 
-    const json& j_;
+    const nlohmann::json& j_;
     std::string path_;
 };
 
-}  // namespace decloud::proto::detail
+}  // namespace decloud::proto
