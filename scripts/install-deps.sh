@@ -18,6 +18,9 @@ PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-config-network
     qemu-system-x86 qemu-utils dnsmasq-base iptables busybox-static cpio xz-utils genisoimage
     cloud-init libxml2-utils
+    # ingress proxy and relays: the peers the benchmarks compare against, WireGuard in userspace,
+    # nftables (the library the agent links and the CLI the tests judge with)
+    nginx-light iperf3 wireguard-go wireguard-tools nftables libnftables-dev
 )
 
 missing=()
@@ -45,3 +48,7 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The benchmarks start their own nginx on loopback; the package's system service is not wanted.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+    $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

@@ -8,55 +8,11 @@
 
 namespace decloud::agent::domain::ingress {
 
-namespace {
-
 using common::Error;
 using common::Result;
-
-bool IsForbiddenInValue(char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && c != '\t') || u == 0x7F;
-}
-
-common::Status CheckName(std::string_view name) {
-    if (name.empty()) return Error::InvalidArgument("empty header name");
-    if (text::IsWhitespace(name.back())) {
-        return Error::InvalidArgument("whitespace between header name and colon");
-    }
-    for (char c : name) {
-        if (c == '\r' || c == '\n' || c == '\0') {
-            return Error::InvalidArgument("control character in header name");
-        }
-        if (!text::IsTokenChar(c)) return Error::InvalidArgument("invalid header name character");
-    }
-    return common::Ok();
-}
-
-common::Status CheckValue(std::string_view value) {
-    if (!value.empty() && text::IsWhitespace(value.front())) {
-        return Error::InvalidArgument("obsolete line folding in header value");
-    }
-    for (char c : value) {
-        if (c == '\r' || c == '\n') return Error::InvalidArgument("CR or LF in header value");
-        if (c == '\0') return Error::InvalidArgument("NUL in header value");
-        if (IsForbiddenInValue(c))
-            return Error::InvalidArgument("control character in header value");
-    }
-    return common::Ok();
-}
-
-// 1*DIGIT that fits in 64 bits.
-std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    std::uint64_t value = 0;
-    for (char c : s) {
-        if (!text::IsDigit(c)) return std::nullopt;
-        value = value * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return value;
-}
-
-}  // namespace
+using text::CheckName;
+using text::CheckValue;
+using text::ParseDecimal;
 
 Result<RequestFraming> CheckRequestHeaders(std::span<const RawHeader> headers) {
     std::optional<std::uint64_t> content_length;

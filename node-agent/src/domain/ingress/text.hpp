@@ -2,8 +2,12 @@
 
 // Character classes and small string helpers shared by the ingress rules (internal header).
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "decloud/common/result.hpp"
 
 namespace decloud::agent::domain::ingress::text {
 
@@ -84,6 +88,51 @@ void ForEachListElement(std::string_view list, F&& f) {
         if (comma == std::string_view::npos) return;
         list.remove_prefix(comma + 1);
     }
+}
+
+// Header field checks shared by requests, responses and trailers.
+inline bool IsForbiddenInValue(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7F;
+}
+
+inline common::Status CheckName(std::string_view name) {
+    if (name.empty()) return common::Error::InvalidArgument("empty header name");
+    if (IsWhitespace(name.back())) {
+        return common::Error::InvalidArgument("whitespace between header name and colon");
+    }
+    for (char c : name) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return common::Error::InvalidArgument("control character in header name");
+        }
+        if (!IsTokenChar(c)) return common::Error::InvalidArgument("invalid header name character");
+    }
+    return common::Ok();
+}
+
+inline common::Status CheckValue(std::string_view value) {
+    if (!value.empty() && IsWhitespace(value.front())) {
+        return common::Error::InvalidArgument("obsolete line folding in header value");
+    }
+    for (char c : value) {
+        if (c == '\r' || c == '\n')
+            return common::Error::InvalidArgument("CR or LF in header value");
+        if (c == '\0') return common::Error::InvalidArgument("NUL in header value");
+        if (IsForbiddenInValue(c))
+            return common::Error::InvalidArgument("control character in header value");
+    }
+    return common::Ok();
+}
+
+// 1*DIGIT that fits in 64 bits.
+inline std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    std::uint64_t value = 0;
+    for (char c : s) {
+        if (!IsDigit(c)) return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return value;
 }
 
 }  // namespace decloud::agent::domain::ingress::text

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/domain/ingress/routing.hpp"
+#include "decloud/common/result.hpp"
+
+namespace decloud::agent::proxy {
+
+struct TlsFiles {
+    std::string certificate_chain_file;  // PEM
+    std::string private_key_file;        // PEM
+};
+
+struct IngressSettings {
+    std::string listen_address = "0.0.0.0";
+    std::uint16_t listen_port = 8080;  // 0: any free port (see IngressProxy::port)
+    domain::ingress::RoutingConfig routing;
+    bool preserve_host = true;  // false: Host becomes the VM's "address:port"
+    std::chrono::milliseconds connect_timeout{5'000};
+    // No byte moved in either direction for this long ends an HTTP exchange (504 if no response
+    // began) or an idle keep-alive connection.
+    std::chrono::milliseconds idle_timeout{60'000};
+    // A whole HTTP exchange, request line to last response byte (WebSockets excepted).
+    std::chrono::milliseconds total_timeout{100'000};
+    std::chrono::milliseconds websocket_idle_timeout{600'000};
+    std::size_t max_header_bytes = 64 * 1024;
+    std::size_t max_idle_upstream_connections = 64;  // per VM address and port
+    std::optional<TlsFiles> tls;
+};
+
+// The node's ingress: HTTP and WebSocket from the Internet to the VMs this node runs, routed by
+// path or Host (agent/domain/ingress/routing.hpp), never to anything else. Runs on the io_context
+// it is given; every public member may be called from any thread.
+class IngressProxy {
+  public:
+    IngressProxy(boost::asio::io_context& io, IngressSettings settings);
+    ~IngressProxy();
+    IngressProxy(const IngressProxy&) = delete;
+    IngressProxy& operator=(const IngressProxy&) = delete;
+
+    // Binds and starts accepting. Fails with a clear message on a bad address, a port in use, or
+    // unreadable TLS files.
+    common::Result<void> Start();
+    // The bound port (useful with listen_port 0).
+    std::uint16_t port() const;
+
+    // Replaces the routing table; requests already routed keep their upstream.
+    void UpdateRoutes(domain::ingress::RoutingTable table);
+    // Re-reads the TLS certificate and key; connections accepted afterwards use them. On failure
+    // the previous pair stays in use.
+    common::Result<void> ReloadTls();
+    // Stops accepting and closes every connection.
+    void Stop();
+
+    struct Stats {
+        std::uint64_t requests = 0;           // HTTP exchanges forwarded or refused
+        std::uint64_t websockets_active = 0;  // bridged WebSocket pairs now
+        std::uint64_t upstream_connects = 0;  // new TCP connections to VMs (pool misses)
+    };
+    Stats stats() const;
+
+    struct Impl;  // opaque; shared with the connections, which may outlive a Stop
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace decloud::agent::proxy
