@@ -1,0 +1,165 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "decloud/common/clock.hpp"
+#include "decloud/common/result.hpp"
+#include "orchestrator/domain/relay.hpp"
+#include "orchestrator/domain/relay_failover.hpp"
+#include "orchestrator/domain/relay_selection.hpp"
+
+namespace decloud::orchestrator::ports {
+
+// A public node's offer to relay, as its agent reports it.
+struct RelayOffer {
+    std::string node_id;
+    bool enabled = true;
+    std::string wireguard_public_key;  // the relay interface's key (base64); may change: rotation
+    std::uint16_t wireguard_port = 51820;
+    std::string endpoint_host;      // empty: the node's reported, else observed, address
+    std::uint32_t max_tunnels = 0;  // 0: the configured default
+    std::uint32_t bandwidth_mbps = 0;
+};
+
+// What the health monitor concluded about a relay node's relay role.
+struct RelayHealth {
+    bool healthy = true;
+    std::string reason;
+    std::uint32_t bandwidth_used_mbps = 0;
+};
+
+// A tunnel to create for a CGNAT node on the relay chosen by domain::SelectRelays.
+struct NewAssignment {
+    std::string cgnat_node_id;
+    domain::RelayRole role = domain::RelayRole::kPrimary;
+    std::string relay_node_id;
+    std::string selection_reason;  // domain::RelayChoice::reason
+    std::string cgnat_public_key;  // may be empty until the CGNAT agent reports it
+};
+
+// A CGNAT node that needs a primary relay and found none.
+struct AwaitingRelay {
+    std::string cgnat_node_id;
+    common::TimePoint since{};
+    common::TimePoint last_attempt_at{};
+    std::uint32_t attempts = 0;
+    std::string reason;
+};
+
+// Moves a CGNAT node off its primary (domain::DecideRecovery's kPromoteStandby or
+// kReplacePrimary): set exactly one of promote_assignment_id and replacement.
+struct FailoverRequest {
+    std::string cgnat_node_id;
+    std::string failed_assignment_id;  // the live primary being abandoned
+    std::string reason;
+    std::string promote_assignment_id;         // an active standby of the same node
+    std::optional<NewAssignment> replacement;  // a new primary (its role is forced to primary)
+};
+
+struct FailoverOutcome {
+    domain::RelayAssignment primary;         // the new primary
+    std::vector<domain::MappingMove> moves;  // port mappings moved to it (public URLs change)
+};
+
+// Relay offers, relay assignments (WireGuard tunnels) with their history, port mappings on
+// relays, nodes awaiting a relay, and each VM's relay. Blocking and thread-safe; times come from
+// the caller's clock. Tunnel blocks and public ports are allocated inside the database
+// transaction that stores them, so concurrent callers (threads or orchestrator replicas) never
+// receive the same one; a failed call writes nothing.
+class RelayRepository {
+  public:
+    virtual ~RelayRepository() = default;
+
+    // Records or updates a node's relay offer (kNotFound for an unknown node). A changed key or
+    // port is copied onto the node's live assignments, each with an event (key rotation).
+    // Withdrawing it (enabled = false) stops new assignments; live ones stay until released or
+    // failed over.
+    virtual common::Status UpsertOffer(const RelayOffer& offer, common::TimePoint now) = 0;
+    // kNotFound if the node has no offer.
+    virtual common::Status SetRelayHealth(const std::string& node_id, const RelayHealth& health,
+                                          common::TimePoint now) = 0;
+    // Every node with an offer, as relay selection sees it (uptime over [uptime_since, now]).
+    virtual common::Result<std::vector<domain::RelayCandidate>> Candidates(
+        common::TimePoint uptime_since, common::TimePoint now) = 0;
+
+    // Creates a tunnel in state provisioning: locks the relay's offer row and re-checks that it
+    // is enabled and has a tunnel free (kConflict "relay ... is full" otherwise), allocates the
+    // lowest free /30 of the pool (kUnprocessable when exhausted), and takes the relay's key and
+    // port. kConflict if the node already has a live assignment in that role or on that relay.
+    // A primary ends the node's wait (relay_waits) and becomes the relay of the node's VMs.
+    virtual common::Result<domain::RelayAssignment> Assign(const NewAssignment& assignment,
+                                                           common::TimePoint now) = 0;
+
+    virtual common::Result<domain::RelayAssignment> Get(const std::string& assignment_id) = 0;
+    // Live assignments of a CGNAT node, primary first.
+    virtual common::Result<std::vector<domain::RelayAssignment>> ForCgnatNode(
+        const std::string& cgnat_node_id) = 0;
+    // Live assignments carried by a relay node (the peers its agent should have), by id.
+    virtual common::Result<std::vector<domain::RelayAssignment>> ForRelayNode(
+        const std::string& relay_node_id) = 0;
+    // Every live assignment, by id (for the relay monitor).
+    virtual common::Result<std::vector<domain::RelayAssignment>> Live() = 0;
+    // Oldest first.
+    virtual common::Result<std::vector<domain::RelayEvent>> Events(
+        const std::string& assignment_id) = 0;
+
+    // Applies a state change under a row lock (domain::ApplyTransition; kConflict when it is not
+    // allowed or the assignment is not in one of `expected_from`, when that is not empty).
+    // Going to removed deletes the assignment's port mappings, and for a primary clears its
+    // node's VMs' relay.
+    virtual common::Result<domain::RelayAssignment> Transition(
+        const std::string& assignment_id, const std::vector<domain::RelayState>& expected_from,
+        domain::RelayState to, const std::string& reason, common::TimePoint now) = 0;
+
+    // Records the CGNAT end's (new) public key, with an event when it changes.
+    virtual common::Result<domain::RelayAssignment> SetCgnatKey(const std::string& assignment_id,
+                                                                const std::string& public_key,
+                                                                common::TimePoint now) = 0;
+
+    // In one transaction: the failed primary goes to removed; the standby is promoted (it must
+    // be active) or the replacement is assigned as in Assign; the port mappings move to the new
+    // primary's relay (domain::PlanMappingMoves: kUnprocessable, nothing changed, if they do not
+    // fit); the node's VMs now count on the new relay. kConflict if `failed_assignment_id` is not
+    // the node's live primary.
+    virtual common::Result<FailoverOutcome> Failover(const FailoverRequest& request,
+                                                     common::TimePoint now) = 0;
+
+    // The CGNAT node leaves: every live assignment of it goes to removed with `reason`, their
+    // port mappings are deleted, its VMs have no relay and it waits no more. Returns what was
+    // released (state removed).
+    virtual common::Result<std::vector<domain::RelayAssignment>> Release(
+        const std::string& cgnat_node_id, const std::string& reason, common::TimePoint now) = 0;
+
+    // Records (or refreshes: attempts + 1, reason) that the node waits for a primary relay.
+    virtual common::Status MarkAwaiting(const std::string& cgnat_node_id, const std::string& reason,
+                                        common::TimePoint now) = 0;
+    // Oldest wait first.
+    virtual common::Result<std::vector<AwaitingRelay>> Awaiting() = 0;
+
+    // A public port on the relay of the VM's node (its live primary) forwarded to `vm_port`:
+    // the existing mapping if there is one, else a free port of the configured range picked
+    // under a lock on the relay (kUnprocessable when the range is full, or when the node has
+    // no relay; kConflict for a VM that is deleted, deleting or failed; kNotFound for no VM).
+    // The mapping's public_url is "{relay public address}:{port}".
+    virtual common::Result<domain::PortMapping> AllocatePortForVm(const std::string& vm_id,
+                                                                  std::uint16_t vm_port,
+                                                                  domain::PortProtocol protocol,
+                                                                  common::TimePoint now) = 0;
+    virtual common::Result<std::vector<domain::PortMapping>> MappingsForVm(
+        const std::string& vm_id) = 0;
+    // What the relay's agent should forward (its desired state), by public port.
+    virtual common::Result<std::vector<domain::PortMapping>> MappingsForRelay(
+        const std::string& relay_node_id) = 0;
+    // When the VM is deleted or moves to another node; returns what was removed.
+    virtual common::Result<std::vector<domain::PortMapping>> RemoveMappingsForVm(
+        const std::string& vm_id) = 0;
+
+    // Sets the VM's relay (revenue attribution) from its node's live primary, or none; returns
+    // the relay node id or "" (for VMs placed after their node got its relay).
+    virtual common::Result<std::string> AttributeVm(const std::string& vm_id) = 0;
+};
+
+}  // namespace decloud::orchestrator::ports
