@@ -5,26 +5,34 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <thread>
 
 #include "agent/adapters/benchmark.hpp"
 #include "agent/adapters/identity.hpp"
 #include "agent/adapters/image_catalog.hpp"
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
 #include "agent/adapters/sysinfo.hpp"
+#include "agent/app/ingress_routes.hpp"
 #include "agent/app/orchestrator_link.hpp"
 #include "agent/app/vm_manager.hpp"
 #include "agent/config.hpp"
+#include "agent/proxy/ingress_proxy.hpp"
 #include "decloud/common/log.hpp"
 #include "decloud/common/metrics.hpp"
 
@@ -44,7 +52,45 @@ T OrDie(common::Result<T> r, std::string_view what) {
     return std::move(*r);
 }
 
+// Every bridged WebSocket holds two descriptors; the default soft limit of 1024 is too low.
+void RaiseDescriptorLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) {
+    agent::proxy::IngressSettings out;
+    out.listen_address = in.address;
+    out.listen_port = in.port;
+    out.routing.vm_domain = in.vm_domain;
+    out.routing.allowed_ports = in.allowed_ports;
+    out.preserve_host = !in.rewrite_host;
+    out.connect_timeout = in.connect_timeout;
+    out.idle_timeout = in.idle_timeout;
+    out.total_timeout = in.total_timeout;
+    out.websocket_idle_timeout = in.websocket_idle_timeout;
+    if (!in.tls_cert.empty()) out.tls = agent::proxy::TlsFiles{in.tls_cert, in.tls_key};
+    return out;
+}
+
+// Re-reads the routes every `interval` (VM commands trigger a refresh of their own as well).
+asio::awaitable<void> RefreshRoutesPeriodically(asio::io_context* ioc,
+                                                std::function<void()>* refresh,
+                                                std::chrono::milliseconds interval) {
+    asio::steady_timer timer(*ioc);
+    while (true) {
+        (*refresh)();
+        timer.expires_after(interval);
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+    }
+}
+
 int Run(const agent::AgentConfig& config) {
+    RaiseDescriptorLimit();
     std::error_code ec;
     std::filesystem::create_directories(config.state_dir, ec);
     if (ec)
@@ -103,6 +149,11 @@ int Run(const agent::AgentConfig& config) {
     // VMs: commands from the orchestrator run on the manager's worker; reports and results go
     // back through the link. Hypervisor calls block, so they never run on the I/O thread.
     asio::thread_pool blocking(1);
+    // The ingress proxy has its own thread, so VM traffic never waits behind the agent's work.
+    asio::io_context ingress_io(1);
+    std::unique_ptr<agent::proxy::IngressProxy> ingress;
+    std::thread ingress_thread;
+    std::function<void()> refresh_routes = [] {};
     std::unique_ptr<agent::adapters::LibvirtHypervisor> hypervisor;
     std::unique_ptr<agent::adapters::ImageCatalog> images;
     std::unique_ptr<agent::app::VmManager> vms;
@@ -126,8 +177,10 @@ int Run(const agent::AgentConfig& config) {
         vm_options.max_vcpus = resources.cpu_threads * config.vms.vcpu_overcommit;
         vm_options.network = config.vms.network;
         vms = std::make_unique<agent::app::VmManager>(
-            *hypervisor, *images, vm_options,
-            [link](proto::CommandResult r) { link->PostResult(std::move(r)); });
+            *hypervisor, *images, vm_options, [link, &refresh_routes](proto::CommandResult r) {
+                link->PostResult(std::move(r));
+                refresh_routes();  // a VM that started or stopped changes the routes now
+            });
         link->SetCommandHandler(
             [&vms](std::vector<proto::Command> commands) { vms->Submit(std::move(commands)); });
         link->SetReportSource([&vms] { return vms->Report(); }, blocking);
@@ -147,6 +200,36 @@ int Run(const agent::AgentConfig& config) {
                 raw->PostResult(std::move(refused));
             }
         });
+    }
+
+    if (config.ingress.enabled) {
+        ingress = std::make_unique<agent::proxy::IngressProxy>(ingress_io,
+                                                               ToProxySettings(config.ingress));
+        if (auto started = ingress->Start(); !started)
+            throw std::runtime_error("ingress: " + started.error().message);
+        ingress_thread = std::thread([&ingress_io] { ingress_io.run(); });
+        spdlog::info(
+            "ingress proxy on {}://{}:{}{}", config.ingress.tls_cert.empty() ? "http" : "https",
+            config.ingress.address, ingress->port(),
+            config.ingress.vm_domain.empty() ? "" : " (hosts *." + config.ingress.vm_domain + ")");
+        if (hypervisor) {
+            // Routes come from libvirt (running domains and their leases), never from requests.
+            refresh_routes = [&blocking, raw_hypervisor = hypervisor.get(),
+                              raw_ingress = ingress.get()] {
+                asio::post(blocking, [raw_hypervisor, raw_ingress] {
+                    auto domains = raw_hypervisor->List();
+                    if (!domains) {
+                        spdlog::warn("ingress routes not refreshed: {}", domains.error().message);
+                        return;
+                    }
+                    raw_ingress->UpdateRoutes(agent::app::RoutesFromDomains(*domains));
+                });
+            };
+            asio::co_spawn(
+                ioc,
+                RefreshRoutesPeriodically(&ioc, &refresh_routes, config.ingress.refresh_interval),
+                asio::detached);
+        }
     }
 
     auto registry = std::make_shared<prometheus::Registry>();
@@ -216,14 +299,36 @@ int Run(const agent::AgentConfig& config) {
 
     asio::co_spawn(ioc, link->Run(), asio::detached);
     asio::co_spawn(ioc, link->RunChannel(), asio::detached);
+    asio::signal_set reload(ioc, SIGHUP);
+    std::function<void()> wait_reload = [&] {
+        reload.async_wait([&](const boost::system::error_code& error, int) {
+            if (error) return;
+            if (ingress && !config.ingress.tls_cert.empty()) {
+                if (auto reloaded = ingress->ReloadTls(); reloaded)
+                    spdlog::info("ingress: TLS certificate reloaded");
+                else
+                    spdlog::error("ingress: TLS certificate not reloaded: {}",
+                                  reloaded.error().message);
+            }
+            wait_reload();
+        });
+    };
+    wait_reload();
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& error, int signo) {
         if (error) return;
         spdlog::info("signal {}: stopping", signo);
         link->Stop();
+        reload.cancel();
         server.Shutdown([&] { ioc.stop(); });
     });
     ioc.run();
+    if (ingress) {
+        ingress->Stop();
+        // Runs after the connections were closed by Stop's handler.
+        asio::post(ingress_io, [&ingress_io] { ingress_io.stop(); });
+        ingress_thread.join();
+    }
     if (vms) vms->Shutdown();
     blocking.join();
     spdlog::info("agent stopped");

@@ -30,7 +30,7 @@ std::string Trim(std::string_view s) {
     return std::string(s);
 }
 
-// Flattens the TOML document into dotted keys; arrays of strings become comma lists.
+// Flattens the TOML document into dotted keys; arrays of strings or integers become comma lists.
 Status Flatten(const toml::table& table, const std::string& prefix,
                std::map<std::string, std::string>& out) {
     for (const auto& [k, node] : table) {
@@ -41,10 +41,11 @@ Status Flatten(const toml::table& table, const std::string& prefix,
         } else if (const auto* arr = node.as_array()) {
             std::string joined;
             for (const auto& el : *arr) {
-                const auto s = el.value<std::string>();
+                auto s = el.value<std::string>();
+                if (!s && el.is_integer()) s = std::to_string(*el.value<std::int64_t>());
                 if (!s)
                     return Error::InvalidArgument("config key " + key +
-                                                  ": arrays must hold strings");
+                                                  ": arrays must hold strings or integers");
                 if (s->find(',') != std::string::npos)
                     return Error::InvalidArgument("config key " + key +
                                                   ": items cannot contain ','");

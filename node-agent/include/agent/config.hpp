@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,29 @@ struct VmSettings {
     std::uint32_t report_every_heartbeats = 4;
 };
 
+struct IngressSettings {
+    bool enabled = true;
+    std::string address = "0.0.0.0";
+    std::uint16_t port = 8088;
+    std::string vm_domain;
+    std::vector<std::uint16_t> allowed_ports;
+    bool rewrite_host = false;
+    std::chrono::milliseconds connect_timeout{5'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds total_timeout{100'000};
+    std::chrono::milliseconds websocket_idle_timeout{600'000};
+    std::string tls_cert;
+    std::string tls_key;
+    std::chrono::milliseconds refresh_interval{5'000};
+};
+
 struct AgentConfig {
     std::string orchestrator_url;
     std::string orchestrator_ca_file;  // empty: the system's trust store
     app::NodeProfile profile;
     std::string state_dir;
     std::string vm_storage_path;
+    IngressSettings ingress;
     std::string sysbench = "sysbench";
     std::uint32_t benchmark_threads = 0;
     std::uint32_t benchmark_seconds = 10;

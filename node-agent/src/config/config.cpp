@@ -36,6 +36,24 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"vms.memory_reserved_mib", "1024", "memory kept for the host, never given to VMs"},
         {"vms.vcpu_overcommit", "4", "vCPUs VMs may have per hardware thread, together"},
         {"vms.report_every_heartbeats", "4", "report the VMs to the orchestrator this often"},
+        {"ingress.enabled", "true", "serve HTTP and WebSocket to this node's VMs"},
+        {"ingress.address", "0.0.0.0", "address the ingress proxy listens on"},
+        {"ingress.port", "8088", "port the ingress proxy listens on"},
+        {"ingress.vm_domain", "",
+         "host-form suffix: {name}.{vm_domain} and {port}-{name}.{vm_domain}; empty: path form "
+         "only"},
+        {"ingress.allowed_ports", "22,80,443,3000,5000,8000,8080,8443,9000",
+         "VM ports anyone may reach (besides each VM's own exposed ports)"},
+        {"ingress.rewrite_host", "false",
+         "send Host as the VM's address:port instead of as received"},
+        {"ingress.connect_timeout", "5s", "time allowed to connect to a VM port"},
+        {"ingress.idle_timeout", "60s",
+         "an HTTP exchange or keep-alive connection with no bytes moving ends"},
+        {"ingress.total_timeout", "100s", "longest HTTP exchange, request to last response byte"},
+        {"ingress.websocket_idle_timeout", "10m", "a WebSocket with no bytes moving is closed"},
+        {"ingress.tls_cert", "", "PEM certificate chain: the listener speaks TLS (SIGHUP reloads)"},
+        {"ingress.tls_key", "", "PEM private key for ingress.tls_cert"},
+        {"ingress.refresh_interval", "5s", "how often the VM routes are re-read from libvirt"},
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
@@ -110,6 +128,44 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.vms.memory_reserved_mib, s.Int("vms.memory_reserved_mib", 0, 1 << 24));
     DECLOUD_ASSIGN(c.vms.vcpu_overcommit, s.Int("vms.vcpu_overcommit", 1, 64));
     DECLOUD_ASSIGN(c.vms.report_every_heartbeats, s.Int("vms.report_every_heartbeats", 1, 1000));
+    DECLOUD_ASSIGN(c.ingress.enabled, s.Bool("ingress.enabled"));
+    DECLOUD_ASSIGN(c.ingress.address, s.String("ingress.address"));
+    DECLOUD_ASSIGN(c.ingress.port, s.Int("ingress.port", 0, 65535));
+    DECLOUD_ASSIGN(c.ingress.vm_domain, s.String("ingress.vm_domain"));
+    std::vector<std::string> ports;
+    DECLOUD_ASSIGN(ports, s.StringList("ingress.allowed_ports"));
+    c.ingress.allowed_ports.clear();
+    for (const auto& text : ports) {
+        std::size_t used = 0;
+        int port = 0;
+        try {
+            port = std::stoi(text, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != text.size() || port < 1 || port > 65535)
+            return Error::InvalidArgument("ingress.allowed_ports: '" + text + "' is not a port");
+        c.ingress.allowed_ports.push_back(static_cast<std::uint16_t>(port));
+    }
+    DECLOUD_ASSIGN(c.ingress.rewrite_host, s.Bool("ingress.rewrite_host"));
+    DECLOUD_ASSIGN(c.ingress.connect_timeout, s.Duration("ingress.connect_timeout"));
+    DECLOUD_ASSIGN(c.ingress.idle_timeout, s.Duration("ingress.idle_timeout"));
+    DECLOUD_ASSIGN(c.ingress.total_timeout, s.Duration("ingress.total_timeout"));
+    DECLOUD_ASSIGN(c.ingress.websocket_idle_timeout, s.Duration("ingress.websocket_idle_timeout"));
+    DECLOUD_ASSIGN(c.ingress.tls_cert, s.String("ingress.tls_cert"));
+    DECLOUD_ASSIGN(c.ingress.tls_key, s.String("ingress.tls_key"));
+    if (c.ingress.tls_cert.empty() != c.ingress.tls_key.empty())
+        return Error::InvalidArgument("ingress.tls_cert and ingress.tls_key go together");
+    DECLOUD_ASSIGN(c.ingress.refresh_interval, s.Duration("ingress.refresh_interval"));
+    for (const auto& [key, value] :
+         {std::pair{"ingress.connect_timeout", c.ingress.connect_timeout},
+          {"ingress.idle_timeout", c.ingress.idle_timeout},
+          {"ingress.total_timeout", c.ingress.total_timeout},
+          {"ingress.websocket_idle_timeout", c.ingress.websocket_idle_timeout},
+          {"ingress.refresh_interval", c.ingress.refresh_interval}}) {
+        if (value.count() <= 0)
+            return Error::InvalidArgument(std::string(key) + ": must be positive");
+    }
     DECLOUD_ASSIGN(c.sysbench, s.String("benchmark.sysbench"));
     DECLOUD_ASSIGN(c.benchmark_threads, s.Int("benchmark.threads", 0, 4096));
     DECLOUD_ASSIGN(c.benchmark_seconds, s.Int("benchmark.seconds", 1, 600));

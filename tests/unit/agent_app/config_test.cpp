@@ -42,6 +42,25 @@ TEST(AgentConfig, CgnatFlagAndBackoffAreValidated) {
               (std::vector<std::string>{"a", "b", "c"}));
 }
 
+TEST(AgentConfig, IngressSettingsAreValidated) {
+    const std::string w = "node.operator_wallet=0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+    auto defaults = Build({w});
+    ASSERT_TRUE(defaults) << defaults.error().message;
+    EXPECT_TRUE(defaults->ingress.enabled);
+    EXPECT_EQ(defaults->ingress.port, 8088);
+    EXPECT_EQ(defaults->ingress.allowed_ports,
+              (std::vector<std::uint16_t>{22, 80, 443, 3000, 5000, 8000, 8080, 8443, 9000}));
+    EXPECT_EQ(defaults->ingress.total_timeout, std::chrono::seconds{100});
+    EXPECT_EQ(Build({w, "ingress.allowed_ports=80, 8080"})->ingress.allowed_ports,
+              (std::vector<std::uint16_t>{80, 8080}));
+    EXPECT_FALSE(Build({w, "ingress.allowed_ports=80,http"}));
+    EXPECT_FALSE(Build({w, "ingress.allowed_ports=0"}));
+    EXPECT_FALSE(Build({w, "ingress.allowed_ports=65536"}));
+    EXPECT_FALSE(Build({w, "ingress.port=70000"}));
+    EXPECT_FALSE(Build({w, "ingress.tls_cert=/etc/cert.pem"}));  // without its key
+    EXPECT_FALSE(Build({w, "ingress.total_timeout=0s"}));
+}
+
 TEST(AgentConfig, ExampleFileDocumentsEverySetting) {
     const std::string path = std::string(DECLOUD_SOURCE_DIR) + "/deploy/agent.toml";
     auto s = common::Settings::Load(
