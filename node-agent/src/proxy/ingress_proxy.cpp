@@ -14,7 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 
 #include <atomic>
@@ -61,15 +61,6 @@ std::string ProblemResponse(unsigned status, std::string_view title, std::string
     if (close) out.append("Connection: close\r\n");
     out.append("\r\n").append(body);
     return out;
-}
-
-void AppendFields(std::string& out, const http::fields& fields) {
-    for (const auto& field : fields) {
-        const auto name = field.name_string();
-        const auto value = field.value();
-        out.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
-        out.append("\r\n");
-    }
 }
 
 // Idle keep-alive connections to VM ports, most recently used first. One thread.
@@ -430,27 +421,24 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             co_return co_await std::move(op);
         }
 
-        http::fields fields;
         std::string_view host;
         bool expect_continue = false;
         client_keep_alive_ = head->version_minor == 1;
         client_http10_ = head->version_minor == 0;
         for (const auto& [name, value] : head->headers) {
-            if (boost::beast::iequals(name, "host")) host = value;
-            if (boost::beast::iequals(name, "expect")) {
+            if (boost::beast::iequals(name, "host")) {
+                host = value;
+            } else if (boost::beast::iequals(name, "expect")) {
                 if (!boost::beast::iequals(value, "100-continue")) {
                     auto op = Refuse(417, "Expectation Failed", "only 100-continue is supported");
                     co_return co_await std::move(op);
                 }
-                expect_continue = head->version_minor == 1;
-                continue;  // answered here, not forwarded
-            }
-            if (boost::beast::iequals(name, "connection")) {
+                expect_continue = head->version_minor == 1;  // answered here, not forwarded
+            } else if (boost::beast::iequals(name, "connection")) {
                 for (auto token : http::token_list(value)) {
                     if (boost::beast::iequals(token, "close")) client_keep_alive_ = false;
                 }
             }
-            fields.insert(name, value);
         }
 
         const auto routes = proxy_->routes.load();
@@ -464,17 +452,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         }
         const auto& upstream = std::get<ingress::Upstream>(decision);
 
-        websocket_ = ingress::IsWebSocketUpgrade(fields);
+        websocket_ =
+            ingress::IsWebSocketUpgrade(std::span<const ingress::RawHeader>(head->headers));
         ingress::ForwardContext context;
         context.client_address = client_address_;
         context.proto = kTls ? "https" : "http";
         context.upstream_address = upstream.address;
         context.upstream_port = upstream.port;
         context.preserve_host = proxy_->settings.preserve_host;
-        ingress::PrepareUpstreamRequest(fields, context);
-        if (framing->kind == ingress::RequestFraming::Kind::kChunked) {
-            fields.set(http::field::transfer_encoding, "chunked");
-        }
 
         std::string upstream_head;
         upstream_head.reserve(head_text.size() + 256);
@@ -482,7 +467,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             .append(" ")
             .append(upstream.target)
             .append(" HTTP/1.1\r\n");
-        AppendFields(upstream_head, fields);
+        ingress::AppendUpstreamRequestFields(upstream_head, head->headers, context, websocket_);
+        if (framing->kind == ingress::RequestFraming::Kind::kChunked) {
+            upstream_head.append("Transfer-Encoding: chunked\r\n");
+        }
         upstream_head.append("\r\n");
         request_method_is_head_ = head->method == "HEAD";
         input_.Consume(head_end);  // `head` and `head_text` point into it: not used below
@@ -634,12 +622,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     void StartClientSide() {
         client_gone_ = false;
         response_over_ = false;
-        client_side_running_ = true;
-        asio::co_spawn(proxy_->io, ClientSide(),
-                       [self = this->shared_from_this()](std::exception_ptr) {
-                           self->client_side_running_ = false;
-                           self->client_side_done_.cancel();
-                       });
+        if (!body_done_) {
+            client_side_running_ = true;
+            asio::co_spawn(proxy_->io, ClientSide(),
+                           [self = this->shared_from_this()](std::exception_ptr) {
+                               self->client_side_running_ = false;
+                               self->client_side_done_.cancel();
+                           });
+        } else {
+            WatchClientGone();
+        }
     }
 
     asio::awaitable<void> StopClientSide() {
@@ -654,7 +646,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         }
     }
 
-    // Returns when the request body went through and the client is gone, or when stopped.
+    // Moves the rest of the request body to the VM; ends early when stopped, on a bad body, when
+    // the VM stops reading or when the client goes away.
     asio::awaitable<void> ClientSide() {
         while (!body_done_) {
             if (input_.empty()) {
@@ -686,20 +679,28 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             Touch();
             ConsumeBufferedBody(part->size());
         }
-        co_await WatchClientGone();
+        if (!response_over_) WatchClientGone();
     }
 
-    asio::awaitable<void> WatchClientGone() {
-        // With the next request already here (pipelining) there is nothing to watch.
-        if (!input_.empty() || response_over_) co_return;
-        auto [ec] = co_await Socket().async_wait(tcp::socket::wait_read, kAwait);
-        if (ec || response_over_) co_return;  // stopped: the response is complete
-        char byte;
-        const auto n = ::recv(Socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) co_return;
-        client_gone_ = true;
-        error_code ignored;
-        upstream_.close(ignored);
+    // While a response is on its way, a client that closes its connection has the VM's
+    // connection closed too (which cancels the request there). One readiness wait, started at
+    // most once per exchange and left to complete on the next request's bytes: no coroutine and
+    // no cancellation on the fast path.
+    void WatchClientGone() {
+        if (!input_.empty() || watch_pending_) return;  // pipelined data, or already watching
+        watch_pending_ = true;
+        Socket().async_wait(
+            tcp::socket::wait_read, [self = this->shared_from_this()](error_code ec) {
+                self->watch_pending_ = false;
+                if (ec || self->response_over_ || self->closed_) return;
+                char byte;
+                const auto n =
+                    ::recv(self->Socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return;
+                self->client_gone_ = true;
+                error_code ignored;
+                self->upstream_.close(ignored);
+            });
     }
 
     // --- response (VM to client)
@@ -760,14 +761,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                 FailExchange(502, "the VM sent a malformed response: " + framing.error().message);
             co_return co_await std::move(op);
         }
-        http::fields fields;
-        for (const auto& [name, value] : head.headers) fields.insert(name, value);
         const bool upgraded = head.status == 101;
-        if (upgraded && (!websocket_ || !ingress::IsWebSocketUpgrade(fields))) {
+        if (upgraded && (!websocket_ || !ingress::IsWebSocketUpgrade(
+                                            std::span<const ingress::RawHeader>(head.headers)))) {
             auto op = FailExchange(502, "the VM switched protocols without a WebSocket upgrade");
             co_return co_await std::move(op);
         }
-        ingress::PrepareDownstreamResponse(fields, upgraded);
 
         // HTTP/1.0 clients and close-delimited bodies end with the connection.
         using Kind = ingress::ResponseFraming::Kind;
@@ -781,7 +780,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             .append(" ")
             .append(head.reason)
             .append("\r\n");
-        AppendFields(out, fields);
+        ingress::AppendDownstreamResponseFields(out, head.headers, upgraded);
         if (framing->kind == Kind::kChunked && !dechunk)
             out.append("Transfer-Encoding: chunked\r\n");
         if (close_client && !upgraded) out.append("Connection: close\r\n");
@@ -1000,7 +999,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     asio::steady_timer client_side_done_;  // woken when the client side of an exchange ends
     std::string client_address_;
     ByteBuffer input_;
-    std::string pool_key_;
+    std::string pool_key_;  // the VM address and port of the last exchange, for the pool
+    std::string pool_address_;
+    tcp::endpoint pool_endpoint_;
     std::string upstream_leftover_;
 
     Phase phase_ = Phase::kWaitingForRequest;
@@ -1018,6 +1019,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool upstream_reusable_ = false;
     bool client_side_running_ = false;
     bool client_gone_ = false;
+    bool watch_pending_ = false;
     bool response_over_ = false;
 
     ingress::RequestFraming request_framing_;

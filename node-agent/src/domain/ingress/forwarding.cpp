@@ -28,117 +28,194 @@ constexpr std::array<std::string_view, 9> kHopByHop = {
 // body is framed; the proxy owns both decisions.
 constexpr std::array<std::string_view, 2> kNeverNominated = {"Host", "Content-Length"};
 
-// Lowercased tokens of every Connection header.
-std::vector<std::string> ConnectionTokens(const http::fields& fields) {
-    std::vector<std::string> tokens;
-    const auto range = fields.equal_range(http::field::connection);
-    for (auto it = range.first; it != range.second; ++it) {
-        text::ForEachListElement(std::string_view(it->value()), [&](std::string_view token) {
-            if (!token.empty()) tokens.push_back(text::Lower(token));
+bool IsOneOf(std::string_view name, std::span<const std::string_view> names) {
+    return std::any_of(names.begin(), names.end(),
+                       [&](std::string_view n) { return text::EqualsIgnoreCase(n, name); });
+}
+
+// Tokens of every Connection header (as sent; compared case-insensitively).
+std::vector<std::string_view> ConnectionTokens(std::span<const RawHeader> headers) {
+    std::vector<std::string_view> tokens;
+    for (const auto& [name, value] : headers) {
+        if (!text::EqualsIgnoreCase(name, "Connection")) continue;
+        text::ForEachListElement(value, [&](std::string_view token) {
+            if (!token.empty()) tokens.push_back(token);
         });
     }
     return tokens;
 }
 
-void RemoveHopByHop(http::fields& fields, bool keep_upgrade) {
-    for (const std::string& token : ConnectionTokens(fields)) {
-        if (keep_upgrade && token == "upgrade") continue;
-        const bool protected_field =
-            std::any_of(kNeverNominated.begin(), kNeverNominated.end(),
-                        [&](std::string_view name) { return text::EqualsIgnoreCase(name, token); });
-        if (!protected_field && text::IsToken(token)) fields.erase(token);
-    }
-    for (std::string_view name : kHopByHop) {
-        if (keep_upgrade && (name == "Upgrade" || name == "Connection")) continue;
-        fields.erase(name);
-    }
+// Whether a field is hop-by-hop here: listed, or named by Connection (unless protected).
+bool IsHopByHop(std::string_view name, std::span<const std::string_view> connection_tokens) {
+    if (IsOneOf(name, kHopByHop)) return true;
+    if (IsOneOf(name, kNeverNominated)) return false;
+    return IsOneOf(name, connection_tokens);
 }
 
-// All values of a (possibly repeated) list field joined with ", ".
-std::string JoinedValues(const http::fields& fields, std::string_view name) {
-    std::string joined;
-    const auto range = fields.equal_range(name);
-    for (auto it = range.first; it != range.second; ++it) {
-        const std::string_view value = text::Trim(std::string_view(it->value()));
-        if (value.empty()) continue;
-        if (!joined.empty()) joined += ", ";
-        joined += value;
-    }
-    return joined;
+void AppendLine(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
 }
 
-void AppendToList(http::fields& fields, std::string_view name, std::string_view element) {
-    std::string value = JoinedValues(fields, name);
-    if (!value.empty()) value += ", ";
-    value += element;
-    fields.set(name, value);
+// A list field's values joined with ", ", then `element`.
+void AppendJoined(std::string& joined, std::string_view value) {
+    value = text::Trim(value);
+    if (value.empty()) return;
+    if (!joined.empty()) joined += ", ";
+    joined += value;
 }
 
 // RFC 7239 value: a token as is, anything else as a quoted-string.
-std::string ForwardedValue(std::string_view value) {
-    if (text::IsToken(value)) return std::string(value);
-    std::string quoted = "\"";
-    for (char c : value) {
-        if (c == '"' || c == '\\') quoted += '\\';
-        quoted += c;
+void AppendForwardedValue(std::string& out, std::string_view value) {
+    if (text::IsToken(value)) {
+        out += value;
+        return;
     }
-    quoted += '"';
-    return quoted;
+    out += '"';
+    for (char c : value) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
 }
 
-std::string ForwardedElement(const ForwardContext& context, std::string_view host) {
-    std::string node;
+void AppendForwardedElement(std::string& out, const ForwardContext& context,
+                            std::string_view host) {
+    out += "for=";
     if (context.client_address.empty()) {
-        node = "unknown";
+        out += "unknown";
     } else if (context.client_address.find(':') != std::string_view::npos) {
-        node = "[" + std::string(context.client_address) + "]";
+        AppendForwardedValue(out, "[" + std::string(context.client_address) + "]");
     } else {
-        node = std::string(context.client_address);
+        AppendForwardedValue(out, context.client_address);
     }
-    std::string element = "for=" + ForwardedValue(node);
-    if (!host.empty()) element += ";host=" + ForwardedValue(host);
-    element += ";proto=" + ForwardedValue(context.proto);
-    return element;
+    if (!host.empty()) {
+        out += ";host=";
+        AppendForwardedValue(out, host);
+    }
+    out += ";proto=";
+    AppendForwardedValue(out, context.proto);
+}
+
+std::vector<RawHeader> ToRaw(const http::fields& fields) {
+    std::vector<RawHeader> raw;
+    for (const auto& field : fields) raw.emplace_back(field.name_string(), field.value());
+    return raw;
+}
+
+// Replaces `fields` with the "Name: value\r\n" lines in `lines`.
+void AssignFromLines(http::fields& fields, std::string_view lines) {
+    http::fields rebuilt;
+    while (!lines.empty()) {
+        const auto eol = lines.find("\r\n");
+        const auto line = lines.substr(0, eol);
+        const auto colon = line.find(": ");
+        rebuilt.insert(line.substr(0, colon), line.substr(colon + 2));
+        lines.remove_prefix(eol + 2);
+    }
+    fields = std::move(rebuilt);
 }
 
 }  // namespace
 
+bool IsWebSocketUpgrade(std::span<const RawHeader> headers) {
+    const auto tokens = ConnectionTokens(headers);
+    if (!IsOneOf("upgrade", tokens)) return false;
+    std::size_t upgrades = 0;
+    bool websocket = false;
+    for (const auto& [name, value] : headers) {
+        if (!text::EqualsIgnoreCase(name, "Upgrade")) continue;
+        ++upgrades;
+        websocket = text::EqualsIgnoreCase(text::Trim(value), "websocket");
+    }
+    return upgrades == 1 && websocket;
+}
+
 bool IsWebSocketUpgrade(const http::fields& fields) {
-    const auto tokens = ConnectionTokens(fields);
-    if (std::find(tokens.begin(), tokens.end(), "upgrade") == tokens.end()) return false;
-    if (fields.count(http::field::upgrade) != 1) return false;
-    return text::EqualsIgnoreCase(text::Trim(std::string_view(fields[http::field::upgrade])),
-                                  "websocket");
+    const auto raw = ToRaw(fields);
+    return IsWebSocketUpgrade(std::span<const RawHeader>(raw));
+}
+
+void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> headers,
+                                 const ForwardContext& context, bool websocket) {
+    const auto tokens = ConnectionTokens(headers);
+    std::string_view host;
+    bool wrote_host = false;
+    std::string forwarded_for;
+    std::string forwarded;
+    for (const auto& [name, value] : headers) {
+        if (IsHopByHop(name, tokens)) continue;
+        if (text::EqualsIgnoreCase(name, "Host")) {
+            host = value;
+            wrote_host = true;
+            if (context.preserve_host) {
+                AppendLine(out, name, value);
+            } else {
+                AppendLine(out, "Host",
+                           FormatAuthority(context.upstream_address, context.upstream_port));
+            }
+        } else if (text::EqualsIgnoreCase(name, "X-Forwarded-For")) {
+            AppendJoined(forwarded_for, value);
+        } else if (text::EqualsIgnoreCase(name, "Forwarded")) {
+            AppendJoined(forwarded, value);
+        } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
+                   text::EqualsIgnoreCase(name, "X-Forwarded-Host") ||
+                   text::EqualsIgnoreCase(name, "Expect")) {
+            continue;
+        } else {
+            AppendLine(out, name, value);
+        }
+    }
+    if (!wrote_host && !context.preserve_host) {
+        AppendLine(out, "Host", FormatAuthority(context.upstream_address, context.upstream_port));
+    }
+    if (websocket) {
+        AppendLine(out, "Connection", "Upgrade");
+        AppendLine(out, "Upgrade", "websocket");
+    }
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+    forwarded_for +=
+        context.client_address.empty() ? std::string_view("unknown") : context.client_address;
+    AppendLine(out, "X-Forwarded-For", forwarded_for);
+    AppendLine(out, "X-Forwarded-Proto", context.proto);
+    if (!host.empty()) AppendLine(out, "X-Forwarded-Host", host);
+    if (!forwarded.empty()) forwarded += ", ";
+    AppendForwardedElement(forwarded, context, host);
+    AppendLine(out, "Forwarded", forwarded);
+}
+
+void AppendDownstreamResponseFields(std::string& out, std::span<const RawHeader> headers,
+                                    bool websocket_accepted) {
+    const auto tokens = ConnectionTokens(headers);
+    for (const auto& [name, value] : headers) {
+        const bool keep = websocket_accepted && (text::EqualsIgnoreCase(name, "Upgrade") ||
+                                                 text::EqualsIgnoreCase(name, "Connection"));
+        if (!keep) {
+            if (IsOneOf(name, kHopByHop)) continue;
+            if (!IsOneOf(name, kNeverNominated) &&
+                std::any_of(tokens.begin(), tokens.end(), [&](std::string_view token) {
+                    return text::EqualsIgnoreCase(token, name) &&
+                           !(websocket_accepted && text::EqualsIgnoreCase(token, "upgrade"));
+                })) {
+                continue;
+            }
+        }
+        AppendLine(out, name, value);
+    }
 }
 
 void PrepareUpstreamRequest(http::fields& fields, const ForwardContext& context) {
-    const bool websocket = IsWebSocketUpgrade(fields);
-    RemoveHopByHop(fields, websocket);
-    if (websocket) {
-        fields.set(http::field::connection, "Upgrade");
-        fields.set(http::field::upgrade, "websocket");
-    }
-
-    const std::string host(fields[http::field::host]);
-    const std::string_view client =
-        context.client_address.empty() ? std::string_view("unknown") : context.client_address;
-    AppendToList(fields, "X-Forwarded-For", client);
-    fields.set("X-Forwarded-Proto", context.proto);
-    if (host.empty()) {
-        fields.erase("X-Forwarded-Host");
-    } else {
-        fields.set("X-Forwarded-Host", host);
-    }
-    AppendToList(fields, "Forwarded", ForwardedElement(context, host));
-
-    if (!context.preserve_host) {
-        fields.set(http::field::host,
-                   FormatAuthority(context.upstream_address, context.upstream_port));
-    }
+    const auto raw = ToRaw(fields);
+    std::string lines;
+    AppendUpstreamRequestFields(lines, raw, context,
+                                IsWebSocketUpgrade(std::span<const RawHeader>(raw)));
+    AssignFromLines(fields, lines);
 }
 
 void PrepareDownstreamResponse(http::fields& fields, bool websocket_accepted) {
-    RemoveHopByHop(fields, websocket_accepted);
+    const auto raw = ToRaw(fields);
+    std::string lines;
+    AppendDownstreamResponseFields(lines, raw, websocket_accepted);
+    AssignFromLines(fields, lines);
 }
 
 std::string FormatAuthority(std::string_view address, std::uint16_t port) {

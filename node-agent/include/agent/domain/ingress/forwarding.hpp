@@ -2,8 +2,11 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+
+#include "agent/domain/ingress/framing.hpp"
 
 namespace decloud::agent::domain::ingress {
 
@@ -36,6 +39,17 @@ void PrepareUpstreamRequest(boost::beast::http::fields& fields, const ForwardCon
 // Removes hop-by-hop fields from a VM's response. With `websocket_accepted` (a 101 answer to a
 // forwarded WebSocket upgrade) Upgrade and Connection are kept.
 void PrepareDownstreamResponse(boost::beast::http::fields& fields, bool websocket_accepted);
+
+// The same rules on raw header lists, writing "Name: value\r\n" lines (no blank line) straight
+// into `out`: what the proxy runs per request, without building a field container.
+bool IsWebSocketUpgrade(std::span<const RawHeader> headers);
+// As PrepareUpstreamRequest, and Expect is never forwarded (the proxy answers 100-continue
+// itself). `websocket` is IsWebSocketUpgrade(headers), computed once by the caller.
+void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> headers,
+                                 const ForwardContext& context, bool websocket);
+// As PrepareDownstreamResponse.
+void AppendDownstreamResponseFields(std::string& out, std::span<const RawHeader> headers,
+                                    bool websocket_accepted);
 
 // "addr:port", or "[addr]:port" for IPv6.
 std::string FormatAuthority(std::string_view address, std::uint16_t port);
