@@ -68,6 +68,7 @@ agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) 
     out.routing.vm_domain = in.vm_domain;
     out.routing.allowed_ports = in.allowed_ports;
     out.preserve_host = !in.rewrite_host;
+    out.trusted_proxies = in.trusted_proxies;
     out.connect_timeout = in.connect_timeout;
     out.idle_timeout = in.idle_timeout;
     out.total_timeout = in.total_timeout;

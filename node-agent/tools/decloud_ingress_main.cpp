@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
     cli.add_option("--allowed-ports", allowed_ports, "ports any VM may be reached on")
         ->delimiter(',');
     cli.add_flag("--rewrite-host", rewrite_host, "send Host as the VM's address:port");
+    std::vector<std::string> trusted_proxies;
+    cli.add_option("--trusted-proxies", trusted_proxies,
+                   "client addresses whose X-Forwarded-Proto/-Host are kept")
+        ->delimiter(',');
     cli.add_option("--connect-timeout-ms", connect_ms);
     cli.add_option("--idle-timeout-ms", idle_ms);
     cli.add_option("--total-timeout-ms", total_ms);
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
     settings.routing.vm_domain = vm_domain;
     settings.routing.allowed_ports = allowed_ports;
     settings.preserve_host = !rewrite_host;
+    settings.trusted_proxies = trusted_proxies;
     settings.connect_timeout = std::chrono::milliseconds{connect_ms};
     settings.idle_timeout = std::chrono::milliseconds{idle_ms};
     settings.total_timeout = std::chrono::milliseconds{total_ms};

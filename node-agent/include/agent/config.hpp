@@ -30,6 +30,7 @@ struct IngressSettings {
     std::string vm_domain;
     std::vector<std::uint16_t> allowed_ports;
     bool rewrite_host = false;
+    std::vector<std::string> trusted_proxies;
     std::chrono::milliseconds connect_timeout{5'000};
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds total_timeout{100'000};

@@ -46,6 +46,9 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
          "VM ports anyone may reach (besides each VM's own exposed ports)"},
         {"ingress.rewrite_host", "false",
          "send Host as the VM's address:port instead of as received"},
+        {"ingress.trusted_proxies", "",
+         "client addresses (a TLS proxy in front, e.g. 127.0.0.1 for Caddy) whose "
+         "X-Forwarded-Proto/-Host are passed on instead of replaced"},
         {"ingress.connect_timeout", "5s", "time allowed to connect to a VM port"},
         {"ingress.idle_timeout", "60s",
          "an HTTP exchange or keep-alive connection with no bytes moving ends"},
@@ -148,6 +151,7 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
         c.ingress.allowed_ports.push_back(static_cast<std::uint16_t>(port));
     }
     DECLOUD_ASSIGN(c.ingress.rewrite_host, s.Bool("ingress.rewrite_host"));
+    DECLOUD_ASSIGN(c.ingress.trusted_proxies, s.StringList("ingress.trusted_proxies"));
     DECLOUD_ASSIGN(c.ingress.connect_timeout, s.Duration("ingress.connect_timeout"));
     DECLOUD_ASSIGN(c.ingress.idle_timeout, s.Duration("ingress.idle_timeout"));
     DECLOUD_ASSIGN(c.ingress.total_timeout, s.Duration("ingress.total_timeout"));

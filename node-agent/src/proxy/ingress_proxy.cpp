@@ -17,6 +17,7 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -220,7 +221,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           client_side_done_(proxy_->io) {
         error_code ec;
         const auto peer = Socket().remote_endpoint(ec);
-        if (!ec) client_address_ = peer.address().to_string();
+        if (!ec) {
+            client_address_ = peer.address().to_string();
+            const auto& trusted = proxy_->settings.trusted_proxies;
+            client_trusted_ =
+                std::find(trusted.begin(), trusted.end(), client_address_) != trusted.end();
+        }
         proxy_->sessions.insert(this);
     }
 
@@ -460,6 +466,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         context.upstream_address = upstream.address;
         context.upstream_port = upstream.port;
         context.preserve_host = proxy_->settings.preserve_host;
+        context.trust_forwarded = client_trusted_;
 
         std::string upstream_head;
         upstream_head.reserve(head_text.size() + 256);
@@ -998,6 +1005,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     asio::steady_timer watchdog_;
     asio::steady_timer client_side_done_;  // woken when the client side of an exchange ends
     std::string client_address_;
+    bool client_trusted_ = false;
     ByteBuffer input_;
     std::string pool_key_;  // the VM address and port of the last exchange, for the pool
     std::string pool_address_;

@@ -95,6 +95,27 @@ TEST(ForwardingTest, AppendsToExistingLists) {
         std::vector<std::string>{"for=203.0.113.1, for=192.0.2.7;host=web.vm.example;proto=http"});
 }
 
+TEST(ForwardingTest, ForwardedProtoAndHostAreReplacedUnlessTheClientIsTrusted) {
+    const auto prepare = [](bool trusted) {
+        http::fields f;
+        f.set(http::field::host, "web.vm.example");
+        f.insert("X-Forwarded-Proto", "https");
+        f.insert("X-Forwarded-Host", "public.example");
+        f.insert("Expect", "100-continue");
+        auto context = Context("127.0.0.1", "http");
+        context.trust_forwarded = trusted;
+        PrepareUpstreamRequest(f, context);
+        return f;
+    };
+    const auto untrusted = prepare(false);
+    EXPECT_EQ(Values(untrusted, "X-Forwarded-Proto"), std::vector<std::string>{"http"});
+    EXPECT_EQ(Values(untrusted, "X-Forwarded-Host"), std::vector<std::string>{"web.vm.example"});
+    EXPECT_TRUE(Values(untrusted, "Expect").empty());  // answered by the proxy, never forwarded
+    const auto trusted = prepare(true);
+    EXPECT_EQ(Values(trusted, "X-Forwarded-Proto"), std::vector<std::string>{"https"});
+    EXPECT_EQ(Values(trusted, "X-Forwarded-Host"), std::vector<std::string>{"public.example"});
+}
+
 TEST(ForwardingTest, QuotesIpv6ClientInForwarded) {
     http::fields f;
     f.set(http::field::host, "web.vm.example");

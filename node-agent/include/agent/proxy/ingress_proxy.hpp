@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/domain/ingress/routing.hpp"
 #include "decloud/common/result.hpp"
@@ -23,6 +24,8 @@ struct IngressSettings {
     std::uint16_t listen_port = 8080;  // 0: any free port (see IngressProxy::port)
     domain::ingress::RoutingConfig routing;
     bool preserve_host = true;  // false: Host becomes the VM's "address:port"
+    // Clients (IP literals) whose X-Forwarded-Proto/-Host are kept: a TLS proxy in front.
+    std::vector<std::string> trusted_proxies;
     std::chrono::milliseconds connect_timeout{5'000};
     // No byte moved in either direction for this long ends an HTTP exchange (504 if no response
     // began) or an idle keep-alive connection.

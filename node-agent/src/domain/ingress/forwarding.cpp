@@ -142,6 +142,8 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
     bool wrote_host = false;
     std::string forwarded_for;
     std::string forwarded;
+    std::string_view trusted_proto;
+    std::string_view trusted_host;
     for (const auto& [name, value] : headers) {
         if (IsHopByHop(name, tokens)) continue;
         if (text::EqualsIgnoreCase(name, "Host")) {
@@ -157,9 +159,11 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
             AppendJoined(forwarded_for, value);
         } else if (text::EqualsIgnoreCase(name, "Forwarded")) {
             AppendJoined(forwarded, value);
-        } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
-                   text::EqualsIgnoreCase(name, "X-Forwarded-Host") ||
-                   text::EqualsIgnoreCase(name, "Expect")) {
+        } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Proto")) {
+            if (context.trust_forwarded && trusted_proto.empty()) trusted_proto = text::Trim(value);
+        } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Host")) {
+            if (context.trust_forwarded && trusted_host.empty()) trusted_host = text::Trim(value);
+        } else if (text::EqualsIgnoreCase(name, "Expect")) {
             continue;
         } else {
             AppendLine(out, name, value);
@@ -176,8 +180,12 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
     forwarded_for +=
         context.client_address.empty() ? std::string_view("unknown") : context.client_address;
     AppendLine(out, "X-Forwarded-For", forwarded_for);
-    AppendLine(out, "X-Forwarded-Proto", context.proto);
-    if (!host.empty()) AppendLine(out, "X-Forwarded-Host", host);
+    AppendLine(out, "X-Forwarded-Proto", trusted_proto.empty() ? context.proto : trusted_proto);
+    if (!trusted_host.empty()) {
+        AppendLine(out, "X-Forwarded-Host", trusted_host);
+    } else if (!host.empty()) {
+        AppendLine(out, "X-Forwarded-Host", host);
+    }
     if (!forwarded.empty()) forwarded += ", ";
     AppendForwardedElement(forwarded, context, host);
     AppendLine(out, "Forwarded", forwarded);

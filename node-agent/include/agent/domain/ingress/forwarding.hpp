@@ -17,6 +17,9 @@ struct ForwardContext {
     std::string_view upstream_address;  // the VM's IP literal (from the routing table)
     std::uint16_t upstream_port = 0;
     bool preserve_host = true;  // false: Host becomes "{upstream_address}:{upstream_port}"
+    // The client is a proxy we trust (Caddy in front): its X-Forwarded-Proto and
+    // X-Forwarded-Host describe the original request and are kept instead of replaced.
+    bool trust_forwarded = false;
 };
 
 // True when the fields ask for a WebSocket upgrade: some Connection header lists the token
