@@ -44,6 +44,8 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+// Per direction of a WebSocket tunnel: WebSocket messages are small; large ones take a few reads.
+constexpr std::size_t kTunnelBufferSize = 8 * 1024;
 
 std::string ProblemResponse(unsigned status, std::string_view title, std::string_view detail,
                             bool close) {
@@ -218,7 +220,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           client_(MakeStream(std::move(socket), tls_.get())),
           upstream_(proxy_->io),
           watchdog_(proxy_->io),
-          client_side_done_(proxy_->io) {
+          client_side_done_(proxy_->io),
+          early_read_done_(proxy_->io) {
         error_code ec;
         const auto peer = Socket().remote_endpoint(ec);
         if (!ec) {
@@ -262,7 +265,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             ++proxy_->requests;
             const bool keep_going = co_await Exchange(*head_end);
             if (!keep_going) break;
-            input_.ReleaseIfEmptyAndAbove(16 * 1024);
+            if (!early_read_pending_) input_.ReleaseIfEmptyAndAbove(16 * 1024);
         }
         if constexpr (kTls) {
             if (!closed_) {
@@ -381,6 +384,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Reads until a whole request head is buffered; answers 400/431 itself for what cannot be
     // a request. nullopt: the connection is done.
     asio::awaitable<std::optional<std::size_t>> ReadRequestHead() {
+        if (!co_await AwaitEarlyRead()) co_return std::nullopt;
         std::size_t searched = 0;
         while (true) {
             const auto data = input_.Data();
@@ -690,24 +694,44 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
 
     // While a response is on its way, a client that closes its connection has the VM's
-    // connection closed too (which cancels the request there). One readiness wait, started at
-    // most once per exchange and left to complete on the next request's bytes: no coroutine and
-    // no cancellation on the fast path.
+    // connection closed too (which cancels the request there). The watch is the read of the next
+    // request, started early: its bytes land in the input buffer as usual, and an end of stream
+    // before the response is complete means the client is gone. No extra system call, no
+    // coroutine; ReadRequestHead waits for it instead of reading itself.
     void WatchClientGone() {
-        if (!input_.empty() || watch_pending_) return;  // pipelined data, or already watching
-        watch_pending_ = true;
-        Socket().async_wait(
-            tcp::socket::wait_read, [self = this->shared_from_this()](error_code ec) {
-                self->watch_pending_ = false;
-                if (ec || self->response_over_ || self->closed_) return;
-                char byte;
-                const auto n =
-                    ::recv(self->Socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-                if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return;
-                self->client_gone_ = true;
-                error_code ignored;
-                self->upstream_.close(ignored);
-            });
+        if (!input_.empty() || early_read_pending_ || websocket_) return;
+        early_read_pending_ = true;
+        early_read_failed_ = false;
+        auto [data, room] =
+            input_.Prepare(16 * 1024, proxy_->settings.max_header_bytes + BlockPool::kBlockSize);
+        client_.async_read_some(asio::buffer(data, room), [self = this->shared_from_this()](
+                                                              error_code ec, std::size_t n) {
+            self->early_read_pending_ = false;
+            if (!ec) {
+                self->input_.Commit(n);
+                self->Touch();
+            } else if (ec == asio::error::operation_aborted &&
+                       (self->response_over_ || self->timed_out_)) {
+                // Stopped on purpose: ReadRequestHead simply reads again.
+            } else {
+                self->early_read_failed_ = true;
+                if (!self->response_over_ && !self->timed_out_ && !self->closed_) {
+                    self->client_gone_ = true;
+                    error_code ignored;
+                    self->upstream_.close(ignored);
+                }
+            }
+            self->early_read_done_.cancel();
+        });
+    }
+
+    // Waits for an early read (see WatchClientGone); false if it ended the connection.
+    asio::awaitable<bool> AwaitEarlyRead() {
+        while (early_read_pending_) {
+            early_read_done_.expires_at(Clock::time_point::max());
+            co_await early_read_done_.async_wait(kAwait);
+        }
+        co_return !early_read_failed_;
     }
 
     // --- response (VM to client)
@@ -940,29 +964,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
 
     asio::awaitable<void> ClientToUpstream() {
+        // A small buffer per direction, held for the tunnel's life: reading straight into it
+        // costs fewer system calls than waiting for readiness first, and idle memory stays low.
+        const auto buffer = std::make_unique_for_overwrite<char[]>(kTunnelBufferSize);
         while (!closed_) {
-            BlockPool::Block block;
-            std::size_t n = 0;
-            if constexpr (kTls) {
-                block = proxy_->blocks.Acquire();
-                auto [ec, got] = co_await client_.async_read_some(
-                    asio::buffer(block.data(), BlockPool::kBlockSize), kAwait);
-                if (ec) break;
-                n = got;
-            } else {
-                // No buffer is held while the connection is idle.
-                auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_read, kAwait);
-                if (wait_ec) break;
-                block = proxy_->blocks.Acquire();
-                error_code ec;
-                client_.non_blocking(true, ec);
-                n = client_.read_some(asio::buffer(block.data(), BlockPool::kBlockSize), ec);
-                if (ec == asio::error::would_block) continue;
-                if (ec) break;
-            }
+            auto [read_ec, n] = co_await client_.async_read_some(
+                asio::buffer(buffer.get(), kTunnelBufferSize), kAwait);
+            if (read_ec) break;
             Touch();
             auto [ec, written] =
-                co_await asio::async_write(upstream_, asio::buffer(block.data(), n), kAwait);
+                co_await asio::async_write(upstream_, asio::buffer(buffer.get(), n), kAwait);
             if (ec) {
                 Close();
                 co_return;
@@ -973,18 +984,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
 
     asio::awaitable<void> UpstreamToClient() {
+        const auto buffer = std::make_unique_for_overwrite<char[]>(kTunnelBufferSize);
         while (!closed_) {
-            auto [wait_ec] = co_await upstream_.async_wait(tcp::socket::wait_read, kAwait);
-            if (wait_ec) break;
-            auto block = proxy_->blocks.Acquire();
-            error_code ec;
-            upstream_.non_blocking(true, ec);
-            const auto n =
-                upstream_.read_some(asio::buffer(block.data(), BlockPool::kBlockSize), ec);
-            if (ec == asio::error::would_block) continue;
-            if (ec) break;
+            auto [read_ec, n] = co_await upstream_.async_read_some(
+                asio::buffer(buffer.get(), kTunnelBufferSize), kAwait);
+            if (read_ec) break;
             Touch();
-            auto op = WriteClient(asio::buffer(block.data(), n));
+            auto op = WriteClient(asio::buffer(buffer.get(), n));
             if (co_await std::move(op)) {
                 Close();
                 co_return;
@@ -1004,6 +1010,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     tcp::socket upstream_;
     asio::steady_timer watchdog_;
     asio::steady_timer client_side_done_;  // woken when the client side of an exchange ends
+    asio::steady_timer early_read_done_;   // woken when WatchClientGone's read completes
     std::string client_address_;
     bool client_trusted_ = false;
     ByteBuffer input_;
@@ -1027,7 +1034,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool upstream_reusable_ = false;
     bool client_side_running_ = false;
     bool client_gone_ = false;
-    bool watch_pending_ = false;
+    bool early_read_pending_ = false;  // WatchClientGone's read into input_ is under way
+    bool early_read_failed_ = false;
     bool response_over_ = false;
 
     ingress::RequestFraming request_framing_;
