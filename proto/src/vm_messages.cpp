@@ -55,10 +55,15 @@ Result<ChannelPush> DecodeChannelPush(const json& j) {
 }
 
 json ToJson(const CreateVmPayload& v) {
-    return json{{"vmId", v.vm_id},           {"name", v.name},
-                {"hostname", v.hostname},    {"cpuCores", v.cpu_cores},
-                {"memoryMib", v.memory_mib}, {"diskGib", v.disk_gib},
-                {"image", v.image},          {"userData", v.user_data}};
+    return json{{"vmId", v.vm_id},
+                {"name", v.name},
+                {"hostname", v.hostname},
+                {"cpuCores", v.cpu_cores},
+                {"memoryMib", v.memory_mib},
+                {"diskGib", v.disk_gib},
+                {"image", v.image},
+                {"userData", v.user_data},
+                {"ingressPorts", v.ingress_ports}};
 }
 
 json ToJson(const VmRefPayload& v) {
@@ -84,6 +89,17 @@ Result<CreateVmPayload> DecodeCreateVmPayload(const json& j) {
     DECLOUD_TRY(r.Unsigned("diskGib", v.disk_gib));
     DECLOUD_TRY(r.String("image", v.image));
     DECLOUD_TRY(r.String("userData", v.user_data, false));
+    if (j.contains("ingressPorts")) {
+        const auto& ports = j["ingressPorts"];
+        if (!ports.is_array() || ports.size() > 32)
+            return Error::InvalidArgument("payload.ingressPorts: an array of at most 32 ports");
+        for (const auto& port : ports) {
+            if (!port.is_number_unsigned() || port.get<std::uint64_t>() == 0 ||
+                port.get<std::uint64_t>() > 65535)
+                return Error::InvalidArgument("payload.ingressPorts: ports are 1 to 65535");
+            v.ingress_ports.push_back(port.get<std::uint16_t>());
+        }
+    }
     if (v.cpu_cores == 0 || v.memory_mib == 0 || v.disk_gib == 0)
         return Error::InvalidArgument("payload: cpuCores, memoryMib and diskGib must be positive");
     return v;

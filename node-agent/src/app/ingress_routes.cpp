@@ -43,6 +43,9 @@ ingress::RoutingTable RoutesFromDomains(const std::vector<ports::DomainInfo>& do
         route.name = Lowercase(domain.name);
         if (!ingress::IsDnsLabel(route.name)) route.name.clear();
         route.address = std::move(address);
+        // The VM's own web ports (from its template) are open on it; the first is its default.
+        if (!domain.ingress_ports.empty()) route.default_port = domain.ingress_ports.front();
+        route.extra_ports = domain.ingress_ports;
         if (!route.name.empty()) ++name_uses[route.name];
         routes.push_back(std::move(route));
     }

@@ -161,6 +161,7 @@ common::Result<ports::DomainInfo> VmManager::Create(const proto::CreateVmPayload
     spec.seed.user_data = p.user_data.empty() ? "#cloud-config\n{}\n" : p.user_data;
     spec.seed.network_config = RenderNetworkConfig();
     spec.network = options_.network;
+    spec.ingress_ports = p.ingress_ports;
     return hypervisor_.Create(spec);
 }
 

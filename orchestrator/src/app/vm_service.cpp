@@ -260,6 +260,14 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
     vm.created_at = now;
     vm.updated_at = now;
     const auto hostname = HostNameFor(vm.name, vm.id);
+    // The template's web ports are what its users open through the node's ingress.
+    std::vector<std::uint16_t> ingress_ports;
+    if (const auto* tmpl = FindTemplate(request.template_id)) {
+        for (const auto& port : tmpl->ports) {
+            if (port.protocol == "http" || port.protocol == "https")
+                ingress_ports.push_back(port.port);
+        }
+    }
     const auto user_data =
         RenderUserData(hostname, authorized_keys, request.password_hash,
                        request.template_id.empty() ? request.user_data : *rendered_template,
@@ -278,7 +286,8 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
                      {"memoryMib", vm.requirements.memory_mib},
                      {"diskGib", vm.requirements.disk_gib},
                      {"image", vm.image},
-                     {"userData", user_data}};
+                     {"userData", user_data},
+                     {"ingressPorts", ingress_ports}};
         auto command = NewCommand(vm, "create_vm", std::move(payload), now);
         auto inserted = vms_.InsertPlaced(vm, command, options_.max_vms_per_user, now);
         if (inserted) {

@@ -28,6 +28,7 @@ common::Result<DomainInfo> FakeHypervisor::Create(const agent::ports::VmSpec& sp
     DomainInfo d;
     d.vm_id = spec.vm_id;
     d.name = spec.name;
+    d.ingress_ports = spec.ingress_ports;
     d.state = DomainState::kRunning;
     d.vcpus = spec.vcpus;
     d.memory_mib = spec.memory_mib;

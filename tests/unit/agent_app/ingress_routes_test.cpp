@@ -53,6 +53,17 @@ TEST(IngressRoutes, NamesThatAreNotUniqueLabelsRouteByIdOnly) {
     EXPECT_EQ(table.FindById(kA)->address, "10.0.0.1");
 }
 
+TEST(IngressRoutes, TheVmsOwnPortsAreOpenAndTheFirstIsItsDefault) {
+    auto code = Domain(kA, "code", DomainState::kRunning, {"10.0.0.1"});
+    code.ingress_ports = {8443, 9999};
+    const auto table =
+        RoutesFromDomains({code, Domain(kB, "plain", DomainState::kRunning, {"10.0.0.2"})});
+    EXPECT_EQ(table.FindByName("code")->default_port, 8443);
+    EXPECT_EQ(table.FindByName("code")->extra_ports, (std::vector<std::uint16_t>{8443, 9999}));
+    EXPECT_EQ(table.FindByName("plain")->default_port, 80);
+    EXPECT_TRUE(table.FindByName("plain")->extra_ports.empty());
+}
+
 TEST(IngressRoutes, ADomainWithAMalformedIdIsLeftOutAlone) {
     const auto table = RoutesFromDomains({
         Domain("not-a-uuid", "x", DomainState::kRunning, {"10.0.0.1"}),

@@ -306,5 +306,23 @@ TEST(Metadata, ParsesAnyPrefixAndRejectsForeignOrBrokenElements) {
     EXPECT_FALSE(ParseMetadata("<vm><id>"));
 }
 
+TEST(Metadata, IngressPortsRoundTripAndMalformedListsAreRefused) {
+    auto spec = Spec("code");
+    spec.ingress_ports = {8080, 443};
+    auto xml = BuildDomainXml(spec, Options());
+    ASSERT_TRUE(xml) << xml.error().message;
+    const Parsed doc(*xml);
+    ASSERT_TRUE(doc.ok()) << *xml;
+    auto meta = ParseMetadata(doc.Serialize("/domain/metadata/d:vm"));
+    ASSERT_TRUE(meta) << meta.error().message;
+    EXPECT_EQ(meta->ingress_ports, (std::vector<std::uint16_t>{8080, 443}));
+    for (const char* bad : {"", "80,", "x", "0", "70000", "80 ,81"}) {
+        EXPECT_FALSE(ParseMetadata(std::string("<vm><id>") + kVmId +
+                                   "</id><name>n</name><ingress-ports>" + bad +
+                                   "</ingress-ports></vm>"))
+            << bad;
+    }
+}
+
 }  // namespace
 }  // namespace decloud::agent::adapters::libvirt

@@ -35,7 +35,8 @@ struct VmSpec {
     std::string base_image;      // host path of the shared base image the overlay sits on
     std::optional<DirectKernelBoot> kernel_boot;
     CloudInitSeed seed;
-    std::string network = "default";  // libvirt network the VM's one NIC joins
+    std::string network = "default";           // libvirt network the VM's one NIC joins
+    std::vector<std::uint16_t> ingress_ports;  // kept in the metadata for the ingress routes
 };
 
 enum class DomainState { kRunning, kStopped, kPaused, kCrashed, kOther };
@@ -49,7 +50,8 @@ struct DomainInfo {
     std::uint32_t vcpus = 0;       // as defined
     std::uint64_t memory_mib = 0;  // as defined
     std::string mac;
-    std::vector<std::string> addresses;  // IPv4/IPv6 from the DHCP lease or the guest agent
+    std::vector<std::string> addresses;        // IPv4/IPv6 from the DHCP lease or the guest agent
+    std::vector<std::uint16_t> ingress_ports;  // as created; the first is the default port
 };
 
 // The hypervisor as the agent's app layer sees it. Every operation is idempotent, so commands

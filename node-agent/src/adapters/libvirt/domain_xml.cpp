@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 
@@ -121,6 +122,14 @@ Result<std::string> BuildDomainXml(const ports::VmSpec& spec, const DomainXmlOpt
     w.Open(metadata_tag, {{xmlns, kMetadataUri}});
     w.Leaf(id_tag, *id);
     w.Leaf(name_tag, StoredName(spec.name));
+    if (!spec.ingress_ports.empty()) {
+        std::string ports;
+        for (const auto port : spec.ingress_ports) {
+            if (!ports.empty()) ports += ',';
+            ports += std::to_string(port);
+        }
+        w.Leaf(std::string(kMetadataPrefix) + ":ingress-ports", ports);
+    }
     w.Close();
     w.Close();
     w.Leaf("memory", std::to_string(spec.memory_mib), {{"unit", "MiB"}});
@@ -181,7 +190,24 @@ Result<VmMetadata> ParseMetadata(std::string_view metadata_xml) {
         return Error::InvalidArgument("metadata lacks the vm id or name");
     auto canonical = CanonicalVmId(id->text);
     if (!canonical) return canonical.error();
-    return VmMetadata{std::move(*canonical), name->text};
+    VmMetadata metadata{std::move(*canonical), name->text, {}};
+    if (const auto* ports = root->Child("ingress-ports")) {
+        std::string_view rest = ports->text;
+        if (rest.empty()) return Error::InvalidArgument("metadata has an empty ingress port list");
+        while (true) {
+            const auto comma = rest.find(',');
+            const auto item = rest.substr(0, comma);
+            unsigned value = 0;
+            const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+            if (ec != std::errc{} || end != item.data() + item.size() || value == 0 ||
+                value > 65535)
+                return Error::InvalidArgument("metadata has a malformed ingress port list");
+            metadata.ingress_ports.push_back(static_cast<std::uint16_t>(value));
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+    }
+    return metadata;
 }
 
 Result<std::string> FirstInterfaceMac(std::string_view domain_xml) {

@@ -218,6 +218,7 @@ Result<DomainInfo> DescribeDomain(virDomainPtr domain) {
     DomainInfo info;
     info.vm_id = (*metadata)->vm_id;
     info.name = (*metadata)->name;
+    info.ingress_ports = (*metadata)->ingress_ports;
     info.state = *state;
     CString xml(virDomainGetXMLDesc(domain, 0));
     if (!xml) return LastDomainError("reading the XML of", domain);

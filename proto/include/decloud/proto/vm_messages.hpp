@@ -31,6 +31,9 @@ struct CreateVmPayload {
     std::uint64_t disk_gib = 1;
     std::string image;
     std::string user_data;  // complete cloud-init user-data
+    // Ports of the VM's web apps for the node's ingress, the first one also its default port
+    // (host form without a port prefix); they are reachable even when not on the allow-list.
+    std::vector<std::uint16_t> ingress_ports;
     friend bool operator==(const CreateVmPayload&, const CreateVmPayload&) = default;
 };
 

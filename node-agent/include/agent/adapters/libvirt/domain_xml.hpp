@@ -46,6 +46,7 @@ common::Result<std::string> BuildDomainXml(const ports::VmSpec& spec,
 struct VmMetadata {
     std::string vm_id;
     std::string name;
+    std::vector<std::uint16_t> ingress_ports;
 };
 // Reads our metadata element as virDomainGetMetadata returns it (any prefix bound to our URI).
 common::Result<VmMetadata> ParseMetadata(std::string_view metadata_xml);
