@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -9,6 +10,8 @@
 #include "agent/domain/relay/port_forwarding.hpp"
 #include "agent/ports/port_forwarder.hpp"
 #include "decloud/common/result.hpp"
+
+struct nft_ctx;  // libnftables
 
 namespace decloud::agent::adapters {
 
@@ -23,6 +26,7 @@ struct NftPortForwarderOptions {
 // ports::PortForwarder on nftables through libnftables (no `nft` process): the table described
 // in domain/relay/port_forwarding.hpp, one element per mapping in one map.
 //
+// One libnftables context (and netlink socket) per object, kept open.
 // Every call that changes something is exactly one nft transaction (one buffer given to
 // nft_run_cmd_from_buffer: atomic, one ruleset generation). Apply diffs against the state this
 // object last applied, so adding or removing one mapping costs one small transaction whatever
@@ -35,6 +39,9 @@ class NftPortForwarder final : public ports::PortForwarder {
   public:
     // Throws std::invalid_argument for a table name nft would not accept unquoted.
     explicit NftPortForwarder(NftPortForwarderOptions options = {});
+    ~NftPortForwarder() override;
+    NftPortForwarder(const NftPortForwarder&) = delete;
+    NftPortForwarder& operator=(const NftPortForwarder&) = delete;
 
     // ports::PortForwarder
     common::Status Apply(const std::string& interface,
@@ -49,6 +56,15 @@ class NftPortForwarder final : public ports::PortForwarder {
     std::uint64_t Transactions();
 
   private:
+    struct CtxFree {
+        void operator()(nft_ctx* ctx) const noexcept;
+    };
+    struct NftOutcome {
+        int rc = -1;
+        std::string output;
+        std::string error;
+    };
+    common::Result<NftOutcome> RunNftLocked(const std::string& commands, bool json);
     common::Result<domain::relay::NftTableState> ReadTableLocked();
     common::Status RunLocked(const std::string& commands);
     // Computes and applies a diff against the cached state; `diff_for` is DiffMappings or
@@ -62,6 +78,7 @@ class NftPortForwarder final : public ports::PortForwarder {
     bool skeleton_ok_ = false;
     bool forwarding_enabled_ = false;
     std::uint64_t transactions_ = 0;
+    std::unique_ptr<nft_ctx, CtxFree> ctx_;  // kept: see RunNftLocked
 };
 
 }  // namespace decloud::agent::adapters
