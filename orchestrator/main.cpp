@@ -22,6 +22,7 @@
 #include "orchestrator/adapters/pg/pg_auth_repository.hpp"
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
+#include "orchestrator/adapters/pg/pg_relay_repository.hpp"
 #include "orchestrator/adapters/pg/pg_user_repository.hpp"
 #include "orchestrator/adapters/pg/pg_vm_repository.hpp"
 #include "orchestrator/adapters/templates/template_catalog.hpp"
@@ -113,6 +114,13 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         throw std::runtime_error("templates.directory: " + catalog.error().message);
     }
 
+    orchestrator::adapters::pg::PgRelayRepositoryOptions relay_repository_options;
+    relay_repository_options.tunnel_pool = config.relay_tunnel_pool;
+    relay_repository_options.public_ports = config.relay_public_ports;
+    relay_repository_options.max_tunnels_per_relay = config.relays.policy.max_tunnels_per_relay;
+    orchestrator::adapters::pg::PgRelayRepository relay_repository(pool, relay_repository_options);
+    orchestrator::app::RelayService relays(relay_repository, repository, clock, config.relays);
+
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
 
@@ -121,6 +129,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     api->auth = &auth;
     api->users = &users;
     api->vms = &vms;
+    api->relays = &relays;
     api->auth_limiter = &auth_limiter;
     api->clock = &clock;
     api->blocking = &blocking;
@@ -134,6 +143,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::api::AddAuthRoutes(*router, api);
     orchestrator::api::AddUserRoutes(*router, api);
     orchestrator::api::AddVmRoutes(*router, api);
+    orchestrator::api::AddRelayRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
 
     net::HttpServer server(ioc, config.server, router, registry);
@@ -177,9 +187,23 @@ int Run(const orchestrator::OrchestratorConfig& config) {
             if (auto st = vms.RefreshCommandHints(); !st)
                 spdlog::warn("looking for node commands failed: {}", st.error().message);
         });
+    // New CGNAT nodes get their relays here (within one interval of registering), waiting ones
+    // are retried, public nodes are offered as relays and departed CGNAT nodes released.
+    auto relay_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "relay-reconcile", config.relay_reconcile_interval, [&] {
+            auto r = relays.Reconcile();
+            if (!r) {
+                spdlog::warn("relay reconcile failed: {}", r.error().message);
+                return;
+            }
+            if (r->offered + r->assigned + r->released > 0)
+                spdlog::info("relays: {} offered, {} assigned, {} awaiting, {} released",
+                             r->offered, r->assigned, r->awaiting, r->released);
+        });
     flush_job->Start();
     sweep_job->Start();
     command_poll_job->Start();
+    relay_job->Start();
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -188,6 +212,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         flush_job->Stop();
         sweep_job->Stop();
         command_poll_job->Stop();
+        relay_job->Stop();
         server.Shutdown([&] {
             // In-flight heartbeats are answered; write what they buffered before leaving.
             asio::post(blocking, [&] {

@@ -8,7 +8,10 @@
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/relay_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
+#include "orchestrator/domain/address_pool.hpp"
+#include "orchestrator/domain/port_pool.hpp"
 #include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator {
@@ -29,6 +32,10 @@ struct OrchestratorConfig {
     app::VmServiceOptions vms;
     std::uint64_t host_reserved_memory_mib = 1024;
     std::chrono::milliseconds command_poll_interval{1'000};
+    app::RelayServiceOptions relays;
+    domain::TunnelAddressPool relay_tunnel_pool = domain::TunnelAddressPool::Default();
+    domain::PortRange relay_public_ports{30000, 39999};
+    std::chrono::milliseconds relay_reconcile_interval{10'000};
     std::string templates_directory = "/usr/share/decloud/templates";
     std::string log_level = "info";
     std::string log_format = "human";

@@ -50,6 +50,18 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"vms.report_settle_time", "2m", "VMs changed more recently are not judged by reports"},
         {"vms.orphan_grace", "10m", "a domain no VM owns is destroyed after being seen this long"},
         {"vms.command_poll_interval", "1s", "how often replicas look for commands to deliver"},
+        {"relay.reconcile_interval", "10s",
+         "how often relays are assigned to CGNAT nodes, retried and released"},
+        {"relay.standby", "true", "give every CGNAT node a standby relay next to its primary"},
+        {"relay.max_tunnels_per_relay", "50", "CGNAT tunnels one relay carries unless it says"},
+        {"relay.tunnel_bandwidth_mbps", "10", "bandwidth reserved per tunnel when choosing"},
+        {"relay.tunnel_pool", "10.200.0.0/16", "private IPv4 range carved into /30 tunnels"},
+        {"relay.public_ports", "30000-39999", "public ports on relays forwarded to VMs"},
+        {"relay.auto_offer", "true", "offer every publicly reachable node as a relay"},
+        {"relay.offer_wireguard_port", "51820", "WireGuard port of automatic relay offers"},
+        {"relay.offer_bandwidth_mbps", "100", "relay bandwidth of automatic relay offers"},
+        {"relay.release_after_offline", "30m",
+         "a CGNAT node offline this long has its relay assignments released"},
         {"templates.directory", "/usr/share/decloud/templates",
          "VM templates, one folder per template (template.json, user-data.yaml)"},
         {"log.level", "info", "trace, debug, info, warn, error"},
@@ -155,6 +167,32 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.command_poll_interval, s.Duration("vms.command_poll_interval"));
     if (c.command_poll_interval < std::chrono::milliseconds{50})
         return Error::InvalidArgument("vms.command_poll_interval: at least 50ms");
+    DECLOUD_ASSIGN(c.relay_reconcile_interval, s.Duration("relay.reconcile_interval"));
+    if (c.relay_reconcile_interval < std::chrono::milliseconds{100})
+        return Error::InvalidArgument("relay.reconcile_interval: at least 100ms");
+    DECLOUD_ASSIGN(c.relays.want_standby, s.Bool("relay.standby"));
+    DECLOUD_ASSIGN(c.relays.policy.max_tunnels_per_relay,
+                   s.Int("relay.max_tunnels_per_relay", 1, 100'000));
+    DECLOUD_ASSIGN(c.relays.policy.tunnel_bandwidth_mbps,
+                   s.Int("relay.tunnel_bandwidth_mbps", 0, 1'000'000));
+    {
+        std::string text;
+        DECLOUD_ASSIGN(text, s.String("relay.tunnel_pool"));
+        auto pool = domain::TunnelAddressPool::Parse(text);
+        if (!pool) return Error::InvalidArgument("relay.tunnel_pool: " + pool.error().message);
+        c.relay_tunnel_pool = *pool;
+        DECLOUD_ASSIGN(text, s.String("relay.public_ports"));
+        auto ports = domain::PortRange::Parse(text);
+        if (!ports) return Error::InvalidArgument("relay.public_ports: " + ports.error().message);
+        c.relay_public_ports = *ports;
+    }
+    DECLOUD_ASSIGN(c.relays.auto_offer, s.Bool("relay.auto_offer"));
+    DECLOUD_ASSIGN(c.relays.offer_wireguard_port, s.Int("relay.offer_wireguard_port", 1, 65535));
+    DECLOUD_ASSIGN(c.relays.offer_bandwidth_mbps,
+                   s.Int("relay.offer_bandwidth_mbps", 0, 1'000'000));
+    DECLOUD_ASSIGN(ms, s.Duration("relay.release_after_offline"));
+    c.relays.release_after_offline = ms;
+    c.relays.uptime_window = c.nodes.uptime_window;
     DECLOUD_ASSIGN(c.templates_directory, s.String("templates.directory"));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));

@@ -45,6 +45,7 @@ std::set<Operation> ServedOperations() {
     AddAuthRoutes(router, api);
     AddUserRoutes(router, api);
     AddVmRoutes(router, api);
+    AddRelayRoutes(router, api);
     AddOperationalRoutes(router, api);
     std::set<Operation> out;
     for (const auto& r : router.Routes()) {

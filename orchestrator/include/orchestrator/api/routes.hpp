@@ -9,6 +9,7 @@
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/relay_service.hpp"
 #include "orchestrator/app/user_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/rate_limiter.hpp"
@@ -22,6 +23,7 @@ struct ApiContext {
     app::AuthService* auth = nullptr;
     app::UserService* users = nullptr;
     app::VmService* vms = nullptr;
+    app::RelayService* relays = nullptr;
     CommandChannels* channels = nullptr;          // agents' command channels connected here
     domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
     const common::Clock* clock = nullptr;
@@ -46,9 +48,13 @@ void AddUserRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /api/vms/... for their owners, and the node side of the command channel
 // (/api/nodes/{id}/commands/{commandId}/result, /api/nodes/{id}/vms/report).
 void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// /api/relays/... (relay assignments of CGNAT nodes: admins all, operators those involving their
+// nodes; repair for admins; platform-wide stats).
+void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /healthz, /readyz, /metrics.
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 
 nlohmann::json NodeViewToJson(const app::NodeView& view);
+nlohmann::json RelayAssignmentToJson(const domain::RelayAssignment& assignment);
 
 }  // namespace decloud::orchestrator::api

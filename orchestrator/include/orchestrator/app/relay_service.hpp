@@ -1,0 +1,135 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "decloud/common/clock.hpp"
+#include "decloud/common/result.hpp"
+#include "orchestrator/domain/relay.hpp"
+#include "orchestrator/domain/relay_selection.hpp"
+#include "orchestrator/ports/node_repository.hpp"
+#include "orchestrator/ports/relay_repository.hpp"
+
+namespace decloud::orchestrator::app {
+
+struct RelayServiceOptions {
+    domain::RelayPolicy policy;
+    bool want_standby = true;  // give every CGNAT node a standby tunnel next to its primary
+    common::Duration uptime_window = std::chrono::days{30};  // for ranking candidates
+    // Agents do not report a relay offer of their own yet: with this set, every node that is
+    // publicly reachable (not behind CGNAT, no relay needed) is offered as a relay with the
+    // defaults below the first time Reconcile sees it. An existing offer is never overwritten.
+    bool auto_offer = true;
+    std::uint16_t offer_wireguard_port = 51820;
+    std::uint32_t offer_bandwidth_mbps = 100;
+    // A CGNAT node offline (no heartbeat) this long has its relay assignments released.
+    common::Duration release_after_offline = std::chrono::minutes{30};
+};
+
+// Who is asking: admins see every relay, an operator the assignments involving a node of theirs
+// (as the CGNAT node or as the relay).
+struct RelayViewer {
+    std::string wallet_address;
+    bool admin = false;
+};
+
+struct RelayAssignOutcome {
+    std::optional<domain::RelayAssignment> primary;  // created now
+    std::optional<domain::RelayAssignment> standby;  // created now
+    std::string awaiting_reason;                     // set when the node waits for a relay
+};
+
+// One assignment with its history and (for a primary) the ports forwarded through it.
+struct RelayDetail {
+    domain::RelayAssignment assignment;
+    std::vector<domain::RelayEvent> events;
+    std::vector<domain::PortMapping> mappings;
+};
+
+// Platform-wide figures over the live assignments.
+struct RelayStats {
+    std::size_t relays = 0;              // relay nodes carrying at least one live tunnel
+    std::size_t offers = 0;              // nodes offering to relay (enabled offers)
+    std::size_t cgnat_nodes_served = 0;  // CGNAT nodes with a live primary
+    std::size_t awaiting = 0;            // CGNAT nodes waiting for a relay
+    std::size_t assignments = 0;         // live assignments, either role
+    std::size_t primaries = 0;
+    std::size_t standbys = 0;
+    std::size_t provisioning = 0, active = 0, degraded = 0, repairing = 0;
+    std::size_t port_mappings = 0;  // public ports forwarded on relays
+};
+
+// What one Reconcile pass did.
+struct RelayReconcileResult {
+    std::size_t offered = 0;   // public nodes given a relay offer
+    std::size_t assigned = 0;  // assignments created (primaries and standbys)
+    std::size_t awaiting = 0;  // CGNAT nodes left waiting
+    std::size_t released = 0;  // CGNAT nodes whose assignments were released
+};
+
+// Relay use cases: choosing relays for CGNAT nodes, public ports for their VMs, releasing and
+// repairing tunnels, and what the API shows. Every method is blocking (repository calls): run
+// it off the I/O threads. Thread-safe as far as the repositories are; time comes from `clock`.
+class RelayService {
+  public:
+    RelayService(ports::RelayRepository& relays, ports::NodeRepository& nodes,
+                 const common::Clock& clock, RelayServiceOptions options);
+
+    // Gives a node that requires a relay the tunnels it lacks: a primary (and a standby when
+    // wanted) chosen by domain::SelectRelays, or a standby next to an existing primary. With no
+    // candidate for the primary the node is recorded as awaiting a relay, with the reason.
+    // kUnprocessable for a node that does not require a relay, kNotFound for an unknown node.
+    common::Result<RelayAssignOutcome> AssignRelays(const std::string& cgnat_node_id);
+
+    // AssignRelays for every node awaiting a relay, oldest wait first; returns how many got
+    // their primary. Failures for single nodes are logged and the others still tried.
+    common::Result<std::size_t> RetryAwaiting();
+
+    // The periodic pass (one job): offers public nodes as relays (auto_offer), gives CGNAT nodes
+    // without a primary (new registrations, waiting nodes) or without a standby their relays,
+    // and releases the assignments of CGNAT nodes offline past release_after_offline or no
+    // longer needing a relay.
+    common::Result<RelayReconcileResult> Reconcile();
+
+    // A public port on the relay of the VM's node forwarded to `vm_port` (see
+    // RelayRepository::AllocatePortForVm); its public_url is shown on the VM.
+    common::Result<domain::PortMapping> AllocatePortForVm(const std::string& vm_id,
+                                                          std::uint16_t vm_port,
+                                                          domain::PortProtocol protocol);
+    // The VM was deleted or moved: its public ports are freed.
+    common::Result<std::vector<domain::PortMapping>> ReleaseVm(const std::string& vm_id);
+    // The CGNAT node left: its assignments go to removed with `reason`.
+    common::Result<std::vector<domain::RelayAssignment>> Release(const std::string& cgnat_node_id,
+                                                                 const std::string& reason);
+    // An admin asks for a repair: the live assignment moves to repairing (another attempt when
+    // it already is) with `reason` (required). kConflict for a removed assignment.
+    common::Result<domain::RelayAssignment> Repair(const std::string& assignment_id,
+                                                   const std::string& reason);
+
+    // Live assignments the viewer may see, by id.
+    common::Result<std::vector<domain::RelayAssignment>> List(const RelayViewer& viewer);
+    // One assignment (removed ones too); kNotFound, as for an unknown id, when the viewer may
+    // not see it.
+    common::Result<RelayDetail> Get(const std::string& assignment_id, const RelayViewer& viewer);
+    common::Result<RelayStats> Stats();
+
+    const RelayServiceOptions& options() const { return options_; }
+
+  private:
+    // AssignRelays with the candidates already loaded (kept up to date as tunnels are added).
+    common::Result<RelayAssignOutcome> AssignWith(const domain::Node& node,
+                                                  const std::vector<domain::RelayAssignment>& live,
+                                                  std::vector<domain::RelayCandidate>& candidates,
+                                                  common::TimePoint now);
+    common::Result<std::vector<domain::RelayCandidate>> LoadCandidates(common::TimePoint now);
+    common::Result<std::vector<std::string>> OwnedNodeIds(const std::string& wallet);
+
+    ports::RelayRepository& relays_;
+    ports::NodeRepository& nodes_;
+    const common::Clock& clock_;
+    RelayServiceOptions options_;
+};
+
+}  // namespace decloud::orchestrator::app

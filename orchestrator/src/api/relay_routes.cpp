@@ -1,0 +1,151 @@
+// /api/relays: relay assignments of CGNAT nodes, for admins (all) and operators (theirs).
+
+#include "api_support.hpp"
+#include "decloud/net/blocking.hpp"
+#include "decloud/proto/field_reader.hpp"
+#include "orchestrator/api/routes.hpp"
+
+namespace decloud::orchestrator::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using common::Error;
+using nlohmann::json;
+
+namespace {
+
+app::RelayViewer ViewerOf(const app::Principal& who) {
+    return app::RelayViewer{who.wallet_address, who.admin};
+}
+
+json EventToJson(const domain::RelayEvent& e) {
+    return json{{"at", common::FormatRfc3339(e.at)},
+                {"from", e.from ? json(domain::ToString(*e.from)) : json(nullptr)},
+                {"to", domain::ToString(e.to)},
+                {"role", domain::ToString(e.role)},
+                {"reason", e.reason}};
+}
+
+json MappingToJson(const domain::PortMapping& m) {
+    return json{{"id", m.id},
+                {"vmId", m.vm_id},
+                {"vmPort", m.vm_port},
+                {"publicPort", m.public_port},
+                {"protocol", domain::ToString(m.protocol)},
+                {"publicUrl", m.public_url},
+                {"createdAt", common::FormatRfc3339(m.created_at)}};
+}
+
+}  // namespace
+
+json RelayAssignmentToJson(const domain::RelayAssignment& a) {
+    return json{
+        {"id", a.id},
+        {"cgnatNodeId", a.cgnat_node_id},
+        {"relayNodeId", a.relay_node_id},
+        {"role", domain::ToString(a.role)},
+        {"state", domain::ToString(a.state)},
+        {"stateReason", a.state_reason},
+        {"selectionReason", a.selection_reason},
+        {"interfaceName", a.interface_name},
+        {"tunnelNetwork", a.tunnel.network},
+        {"relayTunnelAddress", a.tunnel.relay_address},
+        {"cgnatTunnelAddress", a.tunnel.cgnat_address},
+        {"relayEndpoint", a.relay_endpoint},
+        {"relayPublicKey", a.relay_public_key},
+        {"cgnatPublicKey", a.cgnat_public_key},
+        {"repairAttempts", a.repair_attempts},
+        {"createdAt", common::FormatRfc3339(a.created_at)},
+        {"stateChangedAt", common::FormatRfc3339(a.state_changed_at)},
+        {"updatedAt", common::FormatRfc3339(a.updated_at)},
+    };
+}
+
+void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
+    router.Add(http::verb::get, "/api/relays",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const auto viewer = ViewerOf(who);
+                           auto list = co_await net::RunBlocking(
+                               *api->blocking, [&] { return api->relays->List(viewer); });
+                           if (!list) co_return ErrorResponse(ctx, list.error());
+                           json items = json::array();
+                           for (const auto& a : *list) items.push_back(RelayAssignmentToJson(a));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   json{{"relays", std::move(items)}});
+                       }));
+
+    // Platform-wide figures: any signed-in user may see them (they name no node).
+    router.Add(http::verb::get, "/api/relays/stats",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal&) -> asio::awaitable<net::Response> {
+                           auto s = co_await net::RunBlocking(*api->blocking,
+                                                              [&] { return api->relays->Stats(); });
+                           if (!s) co_return ErrorResponse(ctx, s.error());
+                           json body{{"relays", s->relays},
+                                     {"relayOffers", s->offers},
+                                     {"cgnatNodesServed", s->cgnat_nodes_served},
+                                     {"cgnatNodesAwaiting", s->awaiting},
+                                     {"assignments", s->assignments},
+                                     {"primaries", s->primaries},
+                                     {"standbys", s->standbys},
+                                     {"byState",
+                                      {{"provisioning", s->provisioning},
+                                       {"active", s->active},
+                                       {"degraded", s->degraded},
+                                       {"repairing", s->repairing}}},
+                                     {"portMappings", s->port_mappings}};
+                           co_return net::MakeJson(ctx.request, http::status::ok, body);
+                       }));
+
+    router.Add(http::verb::get, "/api/relays/{id}",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           const auto viewer = ViewerOf(who);
+                           auto d = co_await net::RunBlocking(
+                               *api->blocking, [&] { return api->relays->Get(id, viewer); });
+                           if (!d) co_return ErrorResponse(ctx, d.error());
+                           json body = RelayAssignmentToJson(d->assignment);
+                           json events = json::array();
+                           for (const auto& e : d->events) events.push_back(EventToJson(e));
+                           json mappings = json::array();
+                           for (const auto& m : d->mappings) mappings.push_back(MappingToJson(m));
+                           body["events"] = std::move(events);
+                           body["portMappings"] = std::move(mappings);
+                           co_return net::MakeJson(ctx.request, http::status::ok, body);
+                       }));
+
+    // Platform operation: force a repair of one tunnel, with the reason on record.
+    router.Add(
+        http::verb::post, "/api/relays/{id}/repair",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    if (!who.admin)
+                        co_return ErrorResponse(
+                            ctx, Error::PermissionDenied(
+                                     "this operation needs an admin wallet (auth.admin_wallets)"));
+                    auto body = JsonObjectBody(ctx.request);
+                    if (!body) co_return ErrorResponse(ctx, body.error());
+                    for (const auto& [key, value] : body->items())
+                        if (key != "reason")
+                            co_return ErrorResponse(
+                                ctx, Error::InvalidArgument("unknown field '" + key + "'"));
+                    std::string reason;
+                    proto::FieldReader r(*body, "");
+                    if (auto st = r.String("reason", reason, true); !st)
+                        co_return ErrorResponse(ctx, st.error());
+                    const std::string id(ctx.Param("id"));
+                    auto repaired = co_await net::RunBlocking(
+                        *api->blocking, [&] { return api->relays->Repair(id, reason); });
+                    if (!repaired) co_return ErrorResponse(ctx, repaired.error());
+                    co_return net::MakeJson(ctx.request, http::status::accepted,
+                                            RelayAssignmentToJson(*repaired));
+                }));
+}
+
+}  // namespace decloud::orchestrator::api

@@ -1,0 +1,363 @@
+// RelayService on the in-memory repositories and a manual clock.
+
+#include "orchestrator/app/relay_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "decloud/common/ids.hpp"
+#include "decloud/fakes/in_memory_node_repository.hpp"
+#include "decloud/fakes/in_memory_relay_repository.hpp"
+
+namespace decloud::orchestrator::app {
+namespace {
+
+using namespace std::chrono_literals;
+using common::ErrorCode;
+using domain::RelayRole;
+using domain::RelayState;
+
+constexpr const char* kRelayWallet = "0x1111111111111111111111111111111111111111";
+constexpr const char* kCgnatWallet = "0x2222222222222222222222222222222222222222";
+constexpr const char* kStranger = "0x3333333333333333333333333333333333333333";
+
+class RelayServiceTest : public ::testing::Test {
+  protected:
+    RelayServiceTest() : relays_(nodes_), service_(relays_, nodes_, clock_, Options()) {}
+
+    static RelayServiceOptions Options() {
+        RelayServiceOptions o;
+        o.release_after_offline = 10min;
+        return o;
+    }
+
+    std::string AddNode(const std::string& wallet, const std::string& reported_ip, bool cgnat,
+                        const std::string& region = "eu-west", std::string public_key = {}) {
+        domain::NodeRegistration reg;
+        // The node key identifies the node: the same key registers the same node again.
+        reg.public_key = public_key.empty() ? common::NewUuid() : public_key;
+        reg.operator_wallet = wallet;
+        reg.reported_ip = reported_ip;
+        reg.observed_ip = reported_ip;
+        reg.region = region;
+        reg.cgnat = cgnat ? domain::CgnatAssessment{true, true, "reported address is CGNAT"}
+                          : domain::CgnatAssessment{false, false, "publicly routable"};
+        auto r = nodes_.Register(reg, clock_.Now());
+        EXPECT_TRUE(r);
+        return r ? r->node.id : std::string();
+    }
+
+    void Online(const std::vector<std::string>& ids) {
+        std::vector<domain::BufferedHeartbeat> batch;
+        for (const auto& id : ids) {
+            domain::BufferedHeartbeat hb;
+            hb.node_id = id;
+            hb.first_at = hb.last_at = clock_.Now();
+            hb.count = 1;
+            batch.push_back(hb);
+        }
+        ASSERT_TRUE(nodes_.ApplyHeartbeats(batch, 15s, clock_.Now()));
+    }
+
+    std::string PublicRelay(const std::string& ip) {
+        auto id = AddNode(kRelayWallet, ip, false);
+        Online({id});
+        return id;
+    }
+
+    std::vector<domain::RelayAssignment> Live() {
+        auto r = relays_.Live();
+        EXPECT_TRUE(r);
+        return r ? *r : std::vector<domain::RelayAssignment>{};
+    }
+
+    common::ManualClock clock_;
+    fakes::InMemoryNodeRepository nodes_;
+    fakes::InMemoryRelayRepository relays_;
+    RelayService service_;
+};
+
+TEST_F(RelayServiceTest, NodeWithoutCandidatesAwaitsWithTheReason) {
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    auto r = service_.AssignRelays(cgnat);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->primary);
+    EXPECT_FALSE(r->standby);
+    EXPECT_FALSE(r->awaiting_reason.empty());
+    auto waiting = relays_.Awaiting();
+    ASSERT_TRUE(waiting);
+    ASSERT_EQ(waiting->size(), 1u);
+    EXPECT_EQ((*waiting)[0].cgnat_node_id, cgnat);
+    EXPECT_EQ((*waiting)[0].reason, r->awaiting_reason);
+    auto stats = service_.Stats();
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->awaiting, 1u);
+    EXPECT_EQ(stats->assignments, 0u);
+}
+
+TEST_F(RelayServiceTest, PublicNodeNeedsNoRelayAndUnknownNodeIsNotFound) {
+    const auto pub = PublicRelay("198.51.100.7");
+    auto r = service_.AssignRelays(pub);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kUnprocessable);
+    auto unknown = service_.AssignRelays(common::NewUuid());
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RelayServiceTest, ReconcileOffersPublicNodesAndAssignsPrimaryAndStandby) {
+    const auto r1 = PublicRelay("198.51.100.7");
+    const auto r2 = PublicRelay("198.51.100.8");
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    auto pass = service_.Reconcile();
+    ASSERT_TRUE(pass) << pass.error().message;
+    EXPECT_EQ(pass->offered, 2u);
+    EXPECT_EQ(pass->assigned, 2u);
+    EXPECT_EQ(pass->awaiting, 0u);
+    const auto live = Live();
+    ASSERT_EQ(live.size(), 2u);
+    std::set<std::string> relay_ids;
+    for (const auto& a : live) {
+        EXPECT_EQ(a.cgnat_node_id, cgnat);
+        EXPECT_EQ(a.state, RelayState::kProvisioning);
+        relay_ids.insert(a.relay_node_id);
+    }
+    EXPECT_EQ(relay_ids, (std::set<std::string>{r1, r2}));
+    auto stats = service_.Stats();
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->relays, 2u);
+    EXPECT_EQ(stats->offers, 2u);
+    EXPECT_EQ(stats->cgnat_nodes_served, 1u);
+    EXPECT_EQ(stats->primaries, 1u);
+    EXPECT_EQ(stats->standbys, 1u);
+    EXPECT_EQ(stats->provisioning, 2u);
+
+    // A second pass changes nothing: offers are not repeated, nothing is missing.
+    auto again = service_.Reconcile();
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->offered + again->assigned + again->released, 0u);
+    EXPECT_EQ(Live().size(), 2u);
+}
+
+TEST_F(RelayServiceTest, OfflineRelayIsNotChosenAndStandbyIsAddedWhenASecondRelayAppears) {
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    const auto offline = AddNode(kRelayWallet, "198.51.100.9", false);
+    ASSERT_TRUE(service_.Reconcile());  // offers `offline`, which cannot relay yet
+    auto waiting = relays_.Awaiting();
+    ASSERT_TRUE(waiting);
+    ASSERT_EQ(waiting->size(), 1u);
+    EXPECT_NE((*waiting)[0].reason.find("offline"), std::string::npos) << (*waiting)[0].reason;
+
+    const auto r1 = PublicRelay("198.51.100.7");
+    auto retried = service_.Reconcile();
+    ASSERT_TRUE(retried);
+    auto live = Live();
+    ASSERT_EQ(live.size(), 1u);  // a primary; no second relay for a standby
+    EXPECT_EQ(live[0].role, RelayRole::kPrimary);
+    EXPECT_EQ(live[0].relay_node_id, r1);
+    EXPECT_EQ(live[0].relay_endpoint, "198.51.100.7:51820");
+    EXPECT_TRUE(relays_.Awaiting()->empty());
+
+    // The same machine under another node id (same address) is no standby.
+    const auto twin = PublicRelay("198.51.100.7");
+    ASSERT_TRUE(service_.Reconcile());
+    EXPECT_EQ(Live().size(), 1u);
+
+    Online({offline});
+    auto topped = service_.AssignRelays(cgnat);
+    ASSERT_TRUE(topped) << topped.error().message;
+    EXPECT_FALSE(topped->primary);
+    ASSERT_TRUE(topped->standby);
+    EXPECT_EQ(topped->standby->relay_node_id, offline);
+    EXPECT_EQ(topped->standby->role, RelayRole::kStandby);
+    (void)twin;
+}
+
+TEST_F(RelayServiceTest, RetryAwaitingAssignsOnceARelayAppears) {
+    const auto a = AddNode(kCgnatWallet, "100.64.1.2", true);
+    const auto b = AddNode(kCgnatWallet, "100.64.1.3", true);
+    ASSERT_TRUE(service_.AssignRelays(a));
+    ASSERT_TRUE(service_.AssignRelays(b));
+    auto none = service_.RetryAwaiting();
+    ASSERT_TRUE(none);
+    EXPECT_EQ(*none, 0u);
+    EXPECT_EQ(relays_.Awaiting()->size(), 2u);
+    EXPECT_EQ(relays_.Awaiting()->front().attempts, 2u);
+
+    const auto relay = PublicRelay("198.51.100.7");
+    ports::RelayOffer offer;
+    offer.node_id = relay;
+    offer.bandwidth_mbps = 100;
+    ASSERT_TRUE(relays_.UpsertOffer(offer, clock_.Now()));
+    auto assigned = service_.RetryAwaiting();
+    ASSERT_TRUE(assigned);
+    EXPECT_EQ(*assigned, 2u);
+    EXPECT_TRUE(relays_.Awaiting()->empty());
+}
+
+TEST_F(RelayServiceTest, PortsForVmsOnTheRelayAndTheirRelease) {
+    PublicRelay("198.51.100.7");
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    ASSERT_TRUE(service_.Reconcile());
+    const auto vm = common::NewUuid();
+    relays_.AddVm(vm, cgnat);
+    auto relay = relays_.VmRelay(vm);
+    ASSERT_TRUE(relay);
+    EXPECT_FALSE(relay->empty());  // revenue attribution
+
+    auto ssh = service_.AllocatePortForVm(vm, 22, domain::PortProtocol::kTcp);
+    ASSERT_TRUE(ssh) << ssh.error().message;
+    EXPECT_EQ(ssh->public_url, "198.51.100.7:" + std::to_string(ssh->public_port));
+    auto again = service_.AllocatePortForVm(vm, 22, domain::PortProtocol::kTcp);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, ssh->id);
+    auto web = service_.AllocatePortForVm(vm, 80, domain::PortProtocol::kTcp);
+    ASSERT_TRUE(web);
+    EXPECT_NE(web->public_port, ssh->public_port);
+    EXPECT_EQ(service_.Stats()->port_mappings, 2u);
+    auto bad = service_.AllocatePortForVm(vm, 0, domain::PortProtocol::kTcp);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+
+    auto released = service_.ReleaseVm(vm);
+    ASSERT_TRUE(released);
+    EXPECT_EQ(released->size(), 2u);
+    EXPECT_EQ(service_.Stats()->port_mappings, 0u);
+}
+
+TEST_F(RelayServiceTest, RepairNeedsAReasonCountsAttemptsAndRefusesRemoved) {
+    PublicRelay("198.51.100.7");
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    ASSERT_TRUE(service_.Reconcile());
+    const auto id = Live().at(0).id;
+
+    auto empty = service_.Repair(id, "");
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().code, ErrorCode::kInvalidArgument);
+    auto unknown = service_.Repair(common::NewUuid(), "why");
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+
+    clock_.Advance(1min);
+    auto first = service_.Repair(id, "handshake stale");
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->state, RelayState::kRepairing);
+    EXPECT_EQ(first->repair_attempts, 1u);
+    EXPECT_EQ(first->state_changed_at, clock_.Now());
+    auto second = service_.Repair(id, "still stale");
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->repair_attempts, 2u);
+    auto detail = service_.Get(id, RelayViewer{"", true});
+    ASSERT_TRUE(detail);
+    ASSERT_EQ(detail->events.size(), 3u);
+    EXPECT_EQ(detail->events.back().reason, "repair requested: still stale");
+
+    ASSERT_TRUE(service_.Release(cgnat, "node deregistered"));
+    auto removed = service_.Repair(id, "too late");
+    ASSERT_FALSE(removed);
+    EXPECT_EQ(removed.error().code, ErrorCode::kConflict);
+}
+
+TEST_F(RelayServiceTest, OperatorsSeeOnlyAssignmentsInvolvingTheirNodes) {
+    PublicRelay("198.51.100.7");
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    AddNode(kStranger, "100.64.1.9", true, "us-east");  // a node of the stranger's, no relay
+    ASSERT_TRUE(service_.Reconcile());
+    // The stranger's CGNAT node got the only relay's second tunnel: count what is whose.
+    const auto all = service_.List(RelayViewer{"", true});
+    ASSERT_TRUE(all);
+    ASSERT_EQ(all->size(), 2u);
+    std::string cgnat_assignment;
+    for (const auto& a : *all)
+        if (a.cgnat_node_id == cgnat) cgnat_assignment = a.id;
+    ASSERT_FALSE(cgnat_assignment.empty());
+
+    EXPECT_EQ(service_.List(RelayViewer{kRelayWallet, false})->size(), 2u);
+    auto mine = service_.List(RelayViewer{kCgnatWallet, false});
+    ASSERT_TRUE(mine);
+    ASSERT_EQ(mine->size(), 1u);
+    EXPECT_EQ((*mine)[0].id, cgnat_assignment);
+    EXPECT_EQ(
+        service_.List(RelayViewer{"0x4444444444444444444444444444444444444444", false})->size(),
+        0u);
+
+    EXPECT_TRUE(service_.Get(cgnat_assignment, RelayViewer{kCgnatWallet, false}));
+    EXPECT_TRUE(service_.Get(cgnat_assignment, RelayViewer{kRelayWallet, false}));
+    auto hidden = service_.Get(cgnat_assignment, RelayViewer{kStranger, false});
+    ASSERT_FALSE(hidden);
+    EXPECT_EQ(hidden.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RelayServiceTest, ReconcileReleasesNodesOfflinePastTheGraceAndPublicOnes) {
+    PublicRelay("198.51.100.7");
+    PublicRelay("198.51.100.8");
+    const auto gone = AddNode(kCgnatWallet, "100.64.1.2", true);
+    const auto stays = AddNode(kCgnatWallet, "100.64.1.3", true);
+    Online({gone, stays});
+    ASSERT_TRUE(service_.Reconcile());
+    ASSERT_EQ(Live().size(), 4u);
+
+    // Only `stays` and the relays keep heartbeating.
+    clock_.Advance(5min);
+    auto relays = relays_.Candidates(clock_.Now(), clock_.Now());
+    ASSERT_TRUE(relays);
+    std::vector<std::string> beating{stays};
+    for (const auto& c : *relays) beating.push_back(c.node_id);
+    Online(beating);
+    ASSERT_TRUE(nodes_.MarkStaleOffline(clock_.Now() - 2min, clock_.Now()));
+    auto early = service_.Reconcile();
+    ASSERT_TRUE(early);
+    EXPECT_EQ(early->released, 0u);  // offline, but within the grace
+    EXPECT_EQ(Live().size(), 4u);
+
+    clock_.Advance(6min);  // 11 minutes since its last heartbeat
+    auto late = service_.Reconcile();
+    ASSERT_TRUE(late);
+    EXPECT_EQ(late->released, 1u);
+    const auto live = Live();
+    ASSERT_EQ(live.size(), 2u);
+    for (const auto& a : live) EXPECT_EQ(a.cgnat_node_id, stays);
+    auto history = relays_.ForCgnatNode(gone);
+    ASSERT_TRUE(history);
+    EXPECT_TRUE(history->empty());
+}
+
+TEST_F(RelayServiceTest, NodeRegisteredAgainAsPublicGivesUpItsRelaysAndItsWait) {
+    const auto relay = PublicRelay("198.51.100.7");
+    ports::RelayOffer one_tunnel;  // the only relay takes one tunnel: `waits` has to wait
+    one_tunnel.node_id = relay;
+    one_tunnel.bandwidth_mbps = 100;
+    one_tunnel.max_tunnels = 1;
+    ASSERT_TRUE(relays_.UpsertOffer(one_tunnel, clock_.Now()));
+    const auto moved = AddNode(kCgnatWallet, "100.64.1.2", true, "eu-west", "key-moved");
+    const auto waits = AddNode(kCgnatWallet, "100.64.1.3", true, "eu-west", "key-waits");
+    ASSERT_TRUE(service_.AssignRelays(moved));
+    ASSERT_EQ(Live().size(), 1u);
+    auto r = service_.AssignRelays(waits);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->awaiting_reason.find("capacity"), std::string::npos) << r->awaiting_reason;
+
+    EXPECT_EQ(AddNode(kCgnatWallet, "203.0.113.50", false, "eu-west", "key-moved"), moved);
+    EXPECT_EQ(AddNode(kCgnatWallet, "203.0.113.51", false, "eu-west", "key-waits"), waits);
+    auto pass = service_.Reconcile();
+    ASSERT_TRUE(pass);
+    EXPECT_EQ(pass->released, 2u);
+    EXPECT_TRUE(Live().empty());
+    EXPECT_TRUE(relays_.Awaiting()->empty());
+}
+
+TEST_F(RelayServiceTest, RepositoryFailuresAreReturned) {
+    const auto cgnat = AddNode(kCgnatWallet, "100.64.1.2", true);
+    relays_.FailNext();
+    auto r = service_.AssignRelays(cgnat);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+    relays_.FailNext();
+    auto pass = service_.Reconcile();
+    ASSERT_FALSE(pass);
+    EXPECT_EQ(pass.error().code, ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace decloud::orchestrator::app
