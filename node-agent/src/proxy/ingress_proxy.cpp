@@ -384,7 +384,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Reads until a whole request head is buffered; answers 400/431 itself for what cannot be
     // a request. nullopt: the connection is done.
     asio::awaitable<std::optional<std::size_t>> ReadRequestHead() {
-        if (!co_await AwaitEarlyRead()) co_return std::nullopt;
+        // (Checked here first: a coroutine call per request costs a frame allocation.)
+        if (early_read_pending_ && !co_await AwaitEarlyRead()) co_return std::nullopt;
+        if (early_read_failed_) co_return std::nullopt;
         std::size_t searched = 0;
         while (true) {
             const auto data = input_.Data();
@@ -472,8 +474,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         context.preserve_host = proxy_->settings.preserve_host;
         context.trust_forwarded = client_trusted_;
 
-        std::string upstream_head;
-        upstream_head.reserve(head_text.size() + 256);
+        // Reused between exchanges: no allocation per request once warm.
+        std::string& upstream_head = upstream_head_;
+        upstream_head.clear();
         upstream_head.append(head->method)
             .append(" ")
             .append(upstream.target)
@@ -550,7 +553,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             auto response = ResponseSide(reused && !has_body);
             StartClientSide();
             const auto outcome = co_await std::move(response);
-            co_await StopClientSide();
+            response_over_ = true;
+            if (client_side_running_) co_await StopClientSide();
             if (client_gone_) {
                 // The client went away: the VM's request was cancelled with its connection.
                 Close();
@@ -804,8 +808,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         const bool dechunk = client_http10_ && framing->kind == Kind::kChunked;
         bool close_client = !client_keep_alive_ || framing->kind == Kind::kUntilClose || dechunk;
         if (!body_done_) close_client = true;  // the VM answered before the whole body arrived
-        std::string out;
-        out.reserve(head_end + 64);
+        std::string& out = response_head_;
+        out.clear();
         out.append("HTTP/1.1 ")
             .append(std::to_string(head.status))
             .append(" ")
@@ -863,7 +867,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             }
             if (body.size() < rest.size()) extra_bytes = true;
 
-            std::vector<asio::const_buffer> buffers;
+            auto& buffers = write_buffers_;
+            buffers.clear();
             if (first) buffers.push_back(asio::buffer(out));
             if (dechunk) {
                 for (const auto& span : spans)
@@ -873,11 +878,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             }
             first = false;
             if (!buffers.empty()) {
-                auto op = WriteClient(buffers);
-                if (co_await std::move(op)) {
+                auto [write_ec, written] = co_await asio::async_write(client_, buffers, kAwait);
+                if (write_ec) {
                     Close();
                     co_return ResponseOutcome::kClosed;
                 }
+                Touch();
             }
             if (complete || extra_bytes) break;
             auto [ec, n] = co_await upstream_.async_read_some(
@@ -1018,6 +1024,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     std::string pool_address_;
     tcp::endpoint pool_endpoint_;
     std::string upstream_leftover_;
+    std::string upstream_head_;
+    std::string response_head_;
+    std::vector<asio::const_buffer> write_buffers_;
 
     Phase phase_ = Phase::kWaitingForRequest;
     Clock::time_point last_progress_;

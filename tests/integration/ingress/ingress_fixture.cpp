@@ -303,21 +303,33 @@ std::unique_ptr<testing::ChildProcess> Spawn(std::vector<std::string> command,
 void IngressTest::SetUp() {
     ASSERT_TRUE(std::filesystem::exists(UpstreamDir() + "/node_modules/ws"))
         << "the upstream's npm packages are missing: npm ci --prefix " << UpstreamDir();
-    app_port_ = testing::FreeTcpPort();
-    extra_port_ = testing::FreeTcpPort();
-    allowed_port_ = testing::FreeTcpPort();
-    secret_port_ = testing::FreeTcpPort();
-    closed_port_ = testing::FreeTcpPort();
-    control_port_ = testing::FreeTcpPort();
-    const std::string ports = std::to_string(app_port_) + "," + std::to_string(extra_port_) + "," +
-                              std::to_string(allowed_port_) + "," + std::to_string(secret_port_);
-    upstream_ = Spawn({"/usr/bin/env", "node", UpstreamDir() + "/upstream.js", "--ports", ports,
-                       "--control", std::to_string(control_port_)},
-                      dir_.path() + "/upstream.log");
-    ASSERT_TRUE(testing::WaitUntil(
-        [&] { return upstream_->Log().find("upstream listening") != std::string::npos; }, 15s,
-        20ms))
-        << upstream_->Log();
+    // FreeTcpPort's ports were free a moment ago; another process may take one before node
+    // binds it, so a start that meets EADDRINUSE is retried with fresh ports.
+    for (int attempt = 1;; ++attempt) {
+        app_port_ = testing::FreeTcpPort();
+        extra_port_ = testing::FreeTcpPort();
+        allowed_port_ = testing::FreeTcpPort();
+        secret_port_ = testing::FreeTcpPort();
+        closed_port_ = testing::FreeTcpPort();
+        control_port_ = testing::FreeTcpPort();
+        const std::string ports = std::to_string(app_port_) + "," + std::to_string(extra_port_) +
+                                  "," + std::to_string(allowed_port_) + "," +
+                                  std::to_string(secret_port_);
+        upstream_ = Spawn({"/usr/bin/env", "node", UpstreamDir() + "/upstream.js", "--ports", ports,
+                           "--control", std::to_string(control_port_)},
+                          dir_.path() + "/upstream-" + std::to_string(attempt) + ".log");
+        bool in_use = false;
+        const bool listening = testing::WaitUntil(
+            [&] {
+                const auto log = upstream_->Log();
+                in_use = log.find("EADDRINUSE") != std::string::npos;
+                return in_use || log.find("upstream listening") != std::string::npos;
+            },
+            15s, 20ms);
+        if (listening && !in_use) break;
+        ASSERT_TRUE(in_use && attempt < 5) << upstream_->Log();
+        upstream_->Terminate();
+    }
     routes_path_ = dir_.path() + "/routes.json";
     WriteRoutes();
 }
