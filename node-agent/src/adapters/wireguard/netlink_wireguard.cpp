@@ -391,14 +391,7 @@ Result<ports::WireGuardState> NetlinkWireGuard::Read(const std::string& interfac
     if (!device) return device.error();
     auto addresses = nl->Addresses((*link)->index);
     if (!addresses) return addresses.error();
-    ports::WireGuardState state;
-    state.interface = interface;
-    if (device->private_key) state.public_key = device->private_key->PublicKey();
-    state.listen_port = device->listen_port;
-    state.up = (*link)->Up();
-    state.addresses = std::move(*addresses);
-    state.peers = relay::ToPeerStates(*device);
-    return state;
+    return relay::ToWireGuardState(interface, *device, (*link)->Up(), std::move(*addresses));
 }
 
 Result<std::vector<std::string>> NetlinkWireGuard::List() {

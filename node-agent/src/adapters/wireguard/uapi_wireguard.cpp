@@ -413,14 +413,7 @@ Result<ports::WireGuardState> UapiWireGuard::Read(const std::string& interface) 
     if (!device) return device.error();
     auto addresses = nl->Addresses((*link)->index);
     if (!addresses) return addresses.error();
-    ports::WireGuardState state;
-    state.interface = interface;
-    if (device->private_key) state.public_key = device->private_key->PublicKey();
-    state.listen_port = device->listen_port;
-    state.up = (*link)->Up();
-    state.addresses = std::move(*addresses);
-    state.peers = relay::ToPeerStates(*device);
-    return state;
+    return relay::ToWireGuardState(interface, *device, (*link)->Up(), std::move(*addresses));
 }
 
 Result<std::vector<std::string>> UapiWireGuard::List() {

@@ -257,6 +257,18 @@ UapiSet FullUapiSet(const WireGuardConfig& desired) {
     return set;
 }
 
+WireGuardState ToWireGuardState(std::string interface, const UapiDevice& device, bool up,
+                                std::vector<std::string> addresses) {
+    WireGuardState state;
+    state.interface = std::move(interface);
+    if (device.private_key) state.public_key = device.private_key->PublicKey();
+    state.listen_port = device.listen_port;
+    state.up = up;
+    state.addresses = std::move(addresses);
+    state.peers = ToPeerStates(device);
+    return state;
+}
+
 std::vector<WireGuardPeerState> ToPeerStates(const UapiDevice& device) {
     std::vector<WireGuardPeerState> out;
     out.reserve(device.peers.size());

@@ -91,4 +91,8 @@ UapiSet FullUapiSet(const WireGuardConfig& desired);
 // The peers of a get=1 reply in the agent's terms (handshake time as a time point).
 std::vector<WireGuardPeerState> ToPeerStates(const UapiDevice& device);
 
+// An interface's state from its device (as either back end reads it) and its link.
+WireGuardState ToWireGuardState(std::string interface, const UapiDevice& device, bool up,
+                                std::vector<std::string> addresses);
+
 }  // namespace decloud::agent::domain::relay
