@@ -53,27 +53,6 @@ constexpr const char* kQemuConf =
     "group = \"root\"\n"
     "security_driver = \"none\"\n";
 
-std::string FindExecutable(const std::string& name) {
-    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
-    path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    std::stringstream dirs(path);
-    std::string dir;
-    while (std::getline(dirs, dir, ':')) {
-        if (dir.empty()) continue;
-        const std::string candidate = dir + "/" + name;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    throw std::runtime_error("LibvirtSandbox: " + name +
-                             " not found (run scripts/install-deps.sh)");
-}
-
-std::string ReadFile(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 void WriteFile(const fs::path& path, const std::string& content) {
     std::ofstream out(path, std::ios::trunc);
     out << content;

@@ -32,20 +32,6 @@ using namespace std::chrono_literals;
 constexpr const char* kNetnsDir = "/run/netns";
 constexpr std::string_view kPrefix = "dtn";
 
-std::string FindExecutable(const std::string& name) {
-    if (name.find('/') != std::string::npos) return name;
-    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
-    path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    std::stringstream dirs(path);
-    std::string dir;
-    while (std::getline(dirs, dir, ':')) {
-        if (dir.empty()) continue;
-        const std::string candidate = dir + "/" + name;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    throw std::runtime_error("netns: " + name + " not found (run scripts/install-deps.sh)");
-}
-
 const std::string& Ip() {
     static const std::string ip = FindExecutable("ip");
     return ip;
@@ -62,13 +48,6 @@ void RunIp(const std::vector<std::string>& args, const std::string& input = {}) 
     if (r.exit_code != 0)
         throw std::runtime_error("netns: ip " + Describe(args) + " failed (" +
                                  std::to_string(r.exit_code) + "): " + r.err);
-}
-
-std::string ReadFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 std::optional<int> ParsePid(std::string_view text) {

@@ -153,6 +153,27 @@ CommandResult RunCommand(const std::string& executable, std::vector<std::string>
     return result;
 }
 
+std::string FindExecutable(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+    path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    std::stringstream dirs(path);
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        if (dir.empty()) continue;
+        const std::string candidate = dir + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    throw std::runtime_error(name + " not found (run scripts/install-deps.sh)");
+}
+
+std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 std::uint16_t FreeTcpPort() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};

@@ -47,6 +47,13 @@ CommandResult RunCommand(const std::string& executable, std::vector<std::string>
                          const std::string& input = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds{60});
 
+// The full path of an executable found on PATH or in the usual system directories (sbin
+// included, which a non-login PATH may lack); throws naming it when it is not installed.
+std::string FindExecutable(const std::string& name);
+
+// A whole file's contents; empty if it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t FreeTcpPort();
 
