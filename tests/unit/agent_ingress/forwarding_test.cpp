@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/fields.hpp>
+
 #include <string>
 #include <vector>
 
@@ -9,6 +11,46 @@ namespace decloud::agent::domain::ingress {
 namespace {
 
 namespace http = boost::beast::http;
+
+// The rules work on raw header lists; these tests state them on Beast field containers, which
+// read more easily, and convert both ways.
+std::vector<RawHeader> ToRaw(const http::fields& fields) {
+    std::vector<RawHeader> raw;
+    for (const auto& field : fields) raw.emplace_back(field.name_string(), field.value());
+    return raw;
+}
+
+http::fields FromLines(std::string_view lines) {
+    http::fields fields;
+    while (!lines.empty()) {
+        const auto eol = lines.find("\r\n");
+        const auto line = lines.substr(0, eol);
+        const auto colon = line.find(": ");
+        fields.insert(line.substr(0, colon), line.substr(colon + 2));
+        lines.remove_prefix(eol + 2);
+    }
+    return fields;
+}
+
+bool IsWebSocketUpgrade(const http::fields& fields) {
+    const auto raw = ToRaw(fields);
+    return ingress::IsWebSocketUpgrade(std::span<const RawHeader>(raw));
+}
+
+void PrepareUpstreamRequest(http::fields& fields, const ForwardContext& context) {
+    const auto raw = ToRaw(fields);
+    std::string lines;
+    AppendUpstreamRequestFields(lines, raw, context,
+                                ingress::IsWebSocketUpgrade(std::span<const RawHeader>(raw)));
+    fields = FromLines(lines);
+}
+
+void PrepareDownstreamResponse(http::fields& fields, bool websocket_accepted) {
+    const auto raw = ToRaw(fields);
+    std::string lines;
+    AppendDownstreamResponseFields(lines, raw, websocket_accepted);
+    fields = FromLines(lines);
+}
 
 std::vector<std::string> Values(const http::fields& fields, std::string_view name) {
     std::vector<std::string> out;

@@ -8,8 +8,6 @@
 
 namespace decloud::agent::domain::ingress {
 
-namespace http = boost::beast::http;
-
 namespace {
 
 constexpr std::array<std::string_view, 9> kHopByHop = {
@@ -96,25 +94,6 @@ void AppendForwardedElement(std::string& out, const ForwardContext& context,
     AppendForwardedValue(out, context.proto);
 }
 
-std::vector<RawHeader> ToRaw(const http::fields& fields) {
-    std::vector<RawHeader> raw;
-    for (const auto& field : fields) raw.emplace_back(field.name_string(), field.value());
-    return raw;
-}
-
-// Replaces `fields` with the "Name: value\r\n" lines in `lines`.
-void AssignFromLines(http::fields& fields, std::string_view lines) {
-    http::fields rebuilt;
-    while (!lines.empty()) {
-        const auto eol = lines.find("\r\n");
-        const auto line = lines.substr(0, eol);
-        const auto colon = line.find(": ");
-        rebuilt.insert(line.substr(0, colon), line.substr(colon + 2));
-        lines.remove_prefix(eol + 2);
-    }
-    fields = std::move(rebuilt);
-}
-
 }  // namespace
 
 bool IsWebSocketUpgrade(std::span<const RawHeader> headers) {
@@ -128,11 +107,6 @@ bool IsWebSocketUpgrade(std::span<const RawHeader> headers) {
         websocket = text::EqualsIgnoreCase(text::Trim(value), "websocket");
     }
     return upgrades == 1 && websocket;
-}
-
-bool IsWebSocketUpgrade(const http::fields& fields) {
-    const auto raw = ToRaw(fields);
-    return IsWebSocketUpgrade(std::span<const RawHeader>(raw));
 }
 
 void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> headers,
@@ -209,21 +183,6 @@ void AppendDownstreamResponseFields(std::string& out, std::span<const RawHeader>
         }
         AppendLine(out, name, value);
     }
-}
-
-void PrepareUpstreamRequest(http::fields& fields, const ForwardContext& context) {
-    const auto raw = ToRaw(fields);
-    std::string lines;
-    AppendUpstreamRequestFields(lines, raw, context,
-                                IsWebSocketUpgrade(std::span<const RawHeader>(raw)));
-    AssignFromLines(fields, lines);
-}
-
-void PrepareDownstreamResponse(http::fields& fields, bool websocket_accepted) {
-    const auto raw = ToRaw(fields);
-    std::string lines;
-    AppendDownstreamResponseFields(lines, raw, websocket_accepted);
-    AssignFromLines(fields, lines);
 }
 
 std::string FormatAuthority(std::string_view address, std::uint16_t port) {

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -22,35 +21,33 @@ struct ForwardContext {
     bool trust_forwarded = false;
 };
 
-// True when the fields ask for a WebSocket upgrade: some Connection header lists the token
+// The proxy's header rules on raw header lists (as parsed by http1.hpp), writing
+// "Name: value\r\n" lines (no blank line) straight into `out`, so no field container is built per
+// request. Pure; no shared state.
+
+// True when the headers ask for a WebSocket upgrade: some Connection header lists the token
 // "upgrade" (case-insensitive, any position, whitespace tolerant) and there is exactly one Upgrade
 // header whose value is "websocket" (case-insensitive). Anything else in Upgrade (h2c, lists)
 // is not a WebSocket upgrade, so it is stripped rather than tunnelled.
-bool IsWebSocketUpgrade(const boost::beast::http::fields& fields);
-
-// Rewrites a client request's fields in place for forwarding to the VM:
-//  - removes hop-by-hop fields (Connection and every field it names, Keep-Alive, Proxy-Connection,
-//    Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade); for a
-//    WebSocket upgrade keeps "Upgrade: websocket" and sets "Connection: Upgrade". Host and
-//    Content-Length are never removed because Connection names them;
-//  - appends the client to X-Forwarded-For and Forwarded (RFC 7239, IPv6 as "[addr]"), sets
-//    X-Forwarded-Proto and X-Forwarded-Host (the Host as received);
-//  - keeps Host, or rewrites it to the upstream authority when !preserve_host.
-// Evaluates IsWebSocketUpgrade on the fields itself. Pure; no shared state.
-void PrepareUpstreamRequest(boost::beast::http::fields& fields, const ForwardContext& context);
-
-// Removes hop-by-hop fields from a VM's response. With `websocket_accepted` (a 101 answer to a
-// forwarded WebSocket upgrade) Upgrade and Connection are kept.
-void PrepareDownstreamResponse(boost::beast::http::fields& fields, bool websocket_accepted);
-
-// The same rules on raw header lists, writing "Name: value\r\n" lines (no blank line) straight
-// into `out`: what the proxy runs per request, without building a field container.
 bool IsWebSocketUpgrade(std::span<const RawHeader> headers);
-// As PrepareUpstreamRequest, and Expect is never forwarded (the proxy answers 100-continue
-// itself). `websocket` is IsWebSocketUpgrade(headers), computed once by the caller.
+
+// The header lines of the request the VM receives:
+//  - hop-by-hop fields removed (Connection and every field it names, Keep-Alive,
+//    Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding,
+//    Upgrade); for a WebSocket upgrade "Connection: Upgrade" and "Upgrade: websocket" are set.
+//    Host and Content-Length are never removed because Connection names them;
+//  - the client appended to X-Forwarded-For and Forwarded (RFC 7239, IPv6 as "[addr]"),
+//    X-Forwarded-Proto and X-Forwarded-Host (the Host as received) set, or kept from a trusted
+//    proxy;
+//  - Host kept, or rewritten to the upstream authority when !preserve_host;
+//  - Expect never forwarded (the proxy answers 100-continue itself).
+// `websocket` is IsWebSocketUpgrade(headers), computed once by the caller.
 void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> headers,
                                  const ForwardContext& context, bool websocket);
-// As PrepareDownstreamResponse.
+
+// The header lines of a VM's response as the client receives them: hop-by-hop fields removed;
+// with `websocket_accepted` (a 101 answer to a forwarded WebSocket upgrade) Upgrade and
+// Connection are kept.
 void AppendDownstreamResponseFields(std::string& out, std::span<const RawHeader> headers,
                                     bool websocket_accepted);
 
