@@ -5,7 +5,6 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 
@@ -52,15 +51,6 @@ T OrDie(common::Result<T> r, std::string_view what) {
     return std::move(*r);
 }
 
-// Every bridged WebSocket holds two descriptors; the default soft limit of 1024 is too low.
-void RaiseDescriptorLimit() {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-    }
-}
-
 agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) {
     agent::proxy::IngressSettings out;
     out.listen_address = in.address;
@@ -91,7 +81,7 @@ asio::awaitable<void> RefreshRoutesPeriodically(asio::io_context* ioc,
 }
 
 int Run(const agent::AgentConfig& config) {
-    RaiseDescriptorLimit();
+    agent::proxy::RaiseOpenFileLimit();
     std::error_code ec;
     std::filesystem::create_directories(config.state_dir, ec);
     if (ec)

@@ -8,7 +8,6 @@
 // SIGHUP re-reads the routes file and the TLS files; SIGTERM/SIGINT stop it (exit 0).
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -50,15 +49,6 @@ decloud::common::Result<ingress::RoutingTable> LoadRoutes(const std::string& pat
         return decloud::common::Error::InvalidArgument(path + ": " + e.what());
     }
     return ingress::RoutingTable::Build(std::move(routes));
-}
-
-// Every bridged WebSocket holds two descriptors; the default soft limit of 1024 is too low.
-void RaiseDescriptorLimit() {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-    }
 }
 
 }  // namespace
@@ -127,7 +117,7 @@ int main(int argc, char** argv) {
         std::cerr << routes.error().message << "\n";
         return 2;
     }
-    RaiseDescriptorLimit();
+    decloud::agent::proxy::RaiseOpenFileLimit();
 
     asio::io_context io{1};
     IngressProxy proxy(io, settings);

@@ -1,5 +1,7 @@
 #include "agent/config.hpp"
 
+#include "agent/domain/ingress/routing.hpp"
+
 #include "decloud/common/money.hpp"
 #include "decloud/crypto/crypto.hpp"
 
@@ -139,16 +141,10 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(ports, s.StringList("ingress.allowed_ports"));
     c.ingress.allowed_ports.clear();
     for (const auto& text : ports) {
-        std::size_t used = 0;
-        int port = 0;
-        try {
-            port = std::stoi(text, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != text.size() || port < 1 || port > 65535)
+        const auto port = domain::ingress::ParsePort(text);
+        if (!port)
             return Error::InvalidArgument("ingress.allowed_ports: '" + text + "' is not a port");
-        c.ingress.allowed_ports.push_back(static_cast<std::uint16_t>(port));
+        c.ingress.allowed_ports.push_back(*port);
     }
     DECLOUD_ASSIGN(c.ingress.rewrite_host, s.Bool("ingress.rewrite_host"));
     DECLOUD_ASSIGN(c.ingress.trusted_proxies, s.StringList("ingress.trusted_proxies"));

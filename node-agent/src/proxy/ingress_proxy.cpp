@@ -1,6 +1,7 @@
 #include "agent/proxy/ingress_proxy.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <nlohmann/json.hpp>
 
@@ -633,7 +634,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
     // The client side of an exchange runs beside the response side: it moves the rest of the
     // request body and notices a client that goes away (closing the VM connection, which ends the
-    // response side). The response side's end stops it; StopClientSide waits until it has.
+    // response side). The response side's end stops it: with response_over_ set, the exchange
+    // calls StopClientSide while the body coroutine still runs, which waits until it has ended.
     void StartClientSide() {
         client_gone_ = false;
         response_over_ = false;
@@ -650,8 +652,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
 
     asio::awaitable<void> StopClientSide() {
-        response_over_ = true;
-        if (!client_side_running_) co_return;
         error_code ignored;
         Socket().cancel(ignored);
         if (!body_done_) upstream_.cancel(ignored);
@@ -1173,6 +1173,14 @@ void IngressProxy::Stop() {
         const std::vector<SessionBase*> sessions(impl->sessions.begin(), impl->sessions.end());
         for (auto* session : sessions) session->Abort();
     });
+}
+
+void RaiseOpenFileLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
 }
 
 IngressProxy::Stats IngressProxy::stats() const {

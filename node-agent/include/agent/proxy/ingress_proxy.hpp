@@ -75,4 +75,8 @@ class IngressProxy {
     std::shared_ptr<Impl> impl_;
 };
 
+// Raises this process's open-file soft limit to its hard limit: every bridged WebSocket holds two
+// descriptors, and the usual soft limit of 1024 is too low for a proxy.
+void RaiseOpenFileLimit();
+
 }  // namespace decloud::agent::proxy
