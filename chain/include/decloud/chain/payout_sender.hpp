@@ -1,0 +1,136 @@
+#pragma once
+
+// Paying operators on chain: one ERC-20 transfer per payout, signed with the treasury key as an
+// EIP-1559 transaction, every signed transaction written to a journal BEFORE it is broadcast.
+//
+// Guarantees (the journal is the source of truth across restarts):
+// - A payout id is paid at most once: Submit() of a known id never signs anything new; the only
+//   new signature for an id comes from Poll() after its current transaction is known dead.
+// - Known dead = its nonce was consumed by another transaction (the account's mined nonce moved
+//   past it, none of the payout's transactions has a receipt and the node knows none of them
+//   by hash), or it was mined and reverted
+//   (nothing moved). Only then is a new transaction signed, with a new nonce. A transaction that
+//   is merely slow is re-broadcast as is (same bytes, same hash), never replaced.
+// - Nonces: max(the chain's pending nonce, the journal's highest nonce + 1).
+// - Gas: eth_estimateGas + 20%, refused above gas_limit_cap. Fees: base fee of the next block
+//   (eth_feeHistory) * 2 + tip, tip capped at max_priority_fee, total capped at max_fee; a base
+//   fee above the cap postpones the payout (kUnavailable) instead of overpaying.
+// Not thread-safe: one coroutine at a time.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "decloud/chain/chain_client.hpp"
+#include "decloud/chain/transaction.hpp"
+#include "decloud/chain/types.hpp"
+#include "decloud/common/result.hpp"
+
+namespace decloud::chain {
+
+struct PayoutRequest {
+    std::string id;  // idempotency key: the ledger's payout id
+    Address to{};
+    U256 amount;
+};
+
+enum class PayoutStatus {
+    kPending,    // signed (maybe broadcast), outcome not known yet
+    kConfirmed,  // mined with status 1 and `confirmations` deep: the operator has the tokens
+    kFailed,     // every attempt was mined reverted (nothing moved); needs a human
+};
+std::string_view ToString(PayoutStatus status);
+
+struct PayoutAttempt {
+    std::uint64_t nonce = 0;
+    Hash hash{};
+    Bytes raw;
+    friend bool operator==(const PayoutAttempt&, const PayoutAttempt&) = default;
+};
+
+struct PayoutRecord {
+    std::string id;
+    Address to{};
+    U256 amount;
+    PayoutStatus status = PayoutStatus::kPending;
+    std::vector<PayoutAttempt> attempts;  // the last one is current
+    std::optional<Hash> mined_hash;       // the attempt that was mined (confirmed or reverted)
+    std::uint64_t mined_block = 0;
+    friend bool operator==(const PayoutRecord&, const PayoutRecord&) = default;
+};
+
+// Durable storage of payout records (role). Save must be durable when it returns.
+class PayoutJournal {
+  public:
+    virtual ~PayoutJournal() = default;
+    virtual common::Result<std::vector<PayoutRecord>> Load() = 0;
+    virtual common::Status Save(const PayoutRecord& record) = 0;
+};
+
+// A JSON file, rewritten atomically (temporary file, fsync, rename, fsync of the directory).
+// Holds signed transactions, not keys.
+class FilePayoutJournal final : public PayoutJournal {
+  public:
+    explicit FilePayoutJournal(std::string path) : path_(std::move(path)) {}
+    // ports::PayoutJournal
+    common::Result<std::vector<PayoutRecord>> Load() override;
+    common::Status Save(const PayoutRecord& record) override;
+
+  private:
+    std::string path_;
+    std::optional<std::map<std::string, PayoutRecord>> records_;
+};
+
+struct PayoutSenderConfig {
+    std::uint64_t chain_id = 0;
+    Address token{};
+    std::uint64_t confirmations = 1;
+    std::uint64_t gas_limit_cap = 150'000;
+    U256 max_fee = U256(500'000'000'000);          // wei per gas
+    U256 max_priority_fee = U256(50'000'000'000);  // wei per gas
+    int max_attempts = 3;  // signed transactions per payout before it is kFailed
+};
+
+class PayoutSender {
+  public:
+    PayoutSender(ChainClient& chain, PayoutJournal& journal, const PrivateKey& treasury,
+                 PayoutSenderConfig config);
+
+    // Loads the journal; call once before anything else.
+    common::Status Start();
+    // Signs and journals a transfer for a new id (does not broadcast). A known id returns its
+    // record unchanged; the same id with another recipient or amount is kConflict.
+    asio::awaitable<common::Result<PayoutRecord>> Prepare(PayoutRequest request);
+    // Prepare, then broadcast the current transaction.
+    asio::awaitable<common::Result<PayoutRecord>> Submit(PayoutRequest request);
+    // Advances every pending payout: receipts, confirmations, re-broadcasts, and replacements of
+    // known-dead transactions. Returns the records that changed.
+    asio::awaitable<common::Result<std::vector<PayoutRecord>>> Poll();
+
+    const PayoutRecord* Find(const std::string& id) const;
+
+  private:
+    // Signs the next transfer of `record` (nonce not reserved until Commit).
+    asio::awaitable<common::Result<PayoutAttempt>> SignTransfer(PayoutRecord record);
+    asio::awaitable<common::Status> Broadcast(PayoutAttempt attempt);
+    // The record after one step, if it changed (already committed).
+    asio::awaitable<common::Result<std::optional<PayoutRecord>>> Advance(PayoutRecord record,
+                                                                         std::uint64_t head,
+                                                                         std::uint64_t mined_nonce);
+    // Journals the record, then adopts it in memory and reserves its nonces.
+    common::Status Commit(const PayoutRecord& record);
+
+    ChainClient& chain_;
+    PayoutJournal& journal_;
+    const PrivateKey& treasury_;
+    PayoutSenderConfig config_;
+    std::map<std::string, PayoutRecord> records_;
+    std::uint64_t next_local_nonce_ = 0;
+    bool started_ = false;
+};
+
+}  // namespace decloud::chain
