@@ -31,6 +31,13 @@ constexpr const char* kHostilePassword =
 const std::map<std::string, json> kValidParameters = {
     {"code-server", json{{"password", "correct horse battery staple"}}},
     {"relay-wireguard", json{{"private_key", kPrivateKey}}},
+    {"jellyfin", json::object()},
+    {"mastodon", json{{"domain", "social.example.org"}, {"owner_email", "owner@example.org"}}},
+    {"minecraft", json{{"max_players", 20}}},
+    {"nextcloud", json{{"admin_password", "correct horse battery staple"}}},
+    {"stable-diffusion", json{{"password", "correct horse battery staple"}}},
+    {"whisper", json{{"model", "small"}}},
+    {"wireguard-vpn", json{{"client_public_key", "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="}}},
 };
 
 class TempDir {
@@ -106,9 +113,14 @@ std::optional<std::string> FileContent(const json& doc, const std::string& path)
 TEST(TemplateCatalog, LoadsTheRepositoryTemplates) {
     auto catalog = TemplateCatalog::Load(kRepoTemplates);
     ASSERT_TRUE(catalog) << catalog.error().message;
-    ASSERT_EQ(catalog->All().size(), 2u);
-    EXPECT_EQ(catalog->All()[0].id, "code-server");
-    EXPECT_EQ(catalog->All()[1].id, "relay-wireguard");
+    // Sorted by id: the seed catalogue.
+    std::vector<std::string> ids;
+    for (const auto& t : catalog->All()) ids.push_back(t.id);
+    EXPECT_EQ(ids, (std::vector<std::string>{"code-server", "jellyfin", "mastodon", "minecraft",
+                                             "nextcloud", "relay-wireguard", "stable-diffusion",
+                                             "whisper", "wireguard-vpn"}));
+    // Every template declares the ports it serves, so the proxy and relays can expose them.
+    for (const auto& t : catalog->All()) EXPECT_FALSE(t.ports.empty()) << t.id;
     EXPECT_EQ(catalog->Find("nope"), nullptr);
     EXPECT_EQ(catalog->Find(""), nullptr);
 
