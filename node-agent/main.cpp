@@ -26,12 +26,17 @@
 #include "agent/adapters/identity.hpp"
 #include "agent/adapters/image_catalog.hpp"
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
+#include "agent/adapters/nftables/nft_port_forwarder.hpp"
 #include "agent/adapters/sysinfo.hpp"
+#include "agent/adapters/wireguard/netlink_wireguard.hpp"
+#include "agent/adapters/wireguard/uapi_wireguard.hpp"
 #include "agent/app/ingress_routes.hpp"
 #include "agent/app/orchestrator_link.hpp"
+#include "agent/app/relay_agent.hpp"
 #include "agent/app/vm_manager.hpp"
 #include "agent/config.hpp"
 #include "agent/proxy/ingress_proxy.hpp"
+#include "agent/setup/setup.hpp"
 #include "decloud/common/log.hpp"
 #include "decloud/common/metrics.hpp"
 
@@ -193,6 +198,46 @@ int Run(const agent::AgentConfig& config) {
         });
     }
 
+    // Relays: the orchestrator sends the relay state with heartbeat replies; interfaces and
+    // forwards survive an agent restart (wireguard-go is not our process group's).
+    std::unique_ptr<agent::ports::WireGuardControl> wireguard;
+    std::unique_ptr<agent::adapters::NftPortForwarder> relay_forwards;
+    std::unique_ptr<agent::adapters::NftPortForwarder> cgnat_forwards;
+    std::unique_ptr<agent::app::RelayAgent> relay_agent;
+    if (config.relay.enabled) {
+        auto wg_key =
+            agent::adapters::LoadOrCreateWireGuardKey(config.state_dir + "/wireguard.key");
+        if (!wg_key) throw std::runtime_error("relay: " + wg_key.error().message);
+        const bool kernel =
+            config.relay.wireguard == "kernel" ||
+            (config.relay.wireguard == "auto" && agent::adapters::NetlinkWireGuard::Probe(""));
+        if (kernel) {
+            wireguard = std::make_unique<agent::adapters::NetlinkWireGuard>();
+        } else {
+            agent::adapters::UapiWireGuardOptions wg_options;
+            wg_options.wireguard_go = config.relay.wireguard_go;
+            wg_options.log_dir = config.state_dir;
+            wireguard = std::make_unique<agent::adapters::UapiWireGuard>(wg_options);
+        }
+        agent::adapters::NftPortForwarderOptions relay_nft;
+        relay_nft.table = config.relay.nft_table;
+        relay_forwards = std::make_unique<agent::adapters::NftPortForwarder>(relay_nft);
+        agent::adapters::NftPortForwarderOptions cgnat_nft;
+        cgnat_nft.table = config.relay.cgnat_nft_table;
+        cgnat_forwards = std::make_unique<agent::adapters::NftPortForwarder>(cgnat_nft);
+        relay_agent = std::make_unique<agent::app::RelayAgent>(*wireguard, *relay_forwards,
+                                                               *cgnat_forwards, *wg_key);
+        link->SetRelayHooks([raw = relay_agent.get()] { return raw->Report(); },
+                            [raw = relay_agent.get()](const proto::RelayDesiredState& desired) {
+                                if (auto st = raw->Apply(desired); !st)
+                                    spdlog::warn("relay state not fully applied: {}",
+                                                 st.error().message);
+                            },
+                            blocking);
+        spdlog::info("relays: {} WireGuard, key {}", kernel ? "kernel" : "userspace",
+                     relay_agent->PublicKey());
+    }
+
     if (config.ingress.enabled) {
         ingress = std::make_unique<agent::proxy::IngressProxy>(ingress_io,
                                                                ToProxySettings(config.ingress));
@@ -337,7 +382,12 @@ int main(int argc, char** argv) {
     cli.add_option("--set", overrides, "override one setting, key=value (repeatable)");
     cli.add_flag("--print-config", print_config, "print the effective configuration and exit");
     cli.set_version_flag("--version", DECLOUD_VERSION);
+    agent::setup::SetupOptions setup_options;
+    auto* setup = agent::setup::AddSetupCommand(cli, setup_options);
     CLI11_PARSE(cli, argc, argv);
+    if (setup->parsed())
+        return agent::setup::RunSetup(setup_options, DECLOUD_VERSION, std::cin, std::cout,
+                                      std::cerr);
 
     auto settings = common::Settings::Load(agent::AgentSettingSpecs(), config_path,
                                            agent::kAgentEnvPrefix, overrides);

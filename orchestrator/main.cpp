@@ -20,6 +20,8 @@
 #include "decloud/common/log.hpp"
 #include "orchestrator/adapters/pg/migrations.hpp"
 #include "orchestrator/adapters/pg/pg_auth_repository.hpp"
+#include "orchestrator/adapters/pg/pg_ledger_repository.hpp"
+#include "orchestrator/adapters/pg/pg_marketplace_repository.hpp"
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/adapters/pg/pg_relay_repository.hpp"
@@ -120,6 +122,14 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     relay_repository_options.max_tunnels_per_relay = config.relays.policy.max_tunnels_per_relay;
     orchestrator::adapters::pg::PgRelayRepository relay_repository(pool, relay_repository_options);
     orchestrator::app::RelayService relays(relay_repository, repository, clock, config.relays);
+    orchestrator::adapters::pg::PgLedgerRepository ledger_repository(pool);
+    orchestrator::app::BillingService billing(ledger_repository, vms, clock, config.billing);
+    orchestrator::adapters::pg::PgMarketplaceRepositoryOptions market_repository_options;
+    market_repository_options.host_reserved_memory_mib = config.host_reserved_memory_mib;
+    orchestrator::adapters::pg::PgMarketplaceRepository market_repository(
+        pool, market_repository_options);
+    orchestrator::app::MarketplaceService market(market_repository, vms, &relay_repository, clock,
+                                                 config.marketplace);
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
@@ -130,6 +140,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     api->users = &users;
     api->vms = &vms;
     api->relays = &relays;
+    api->billing = &billing;
+    api->market = &market;
     api->auth_limiter = &auth_limiter;
     api->clock = &clock;
     api->blocking = &blocking;
@@ -144,6 +156,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::api::AddUserRoutes(*router, api);
     orchestrator::api::AddVmRoutes(*router, api);
     orchestrator::api::AddRelayRoutes(*router, api);
+    orchestrator::api::AddBillingRoutes(*router, api);
+    orchestrator::api::AddMarketplaceRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
 
     net::HttpServer server(ioc, config.server, router, registry);
@@ -200,10 +214,26 @@ int Run(const orchestrator::OrchestratorConfig& config) {
                 spdlog::info("relays: {} offered, {} assigned, {} awaiting, {} released",
                              r->offered, r->assigned, r->awaiting, r->released);
         });
+    // The node search's prepared rows: uptime, reserved capacity, featured marks.
+    auto market_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "marketplace-refresh", config.marketplace_refresh_interval,
+        [&] {
+            if (auto r = market.Refresh(); !r)
+                spdlog::warn("marketplace refresh failed: {}", r.error().message);
+        });
+    // Bills the whole hours since the last run and checks balances; the repository's advisory
+    // lock lets one replica at a time do it, the others skip the tick.
+    auto billing_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+        ioc.get_executor(), blocking, "billing-metering", config.billing_metering_interval, [&] {
+            if (auto st = billing.Tick(); !st)
+                spdlog::warn("billing metering failed, will retry: {}", st.error().message);
+        });
     flush_job->Start();
     sweep_job->Start();
     command_poll_job->Start();
     relay_job->Start();
+    billing_job->Start();
+    market_job->Start();
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -213,6 +243,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         sweep_job->Stop();
         command_poll_job->Stop();
         relay_job->Stop();
+        billing_job->Stop();
+        market_job->Stop();
         server.Shutdown([&] {
             // In-flight heartbeats are answered; write what they buffered before leaving.
             asio::post(blocking, [&] {

@@ -21,6 +21,9 @@ PACKAGES=(
     # ingress proxy and relays: the peers the benchmarks compare against, WireGuard in userspace,
     # nftables (the library the agent links and the CLI the tests judge with)
     nginx-light iperf3 wireguard-go wireguard-tools nftables libnftables-dev
+    # the .deb packages: building (CPack's dpkg-shlibdeps), lintian, systemd-analyze, a Debian
+    # 12 chroot for the install/upgrade/purge test
+    dpkg-dev fakeroot lintian debootstrap systemd
 )
 
 missing=()

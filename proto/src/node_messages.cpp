@@ -107,7 +107,9 @@ json ToJson(const RegisterNodeResponse& v) {
 }
 
 json ToJson(const HeartbeatRequest& v) {
-    return json{{"usage", ToJson(v.usage)}, {"agentVersion", v.agent_version}};
+    json j{{"usage", ToJson(v.usage)}, {"agentVersion", v.agent_version}};
+    if (v.relay) j["relay"] = ToJson(*v.relay);
+    return j;
 }
 
 json ToJson(const Command& v) {
@@ -118,8 +120,9 @@ json ToJson(const Command& v) {
 json ToJson(const HeartbeatResponse& v) {
     json commands = json::array();
     for (const auto& c : v.commands) commands.push_back(ToJson(c));
-    return json{{"nextHeartbeatSeconds", v.next_heartbeat_seconds},
-                {"commands", std::move(commands)}};
+    json j{{"nextHeartbeatSeconds", v.next_heartbeat_seconds}, {"commands", std::move(commands)}};
+    if (v.relay) j["relay"] = ToJson(*v.relay);
+    return j;
 }
 
 json ToJson(const CommandResult& v) {
@@ -210,6 +213,11 @@ Result<HeartbeatRequest> DecodeHeartbeatRequest(const json& j) {
     HeartbeatRequest v;
     DECLOUD_TRY(r.Nested("usage", v.usage, DecodeNodeUsage));
     DECLOUD_TRY(r.String("agentVersion", v.agent_version, false));
+    if (const auto it = j.find("relay"); it != j.end() && !it->is_null()) {
+        RelayReport relay;
+        DECLOUD_TRY(r.Nested("relay", relay, DecodeRelayReport));
+        v.relay = std::move(relay);
+    }
     return v;
 }
 
@@ -243,6 +251,11 @@ Result<HeartbeatResponse> DecodeHeartbeatResponse(const json& j) {
                                               "]: " + c.error().message);
             v.commands.push_back(std::move(*c));
         }
+    }
+    if (const auto it = j.find("relay"); it != j.end() && !it->is_null()) {
+        RelayDesiredState relay;
+        DECLOUD_TRY(r.Nested("relay", relay, DecodeRelayDesiredState));
+        v.relay = std::move(relay);
     }
     return v;
 }

@@ -53,7 +53,10 @@ class PlatformTest : public ::testing::Test {
                 "--set", "heartbeat.initial_backoff=200ms",
                 "--set", "heartbeat.max_backoff=1s",
                 "--set", "heartbeat.request_timeout=2s",
-                "--set", "server.port=" + std::to_string(agent_port_)},
+                "--set", "server.port=" + std::to_string(agent_port_),
+                // Other tests' agents may hold the default ingress port.
+                "--set", "ingress.address=127.0.0.1",
+                "--set", "ingress.port=0"},
             dir_.path() + "/agent.log");
     }
 

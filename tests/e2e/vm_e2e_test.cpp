@@ -93,7 +93,10 @@ class VmEndToEndTest : public ::testing::Test {
                 "--set", "vms.images_dir=" + dir_.path() + "/images",
                 "--set", "vms.network=" + sandbox_->NetworkName(),
                 "--set", "vms.report_every_heartbeats=2",
-                "--set", "server.port=0"},
+                "--set", "server.port=0",
+                // Other tests' agents may hold the default ingress port.
+                "--set", "ingress.address=127.0.0.1",
+                "--set", "ingress.port=0"},
             dir_.path() + "/agent.log");
     }
 

@@ -40,6 +40,15 @@ struct IngressSettings {
     std::chrono::milliseconds refresh_interval{5'000};
 };
 
+// Both relay roles; the orchestrator decides which this node plays (see app::RelayAgent).
+struct RelaySettings {
+    bool enabled = true;
+    std::string wireguard = "auto";  // auto (kernel module if it works), kernel, userspace
+    std::string wireguard_go = "wireguard-go";
+    std::string nft_table = "decloud_relay";        // public ports forwarded into tunnels
+    std::string cgnat_nft_table = "decloud_cgnat";  // tunnel ports forwarded to VMs
+};
+
 struct AgentConfig {
     std::string orchestrator_url;
     std::string orchestrator_ca_file;  // empty: the system's trust store
@@ -47,6 +56,7 @@ struct AgentConfig {
     std::string state_dir;
     std::string vm_storage_path;
     IngressSettings ingress;
+    RelaySettings relay;
     std::string sysbench = "sysbench";
     std::uint32_t benchmark_threads = 0;
     std::uint32_t benchmark_seconds = 10;

@@ -168,7 +168,11 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {
 
 asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
     const auto node_id = Status().node_id;
-    proto::HeartbeatRequest hb{usage_(), options_.agent_version};
+    proto::HeartbeatRequest hb{usage_(), options_.agent_version, std::nullopt};
+    if (relay_report_) {
+        auto report = net::RunBlocking(*relay_blocking_, [this] { return relay_report_(); });
+        hb.relay = co_await std::move(report);
+    }
     net::Request req{http::verb::post, options_.base_path + "/api/nodes/" + node_id + "/heartbeat",
                      11};
     req.set(http::field::content_type, "application/json");
@@ -200,6 +204,14 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Heartbeat() {
         if (auto decoded = proto::DecodeHeartbeatResponse(*json)) {
             interval_ =
                 std::chrono::seconds{std::max<std::uint32_t>(1, decoded->next_heartbeat_seconds)};
+            if (decoded->relay && relay_apply_) {
+                // By reference: RunBlocking's closure must hold nothing to destroy (it is
+                // destroyed twice over by co_spawn); `desired` lives in this frame meanwhile.
+                const proto::RelayDesiredState& desired = *decoded->relay;
+                auto apply =
+                    net::RunBlocking(*relay_blocking_, [this, &desired] { relay_apply_(desired); });
+                co_await std::move(apply);
+            }
             if (!decoded->commands.empty()) {
                 if (command_handler_) {
                     command_handler_(std::move(decoded->commands));

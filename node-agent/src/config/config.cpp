@@ -59,6 +59,13 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"ingress.tls_cert", "", "PEM certificate chain: the listener speaks TLS (SIGHUP reloads)"},
         {"ingress.tls_key", "", "PEM private key for ingress.tls_cert"},
         {"ingress.refresh_interval", "5s", "how often the VM routes are re-read from libvirt"},
+        {"relay.enabled", "true",
+         "take part in relaying (as a relay or behind CGNAT) when the orchestrator says so"},
+        {"relay.wireguard", "auto", "auto (kernel module when it works), kernel or userspace"},
+        {"relay.wireguard_go", "wireguard-go", "wireguard-go executable (userspace WireGuard)"},
+        {"relay.nft_table", "decloud_relay", "nftables table of the public ports of a relay"},
+        {"relay.cgnat_nft_table", "decloud_cgnat",
+         "nftables table forwarding tunnel ports to VMs behind CGNAT"},
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
@@ -166,6 +173,16 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
         if (value.count() <= 0)
             return Error::InvalidArgument(std::string(key) + ": must be positive");
     }
+    DECLOUD_ASSIGN(c.relay.enabled, s.Bool("relay.enabled"));
+    DECLOUD_ASSIGN(c.relay.wireguard, s.String("relay.wireguard"));
+    if (c.relay.wireguard != "auto" && c.relay.wireguard != "kernel" &&
+        c.relay.wireguard != "userspace")
+        return Error::InvalidArgument("relay.wireguard: auto, kernel or userspace");
+    DECLOUD_ASSIGN(c.relay.wireguard_go, s.String("relay.wireguard_go"));
+    DECLOUD_ASSIGN(c.relay.nft_table, s.String("relay.nft_table"));
+    DECLOUD_ASSIGN(c.relay.cgnat_nft_table, s.String("relay.cgnat_nft_table"));
+    if (c.relay.nft_table == c.relay.cgnat_nft_table)
+        return Error::InvalidArgument("relay.nft_table and relay.cgnat_nft_table must differ");
     DECLOUD_ASSIGN(c.sysbench, s.String("benchmark.sysbench"));
     DECLOUD_ASSIGN(c.benchmark_threads, s.Int("benchmark.threads", 0, 4096));
     DECLOUD_ASSIGN(c.benchmark_seconds, s.Int("benchmark.seconds", 1, 600));

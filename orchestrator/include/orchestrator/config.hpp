@@ -7,6 +7,8 @@
 #include "decloud/common/settings.hpp"
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
+#include "orchestrator/app/billing_service.hpp"
+#include "orchestrator/app/marketplace_service.hpp"
 #include "orchestrator/app/node_service.hpp"
 #include "orchestrator/app/relay_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
@@ -36,6 +38,10 @@ struct OrchestratorConfig {
     domain::TunnelAddressPool relay_tunnel_pool = domain::TunnelAddressPool::Default();
     domain::PortRange relay_public_ports{30000, 39999};
     std::chrono::milliseconds relay_reconcile_interval{10'000};
+    app::MarketplaceServiceOptions marketplace;
+    std::chrono::milliseconds marketplace_refresh_interval{30'000};
+    app::BillingOptions billing;
+    std::chrono::milliseconds billing_metering_interval{60'000};
     std::string templates_directory = "/usr/share/decloud/templates";
     std::string log_level = "info";
     std::string log_format = "human";

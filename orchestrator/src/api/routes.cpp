@@ -222,6 +222,21 @@ void AddNodeRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                 });
                 if (!result) co_return ErrorResponse(ctx, result.error());
             }
+            // Agents that relay or are relayed exchange their relay state; the others do not
+            // touch the database for it.
+            if (hb->relay && api->relays && api->relays->NeedsRelayExchange(node_id, *hb->relay)) {
+                auto exchange = net::RunBlocking(*api->blocking, [&] {
+                    if (auto st = api->relays->RecordReport(node_id, *hb->relay); !st)
+                        spdlog::warn("relay report of node {}: {}", node_id, st.error().message);
+                    return api->relays->DesiredState(node_id);
+                });
+                auto desired = co_await std::move(exchange);
+                if (desired) {
+                    result->relay = std::move(*desired);
+                } else {
+                    spdlog::warn("relay state for node {}: {}", node_id, desired.error().message);
+                }
+            }
             // Most heartbeats carry nothing back and never touch the database.
             // A node with its command channel open here gets its commands there, in order.
             if (api->vms && api->vms->HasCommands(node_id) &&

@@ -184,9 +184,17 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                            if (!body) co_return ErrorResponse(ctx, body.error());
                            auto req = ParseCreate(*body);
                            if (!req) co_return ErrorResponse(ctx, req.error());
-                           auto quote = co_await net::RunBlocking(
-                               *api->blocking, [&] { return api->vms->Quote(*req); });
-                           if (!quote) co_return ErrorResponse(ctx, quote.error());
+                           // With the marketplace wired, the quote also names the chosen
+                           // node's relay (CGNAT); the placement is the same Schedule() either way.
+                           auto market_quote = co_await net::RunBlocking(
+                               *api->blocking, [&]() -> Result<app::MarketQuote> {
+                                   if (api->market) return api->market->Quote(*req);
+                                   auto q = api->vms->Quote(*req);
+                                   if (!q) return q.error();
+                                   return app::MarketQuote{std::move(*q), {}, false, {}, {}, {}};
+                               });
+                           if (!market_quote) co_return ErrorResponse(ctx, market_quote.error());
+                           const auto* quote = &market_quote->quote;
                            json candidates = json::array();
                            for (const auto& p : quote->schedule.candidates)
                                candidates.push_back(PlacementToJson(p));
@@ -200,6 +208,7 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                {"candidates", std::move(candidates)},
                                {"rejections", std::move(rejections)},
                                {"explanation", quote->explanation}};
+                           if (api->market) out.update(MarketQuoteToJson(*market_quote));
                            co_return net::MakeJson(ctx.request, http::status::ok, out);
                        }));
 

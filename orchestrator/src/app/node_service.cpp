@@ -153,7 +153,8 @@ Result<proto::RegisterNodeResponse> NodeService::Register(std::string_view body,
     reg.price_per_point_micro_usdc = req->price_per_point_micro_usdc != 0
                                          ? req->price_per_point_micro_usdc
                                          : options_.default_price_per_point_micro_usdc;
-    reg.cgnat = domain::AssessCgnat(reg.reported_ip, reg.observed_ip, req->behind_cgnat);
+    reg.cgnat = domain::AssessCgnat(reg.reported_ip, reg.observed_ip, req->behind_cgnat,
+                                    options_.public_ranges);
     const auto token = crypto::RandomToken(32);
     const auto token_hash = crypto::Sha256(token);
     reg.credential_hash = crypto::HexEncode(token_hash);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -31,6 +32,34 @@ const domain::RelayCandidate* FindCandidate(const std::vector<domain::RelayCandi
 void CountTunnel(std::vector<domain::RelayCandidate>& candidates, const std::string& relay_id) {
     for (auto& c : candidates)
         if (c.node_id == relay_id) ++c.tunnels;
+}
+
+constexpr std::uint32_t kCgnatKeepaliveSeconds = 25;  // keeps the carrier's NAT mapping open
+
+// A base64 X25519 key as agents send it (44 characters, one '=' of padding).
+bool LooksLikeWireGuardKey(const std::string& key) {
+    if (key.size() != 44 || key.back() != '=') return false;
+    return std::all_of(key.begin(), key.end() - 1, [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+    });
+}
+
+const proto::RelayInterfaceReport* FindInterface(const proto::RelayReport& report,
+                                                 const std::string& name) {
+    for (const auto& i : report.interfaces)
+        if (i.interface == name) return &i;
+    return nullptr;
+}
+
+const proto::RelayPeerReport* FindPeer(const proto::RelayInterfaceReport& seen,
+                                       const std::string& key) {
+    for (const auto& p : seen.peers)
+        if (p.public_key == key) return &p;
+    return nullptr;
+}
+
+std::string InTunnel(const std::string& address) {
+    return address + "/" + std::to_string(domain::kTunnelPrefixLength);
 }
 
 }  // namespace
@@ -200,6 +229,9 @@ Result<RelayReconcileResult> RelayService::Reconcile() {
         }
         ++result.offered;
         spdlog::info("node {} offered as a relay", node.id);
+        // Its agent's key goes on the offer with its next heartbeat.
+        std::lock_guard lock(mu_);
+        recorded_keys_.erase(node.id);
     }
     if (result.offered > 0) {
         candidates = LoadCandidates(now);
@@ -235,7 +267,262 @@ Result<RelayReconcileResult> RelayService::Reconcile() {
         if (!awaiting_ids.contains(node.id))
             spdlog::info("node {} awaits a relay: {}", node.id, r->awaiting_reason);
     }
+
+    // Recovery, on the assignments as they are after this pass.
+    live = relays_.Live();
+    if (!live) return live.error();
+    std::unordered_map<std::string, bool> online;
+    for (const auto& node : all) online[node.id] = node.status == domain::NodeStatus::kOnline;
+    by_cgnat.clear();
+    for (const auto& a : *live) by_cgnat[a.cgnat_node_id].push_back(a);
+    for (const auto& node : all) {
+        const auto it = by_cgnat.find(node.id);
+        if (it != by_cgnat.end()) Recover(node, it->second, online, *candidates, now, result);
+    }
+    std::unordered_set<std::string> involved;
+    std::unordered_set<std::string> live_keys;
+    for (const auto& a : *live) {
+        involved.insert(a.cgnat_node_id);
+        involved.insert(a.relay_node_id);
+        live_keys.insert(a.cgnat_public_key);
+    }
+    std::lock_guard lock(mu_);
+    std::erase_if(learned_endpoints_,
+                  [&](const auto& entry) { return !live_keys.contains(entry.first); });
+    // A node that stopped taking part gets one more exchange, which empties its relay state.
+    for (const auto& id : involved_)
+        if (!involved.contains(id)) recorded_keys_.erase(id);
+    involved_ = std::move(involved);
     return result;
+}
+
+void RelayService::Recover(const domain::Node& node, const std::vector<RelayAssignment>& live,
+                           const std::unordered_map<std::string, bool>& online,
+                           std::vector<domain::RelayCandidate>& candidates, common::TimePoint now,
+                           RelayReconcileResult& result) {
+    const RelayAssignment* primary = nullptr;
+    const RelayAssignment* standby = nullptr;
+    for (const auto& a : live) (a.role == RelayRole::kPrimary ? primary : standby) = &a;
+    auto health = [&](const RelayAssignment& a) {
+        const auto it = online.find(a.relay_node_id);
+        return domain::AssignmentHealth{a, it != online.end() && it->second};
+    };
+    domain::RelayRequest request;
+    request.cgnat_node_id = node.id;
+    request.region = node.region;
+    for (const RelayAssignment* subject : {primary, standby}) {
+        if (!subject) continue;
+        const RelayAssignment* other = subject == primary ? standby : primary;
+        std::optional<domain::AssignmentHealth> other_health;
+        if (other) other_health = health(*other);
+        const auto decision = domain::DecideRecovery(health(*subject), other_health, request,
+                                                     candidates, options_.policy, now);
+        using domain::RecoveryAction;
+        if (decision.action == RecoveryAction::kRepair) {
+            auto r = relays_.Transition(subject->id,
+                                        {RelayState::kProvisioning, RelayState::kActive,
+                                         RelayState::kDegraded, RelayState::kRepairing},
+                                        RelayState::kRepairing, decision.reason, now);
+            if (r) {
+                ++result.repairs;
+                spdlog::info("relay assignment {} repairing (attempt {}): {}", subject->id,
+                             r->repair_attempts, decision.reason);
+            }
+        } else if (decision.action == RecoveryAction::kReplaceStandby) {
+            auto r =
+                relays_.Transition(subject->id, {}, RelayState::kRemoved, decision.reason, now);
+            if (r)
+                spdlog::info("standby {} of node {} removed: {}", subject->id, node.id,
+                             decision.reason);
+        } else if (decision.action == RecoveryAction::kPromoteStandby ||
+                   decision.action == RecoveryAction::kReplacePrimary) {
+            ports::FailoverRequest failover;
+            failover.cgnat_node_id = node.id;
+            failover.failed_assignment_id = subject->id;
+            failover.reason = decision.reason;
+            if (decision.action == RecoveryAction::kPromoteStandby) {
+                failover.promote_assignment_id = decision.promote_assignment_id;
+            } else {
+                ports::NewAssignment replacement;
+                replacement.cgnat_node_id = node.id;
+                replacement.relay_node_id = decision.replacement->relay.node_id;
+                replacement.selection_reason = decision.replacement->reason;
+                replacement.cgnat_public_key = subject->cgnat_public_key;
+                failover.replacement = std::move(replacement);
+                CountTunnel(candidates, decision.replacement->relay.node_id);
+            }
+            auto r = relays_.Failover(failover, now);
+            if (!r) {
+                spdlog::warn("failover of node {} failed: {}", node.id, r.error().message);
+                return;
+            }
+            ++result.failovers;
+            spdlog::info("node {} failed over to relay {} ({} port mapping(s) moved): {}", node.id,
+                         r->primary.relay_node_id, r->moves.size(), decision.reason);
+            return;  // the rest is judged on the next pass, on the new assignments
+        }
+    }
+}
+
+bool RelayService::NeedsRelayExchange(const std::string& node_id,
+                                      const proto::RelayReport& report) {
+    if (!report.interfaces.empty()) return true;
+    std::lock_guard lock(mu_);
+    if (involved_.contains(node_id)) return true;
+    const auto it = recorded_keys_.find(node_id);
+    return it == recorded_keys_.end() || it->second != report.public_key;
+}
+
+common::Status RelayService::RecordReport(const std::string& node_id,
+                                          const proto::RelayReport& report) {
+    const auto now = clock_.Now();
+    const bool valid_key = LooksLikeWireGuardKey(report.public_key);
+    if (!report.public_key.empty() && !valid_key)
+        return Error::InvalidArgument("relay.publicKey: not a base64 WireGuard key");
+    bool key_recorded = false;
+    {
+        std::lock_guard lock(mu_);
+        const auto it = recorded_keys_.find(node_id);
+        key_recorded = it != recorded_keys_.end() && it->second == report.public_key;
+    }
+    if (valid_key && !key_recorded) {
+        auto offer = relays_.Offer(node_id);
+        if (offer && offer->wireguard_public_key != report.public_key) {
+            offer->wireguard_public_key = report.public_key;
+            if (auto st = relays_.UpsertOffer(*offer, now); !st) return st;
+        } else if (!offer && offer.error().code != common::ErrorCode::kNotFound) {
+            return offer.error();
+        }
+    }
+    auto as_cgnat = relays_.ForCgnatNode(node_id);
+    if (!as_cgnat) return as_cgnat.error();
+    for (auto& a : *as_cgnat) {
+        if (valid_key && a.cgnat_public_key != report.public_key) {
+            auto updated = relays_.SetCgnatKey(a.id, report.public_key, now);
+            if (!updated) return updated.error();
+            a = std::move(*updated);
+        }
+        if (!a.relay_public_key.empty())
+            JudgeTunnel(a, FindInterface(report, a.interface_name), a.relay_public_key, now);
+    }
+    auto as_relay = relays_.ForRelayNode(node_id);
+    if (!as_relay) return as_relay.error();
+    const auto relay_interface = domain::RelayInterfaceName(node_id);
+    const auto* relay_seen = FindInterface(report, relay_interface);
+    for (const auto& a : *as_relay) {
+        if (a.cgnat_public_key.empty()) continue;
+        JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
+        const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
+        if (peer && !peer->endpoint.empty()) {
+            std::lock_guard lock(mu_);
+            learned_endpoints_[a.cgnat_public_key] = peer->endpoint;
+        }
+    }
+    if (valid_key) {
+        std::lock_guard lock(mu_);
+        recorded_keys_[node_id] = report.public_key;
+    }
+    return common::Ok();
+}
+
+void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,
+                               const std::string& peer_key, common::TimePoint now) {
+    const proto::RelayPeerReport* peer = seen ? FindPeer(*seen, peer_key) : nullptr;
+    std::optional<common::TimePoint> handshake;
+    if (peer && peer->latest_handshake_unix > 0)
+        handshake = common::TimePoint{} + std::chrono::seconds{peer->latest_handshake_unix};
+    const bool fresh = handshake && now - *handshake <= options_.handshake_stale_after;
+    // Only a handshake after the tunnel's last change counts as recovery: the other end may
+    // still remember one from before a fault.
+    if (fresh && *handshake > a.state_changed_at && a.state != RelayState::kActive) {
+        auto r = relays_.Transition(
+            a.id, {RelayState::kProvisioning, RelayState::kDegraded, RelayState::kRepairing},
+            RelayState::kActive, "handshake at " + common::FormatRfc3339(*handshake), now);
+        if (r) spdlog::info("relay assignment {} active", a.id);
+        return;
+    }
+    if (fresh || a.state != RelayState::kActive) return;
+    std::string why;
+    if (!seen) {
+        why = "interface missing";
+    } else if (!peer) {
+        why = "peer missing on " + seen->interface;
+    } else if (!handshake) {
+        why = "no handshake on " + seen->interface;
+    } else {
+        why = "latest handshake on " + seen->interface + " " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(now - *handshake).count()) +
+              " s ago";
+    }
+    if (seen && !seen->error.empty()) why += " (" + seen->error + ")";
+    auto r = relays_.Transition(a.id, {RelayState::kActive}, RelayState::kDegraded, why, now);
+    if (r) spdlog::info("relay assignment {} degraded: {}", a.id, why);
+}
+
+Result<proto::RelayDesiredState> RelayService::DesiredState(const std::string& node_id) {
+    proto::RelayDesiredState out;
+    // The relay role: one interface, one peer per CGNAT tunnel whose key is known.
+    auto as_relay = relays_.ForRelayNode(node_id);
+    if (!as_relay) return as_relay.error();
+    if (!as_relay->empty()) {
+        proto::RelayInterfaceSpec spec;
+        spec.interface = domain::RelayInterfaceName(node_id);
+        std::unordered_map<std::string, const RelayAssignment*> by_id;
+        for (const auto& a : *as_relay) {
+            by_id[a.id] = &a;
+            spec.listen_port = a.relay_listen_port;
+            spec.addresses.push_back(InTunnel(a.tunnel.relay_address));
+            if (a.cgnat_public_key.empty()) continue;
+            std::string endpoint;
+            {
+                std::lock_guard lock(mu_);
+                if (auto it = learned_endpoints_.find(a.cgnat_public_key);
+                    it != learned_endpoints_.end())
+                    endpoint = it->second;
+            }
+            spec.peers.push_back({a.cgnat_public_key,
+                                  std::move(endpoint),
+                                  {a.tunnel.cgnat_address + "/32"},
+                                  kCgnatKeepaliveSeconds});
+        }
+        auto mappings = relays_.MappingsForRelay(node_id);
+        if (!mappings) return mappings.error();
+        for (const auto& m : *mappings) {
+            const auto it = by_id.find(m.assignment_id);
+            if (it == by_id.end()) continue;
+            // The public port travels unchanged; the CGNAT node maps it to the VM.
+            out.forwards.push_back({spec.interface, m.public_port,
+                                    std::string(domain::ToString(m.protocol)),
+                                    it->second->tunnel.cgnat_address, m.public_port});
+        }
+        out.interfaces.push_back(std::move(spec));
+    }
+    // The CGNAT role: one interface per tunnel; the primary's carries the VMs' ports.
+    auto as_cgnat = relays_.ForCgnatNode(node_id);
+    if (!as_cgnat) return as_cgnat.error();
+    for (const auto& a : *as_cgnat) {
+        proto::RelayInterfaceSpec spec;
+        spec.interface = a.interface_name;
+        spec.addresses.push_back(InTunnel(a.tunnel.cgnat_address));
+        if (!a.relay_public_key.empty() && !a.relay_endpoint.empty())
+            spec.peers.push_back({a.relay_public_key,
+                                  a.relay_endpoint,
+                                  {a.tunnel.relay_address + "/32"},
+                                  kCgnatKeepaliveSeconds});
+        if (a.role == RelayRole::kPrimary) {
+            auto mappings = relays_.MappingsForRelay(a.relay_node_id);
+            if (!mappings) return mappings.error();
+            for (const auto& m : *mappings) {
+                if (m.assignment_id != a.id || m.vm_address.empty()) continue;
+                out.forwards.push_back({a.interface_name, m.public_port,
+                                        std::string(domain::ToString(m.protocol)), m.vm_address,
+                                        m.vm_port});
+            }
+        }
+        out.interfaces.push_back(std::move(spec));
+    }
+    return out;
 }
 
 Result<domain::PortMapping> RelayService::AllocatePortForVm(const std::string& vm_id,

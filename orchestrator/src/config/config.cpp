@@ -4,6 +4,7 @@
 
 #include "decloud/common/money.hpp"
 #include "decloud/crypto/crypto.hpp"
+#include "orchestrator/domain/cgnat.hpp"
 
 namespace decloud::orchestrator {
 
@@ -24,6 +25,8 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"database.blocking_threads", "8", "threads that run database work"},
         {"database.connect_timeout", "30s", "how long start-up waits for the database"},
         {"nodes.heartbeat_interval", "15s", "interval agents are told to heartbeat at"},
+        {"nodes.public_ranges", "",
+         "reserved prefixes treated as public (lab networks numbered from documentation space)"},
         {"nodes.offline_after", "2m", "a node without a heartbeat for this long is offline"},
         {"nodes.offline_sweep_interval", "10s", "how often the offline sweeper runs"},
         {"nodes.heartbeat_flush_interval", "500ms", "how often buffered heartbeats are written"},
@@ -62,6 +65,28 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"relay.offer_bandwidth_mbps", "100", "relay bandwidth of automatic relay offers"},
         {"relay.release_after_offline", "30m",
          "a CGNAT node offline this long has its relay assignments released"},
+        {"relay.handshake_stale_after", "3m", "a tunnel without a handshake this long is degraded"},
+        {"relay.degraded_grace", "1m", "a degraded tunnel gets this long to recover, then repair"},
+        {"relay.provisioning_timeout", "3m", "a new tunnel not up after this long is repaired"},
+        {"relay.repair_timeout", "2m", "time one repair attempt gets before the next"},
+        {"relay.max_repair_attempts", "3", "repairs before failing over to another relay"},
+        {"marketplace.refresh_interval", "30s",
+         "how often uptime, capacity and featured marks of the node search are rebuilt"},
+        {"marketplace.featured_min_uptime", "95", "30-day uptime percentage to be featured"},
+        {"marketplace.featured_count", "20", "featured nodes at most (the best uptimes)"},
+        {"billing.platform_fee_bps", "1000",
+         "platform fee in basis points of every charge (1000 = 10%)"},
+        {"billing.relay_share_bps", "2000",
+         "a CGNAT node's relay gets this share of the node's revenue, in basis points"},
+        {"billing.low_balance_horizon", "1h",
+         "users are warned when their balance cannot pay this long of their running VMs"},
+        {"billing.metering_interval", "1m",
+         "how often whole hours are metered and balances checked"},
+        {"billing.deposit_chain_id", "137", "chain users deposit USDC on (137: Polygon PoS)"},
+        {"billing.deposit_token_address", "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359",
+         "the USDC token contract on that chain"},
+        {"billing.deposit_address", "", "the platform's deposit address users send USDC to"},
+        {"billing.deposit_confirmations", "64", "blocks after which a deposit is credited"},
         {"templates.directory", "/usr/share/decloud/templates",
          "VM templates, one folder per template (template.json, user-data.yaml)"},
         {"log.level", "info", "trace, debug, info, warn, error"},
@@ -98,6 +123,10 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     if (ms <= c.nodes.heartbeat_interval)
         return Error::InvalidArgument("nodes.offline_after: must exceed nodes.heartbeat_interval");
     c.nodes.offline_after = ms;
+    DECLOUD_ASSIGN(c.nodes.public_ranges, s.StringList("nodes.public_ranges"));
+    for (const auto& range : c.nodes.public_ranges)
+        if (auto st = domain::ValidateCidr(range); !st)
+            return Error::InvalidArgument("nodes.public_ranges: " + st.error().message);
     DECLOUD_ASSIGN(ms, s.Duration("nodes.registration_max_skew"));
     c.nodes.registration_max_skew = ms;
     DECLOUD_ASSIGN(c.offline_sweep_interval, s.Duration("nodes.offline_sweep_interval"));
@@ -192,7 +221,55 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
                    s.Int("relay.offer_bandwidth_mbps", 0, 1'000'000));
     DECLOUD_ASSIGN(ms, s.Duration("relay.release_after_offline"));
     c.relays.release_after_offline = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.handshake_stale_after"));
+    c.relays.handshake_stale_after = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.degraded_grace"));
+    c.relays.policy.degraded_grace = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.provisioning_timeout"));
+    c.relays.policy.provisioning_timeout = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.repair_timeout"));
+    c.relays.policy.repair_timeout = ms;
+    DECLOUD_ASSIGN(c.relays.policy.max_repair_attempts, s.Int("relay.max_repair_attempts", 1, 100));
     c.relays.uptime_window = c.nodes.uptime_window;
+    DECLOUD_ASSIGN(c.marketplace_refresh_interval, s.Duration("marketplace.refresh_interval"));
+    if (c.marketplace_refresh_interval < std::chrono::seconds{1})
+        return Error::InvalidArgument("marketplace.refresh_interval: at least 1s");
+    {
+        double percent = 0;
+        DECLOUD_ASSIGN(percent, s.Double("marketplace.featured_min_uptime", 0, 100));
+        c.marketplace.featured.min_uptime_bp = static_cast<std::uint32_t>(percent * 100 + 1e-6);
+    }
+    DECLOUD_ASSIGN(c.marketplace.featured.count, s.Int("marketplace.featured_count", 0, 1000));
+    c.marketplace.uptime_window = c.nodes.uptime_window;
+    {
+        std::int64_t bps = 0;
+        DECLOUD_ASSIGN(bps, s.Int("billing.platform_fee_bps", 0, 10'000));
+        c.billing.platform_fee_bps = static_cast<std::uint32_t>(bps);
+        DECLOUD_ASSIGN(bps, s.Int("billing.relay_share_bps", 0, 10'000));
+        c.billing.relay_share_bps = static_cast<std::uint32_t>(bps);
+        DECLOUD_ASSIGN(ms, s.Duration("billing.low_balance_horizon"));
+        c.billing.low_balance_horizon = ms;
+        DECLOUD_ASSIGN(c.billing_metering_interval, s.Duration("billing.metering_interval"));
+        if (c.billing_metering_interval < std::chrono::seconds{1})
+            return Error::InvalidArgument("billing.metering_interval: at least 1s");
+        std::int64_t chain_id = 0;
+        DECLOUD_ASSIGN(chain_id, s.Int("billing.deposit_chain_id", 1, 1LL << 53));
+        c.billing.deposit.chain_id = static_cast<std::uint64_t>(chain_id);
+        DECLOUD_ASSIGN(c.billing.deposit.token_address, s.String("billing.deposit_token_address"));
+        DECLOUD_ASSIGN(c.billing.deposit.deposit_address, s.String("billing.deposit_address"));
+        for (std::string* address :
+             {&c.billing.deposit.token_address, &c.billing.deposit.deposit_address}) {
+            if (address->empty()) continue;
+            auto normalized = crypto::NormalizeEthereumAddress(*address);
+            if (!normalized)
+                return Error::InvalidArgument("billing: '" + *address +
+                                              "': " + normalized.error().message);
+            *address = *normalized;
+        }
+        std::int64_t confirmations = 0;
+        DECLOUD_ASSIGN(confirmations, s.Int("billing.deposit_confirmations", 0, 100'000));
+        c.billing.deposit.confirmations = static_cast<std::uint32_t>(confirmations);
+    }
     DECLOUD_ASSIGN(c.templates_directory, s.String("templates.directory"));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));

@@ -1,5 +1,8 @@
 #include "orchestrator/domain/address_pool.hpp"
 
+#include <cctype>
+#include <cstdio>
+
 #include <algorithm>
 #include <boost/asio/ip/address_v4.hpp>
 #include <charconv>
@@ -101,6 +104,20 @@ common::Result<TunnelAddresses> TunnelAddressPool::AllocateLowest(
     return Block(candidate);
 }
 
-std::string TunnelInterfaceName(std::uint32_t block) { return "dcr" + std::to_string(block); }
+std::string TunnelInterfaceName(std::uint32_t block) {
+    char hex[13];
+    std::snprintf(hex, sizeof hex, "%012x", block);
+    return std::string("dcc") + hex;
+}
+
+std::string RelayInterfaceName(std::string_view relay_node_id) {
+    std::string name = "dcr";
+    for (const char c : relay_node_id) {
+        if (name.size() == 15) break;
+        if (std::isxdigit(static_cast<unsigned char>(c)))
+            name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return name;
+}
 
 }  // namespace decloud::orchestrator::domain

@@ -133,8 +133,59 @@ std::string CanonicalAddress(std::string_view text) {
     return a ? a->to_string() : std::string();
 }
 
+namespace {
+
+struct Prefix {
+    ip::address network;
+    int length = 0;
+};
+
+std::optional<Prefix> ParsePrefix(std::string_view cidr) {
+    const auto slash = cidr.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    const auto network = Parse(cidr.substr(0, slash));
+    const auto length_text = cidr.substr(slash + 1);
+    if (!network || length_text.empty() || length_text.size() > 3) return std::nullopt;
+    int length = 0;
+    for (const char c : length_text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        length = length * 10 + (c - '0');
+    }
+    if (length > (network->is_v4() ? 32 : 128)) return std::nullopt;
+    return Prefix{*network, length};
+}
+
+}  // namespace
+
+bool InCidr(std::string_view text, std::string_view cidr) {
+    const auto prefix = ParsePrefix(cidr);
+    const auto a = Parse(text);
+    if (!prefix || !a || a->is_v4() != prefix->network.is_v4()) return false;
+    if (a->is_v4()) {
+        const std::uint32_t mask =
+            prefix->length == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix->length);
+        return (a->to_v4().to_uint() & mask) == (prefix->network.to_v4().to_uint() & mask);
+    }
+    const auto x = a->to_v6().to_bytes();
+    const auto y = prefix->network.to_v6().to_bytes();
+    for (int bit = 0; bit < prefix->length; ++bit) {
+        const int byte = bit / 8;
+        const int mask = 0x80 >> (bit % 8);
+        if ((x[byte] & mask) != (y[byte] & mask)) return false;
+    }
+    return true;
+}
+
+common::Status ValidateCidr(std::string_view cidr) {
+    if (!ParsePrefix(cidr))
+        return common::Error::InvalidArgument("'" + std::string(cidr) +
+                                              "' is not an IP prefix such as 203.0.113.0/24");
+    return common::Ok();
+}
+
 CgnatAssessment AssessCgnat(std::string_view reported_ip, std::string_view observed_ip,
-                            std::optional<bool> operator_flag) {
+                            std::optional<bool> operator_flag,
+                            std::span<const std::string> public_ranges) {
     if (operator_flag.value_or(false)) {
         return {true, true, "the operator marked this node as behind CGNAT"};
     }
@@ -145,7 +196,9 @@ CgnatAssessment AssessCgnat(std::string_view reported_ip, std::string_view obser
     if (effective.empty()) {
         return {true, true, "no usable address was reported or observed"};
     }
-    const auto cls = ClassifyAddress(effective);
+    auto cls = ClassifyAddress(effective);
+    for (const auto& range : public_ranges)
+        if (InCidr(effective, range)) cls = {AddressScope::kGlobal, {}};
     const std::string source = reported.empty() ? "observed" : "reported";
     if (cls.scope == AddressScope::kSharedCgnat) {
         return {true, true,

@@ -46,6 +46,14 @@ void InMemoryRelayRepository::SetVmRelays(const std::string& node_id,
         if (vm.node_id == node_id) vm.relay_node_id = relay_node_id;
 }
 
+Result<ports::RelayOffer> InMemoryRelayRepository::Offer(const std::string& node_id) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    const auto it = offers_.find(node_id);
+    if (it == offers_.end()) return Error::NotFound("node " + node_id + " offers no relay");
+    return it->second.offer;
+}
+
 Status InMemoryRelayRepository::UpsertOffer(const ports::RelayOffer& offer, common::TimePoint now) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");

@@ -229,7 +229,7 @@ TEST_F(PgRelayRepositoryTest, AssignAllocatesATunnelAndRecordsWhy) {
     EXPECT_EQ(p.role, RelayRole::kPrimary);
     EXPECT_EQ(p.state, RelayState::kProvisioning);
     EXPECT_EQ(p.tunnel, (domain::TunnelAddresses{0, "10.200.0.0/30", "10.200.0.1", "10.200.0.2"}));
-    EXPECT_EQ(p.interface_name, "dcr0");
+    EXPECT_EQ(p.interface_name, "dcc000000000000");
     EXPECT_EQ(p.relay_public_key, "wg-r1");
     EXPECT_EQ(p.cgnat_public_key, "wg-cgnat-" + c1.substr(0, 8));
     EXPECT_EQ(p.relay_endpoint, "203.0.113.1:51820");
@@ -242,7 +242,7 @@ TEST_F(PgRelayRepositoryTest, AssignAllocatesATunnelAndRecordsWhy) {
     const auto s = Assign(c1, r2, RelayRole::kStandby);
     EXPECT_EQ(s.tunnel.block, 1u);
     EXPECT_EQ(s.tunnel.cgnat_address, "10.200.0.6");
-    EXPECT_EQ(s.interface_name, "dcr1");
+    EXPECT_EQ(s.interface_name, "dcc000000000001");
 
     // At most one live assignment per role, never two on one relay.
     auto dup = repo_->Assign(New(c1, r2), t0_);

@@ -117,5 +117,30 @@ TEST(AssessCgnat, OperatorFlagForcesARelay) {
     EXPECT_FALSE(AssessCgnat("8.8.4.4", "8.8.4.4", false).behind_cgnat);
 }
 
+TEST(AssessCgnat, ConfiguredRangesCountAsPublicButCgnatSpaceStaysCgnat) {
+    const std::vector<std::string> lab{"203.0.113.0/24", "2001:db8::/32"};
+    EXPECT_TRUE(AssessCgnat("203.0.113.2", "203.0.113.2", std::nullopt).requires_relay);
+    const auto a = AssessCgnat("203.0.113.2", "203.0.113.2", std::nullopt, lab);
+    EXPECT_FALSE(a.requires_relay) << a.reason;
+    EXPECT_FALSE(AssessCgnat("2001:db8::7", "2001:db8::7", std::nullopt, lab).requires_relay);
+    // Behind NAT is still behind NAT, and CGNAT space is not a lab range.
+    EXPECT_TRUE(AssessCgnat("203.0.113.2", "198.51.100.2", std::nullopt, lab).requires_relay);
+    EXPECT_TRUE(AssessCgnat("100.64.0.2", "203.0.113.9", std::nullopt, lab).requires_relay);
+}
+
+TEST(InCidr, MatchesPrefixesOfBothFamiliesAndRejectsMalformedOnes) {
+    EXPECT_TRUE(InCidr("203.0.113.255", "203.0.113.0/24"));
+    EXPECT_FALSE(InCidr("203.0.114.0", "203.0.113.0/24"));
+    EXPECT_TRUE(InCidr("10.1.2.3", "0.0.0.0/0"));
+    EXPECT_TRUE(InCidr("2001:db8:ffff::1", "2001:db8::/32"));
+    EXPECT_FALSE(InCidr("2001:db9::1", "2001:db8::/32"));
+    EXPECT_FALSE(InCidr("203.0.113.1", "2001:db8::/32"));
+    EXPECT_FALSE(InCidr("203.0.113.1", "203.0.113.0/33"));
+    EXPECT_TRUE(ValidateCidr("203.0.113.0/24"));
+    EXPECT_FALSE(ValidateCidr("203.0.113.0"));
+    EXPECT_FALSE(ValidateCidr("example.com/24"));
+    EXPECT_FALSE(ValidateCidr("10.0.0.0/-1"));
+}
+
 }  // namespace
 }  // namespace decloud::orchestrator::domain

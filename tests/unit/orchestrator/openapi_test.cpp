@@ -46,6 +46,8 @@ std::set<Operation> ServedOperations() {
     AddUserRoutes(router, api);
     AddVmRoutes(router, api);
     AddRelayRoutes(router, api);
+    AddBillingRoutes(router, api);
+    AddMarketplaceRoutes(router, api);
     AddOperationalRoutes(router, api);
     std::set<Operation> out;
     for (const auto& r : router.Routes()) {

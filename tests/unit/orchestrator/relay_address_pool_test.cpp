@@ -121,10 +121,14 @@ TEST(RelayAddressPoolTest, AllocatingAWholePoolNeverRepeatsAnAddressNorUsesNetwo
 }
 
 TEST(RelayAddressPoolTest, InterfaceNamesFitLinux) {
-    EXPECT_EQ(TunnelInterfaceName(0), "dcr0");
-    EXPECT_EQ(TunnelInterfaceName(16383), "dcr16383");
+    EXPECT_EQ(TunnelInterfaceName(0), "dcc000000000000");
+    EXPECT_EQ(TunnelInterfaceName(16383), "dcc000000003fff");
     // The largest block of the largest pool (/8).
     EXPECT_LE(TunnelInterfaceName((1u << 22) - 1).size(), 15u);
+    // A relay's interface: from its node id, the same on every call, distinct per node.
+    EXPECT_EQ(RelayInterfaceName("5f0c2a9e-1b2d-4c3e-8f9a-0b1c2d3e4f50"), "dcr5f0c2a9e1b2d");
+    EXPECT_NE(RelayInterfaceName("5f0c2a9e-1b2d-4c3e-8f9a-0b1c2d3e4f50"),
+              RelayInterfaceName("6f0c2a9e-1b2d-4c3e-8f9a-0b1c2d3e4f50"));
 }
 
 }  // namespace

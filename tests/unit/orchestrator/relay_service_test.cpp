@@ -361,3 +361,173 @@ TEST_F(RelayServiceTest, RepositoryFailuresAreReturned) {
 
 }  // namespace
 }  // namespace decloud::orchestrator::app
+
+namespace decloud::orchestrator::app {
+namespace {
+
+std::string Key(char c) { return std::string(43, c) + "="; }
+
+proto::RelayReport Report(const std::string& key, const std::string& interface = {},
+                          const std::string& peer = {}, common::TimePoint handshake = {}) {
+    proto::RelayReport report;
+    report.public_key = key;
+    if (!interface.empty()) {
+        proto::RelayInterfaceReport i;
+        i.interface = interface;
+        i.up = true;
+        if (!peer.empty()) {
+            proto::RelayPeerReport p;
+            p.public_key = peer;
+            p.endpoint = "198.51.100.200:40000";
+            p.latest_handshake_unix = static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::seconds>(handshake.time_since_epoch())
+                    .count());
+            i.peers.push_back(p);
+        }
+        report.interfaces.push_back(i);
+    }
+    return report;
+}
+
+class RelayExchangeTest : public RelayServiceTest {
+  protected:
+    void SetUp() override {
+        clock_.Set(common::TimePoint{} + std::chrono::hours{24 * 20000});
+        r1_ = PublicRelay("198.51.100.7");
+        r2_ = PublicRelay("198.51.100.8");
+        cgnat_ = AddNode(kCgnatWallet, "100.64.1.2", true);
+        Online({cgnat_});
+        ASSERT_TRUE(service_.Reconcile());
+        ASSERT_TRUE(service_.RecordReport(r1_, Report(Key('R'))));
+        ASSERT_TRUE(service_.RecordReport(r2_, Report(Key('S'))));
+        ASSERT_TRUE(service_.RecordReport(cgnat_, Report(Key('C'))));
+        for (const auto& a : Live()) (a.role == RelayRole::kPrimary ? primary_ : standby_) = a;
+    }
+
+    // The CGNAT node reports a handshake on both tunnels at `at`.
+    void HandshakesAt(common::TimePoint at) {
+        auto report = Report(Key('C'), primary_.interface_name, primary_.relay_public_key, at);
+        auto standby = Report(Key('C'), standby_.interface_name, standby_.relay_public_key, at);
+        report.interfaces.push_back(standby.interfaces[0]);
+        ASSERT_TRUE(service_.RecordReport(cgnat_, report));
+    }
+
+    domain::RelayAssignment Current(const std::string& id) { return *relays_.Get(id); }
+    std::string KeyOf(const std::string& relay) const { return relay == r1_ ? Key('R') : Key('S'); }
+    std::string AddVm(const std::string& node) {
+        auto vm = common::NewUuid();
+        relays_.AddVm(vm, node);
+        return vm;
+    }
+
+    std::string r1_, r2_, cgnat_;
+    domain::RelayAssignment primary_, standby_;
+};
+
+TEST_F(RelayExchangeTest, KeysAreRecordedAndEachSideGetsItsWholeRelayState) {
+    EXPECT_EQ(Current(primary_.id).cgnat_public_key, Key('C'));
+    EXPECT_FALSE(primary_.relay_public_key.empty());
+    EXPECT_TRUE(service_.NeedsRelayExchange(cgnat_, Report(Key('C'))))
+        << "a node in a live assignment exchanges on every heartbeat";
+    const auto stranger = PublicRelay("198.51.100.9");
+    EXPECT_TRUE(service_.NeedsRelayExchange(stranger, Report(Key('X'))));
+    ASSERT_TRUE(service_.RecordReport(stranger, Report(Key('X'))));
+    EXPECT_FALSE(service_.NeedsRelayExchange(stranger, Report(Key('X'))))
+        << "a recorded key of an uninvolved node needs no database";
+    EXPECT_FALSE(service_.RecordReport(cgnat_, Report("not-a-key")));
+    // A key reported before the node had an offer reaches the offer once it is made.
+    const auto late = AddNode(kRelayWallet, "198.51.100.10", false);
+    Online({late});
+    ASSERT_TRUE(service_.RecordReport(late, Report(Key('L'))));
+    EXPECT_FALSE(service_.NeedsRelayExchange(late, Report(Key('L'))));
+    ASSERT_TRUE(service_.Reconcile());
+    EXPECT_TRUE(service_.NeedsRelayExchange(late, Report(Key('L'))));
+    ASSERT_TRUE(service_.RecordReport(late, Report(Key('L'))));
+    EXPECT_EQ(relays_.Offer(late)->wireguard_public_key, Key('L'));
+
+    // The relay: one interface, the CGNAT node as peer, the VM's port towards the tunnel.
+    const auto vm = AddVm(cgnat_);
+    auto mapping = service_.AllocatePortForVm(vm, 8080, domain::PortProtocol::kTcp);
+    ASSERT_TRUE(mapping) << mapping.error().message;
+    auto relay = service_.DesiredState(primary_.relay_node_id);
+    ASSERT_TRUE(relay) << relay.error().message;
+    ASSERT_EQ(relay->interfaces.size(), 1u);
+    const auto& spec = relay->interfaces[0];
+    EXPECT_EQ(spec.interface, domain::RelayInterfaceName(primary_.relay_node_id));
+    EXPECT_EQ(spec.listen_port, 51820);
+    EXPECT_EQ(spec.addresses, std::vector<std::string>{primary_.tunnel.relay_address + "/30"});
+    ASSERT_EQ(spec.peers.size(), 1u);
+    EXPECT_EQ(spec.peers[0].public_key, Key('C'));
+    EXPECT_EQ(spec.peers[0].allowed_ips,
+              std::vector<std::string>{primary_.tunnel.cgnat_address + "/32"});
+    ASSERT_EQ(relay->forwards.size(), 1u);
+    EXPECT_EQ(relay->forwards[0].public_port, mapping->public_port);
+    EXPECT_EQ(relay->forwards[0].target_address, primary_.tunnel.cgnat_address);
+    EXPECT_EQ(relay->forwards[0].target_port, mapping->public_port);
+
+    // The CGNAT node: both tunnels, dialling their relays with keepalives.
+    auto cgnat = service_.DesiredState(cgnat_);
+    ASSERT_TRUE(cgnat);
+    ASSERT_EQ(cgnat->interfaces.size(), 2u);
+    for (const auto& i : cgnat->interfaces) {
+        ASSERT_EQ(i.peers.size(), 1u);
+        EXPECT_EQ(i.peers[0].keepalive_seconds, 25u);
+        EXPECT_TRUE(i.peers[0].endpoint.ends_with(":51820")) << i.peers[0].endpoint;
+    }
+}
+
+TEST_F(RelayExchangeTest, HandshakesMakeTunnelsActiveAndStaleOnesDegradeThem) {
+    clock_.Advance(5s);
+    HandshakesAt(clock_.Now() - 1s);
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+    EXPECT_EQ(Current(standby_.id).state, RelayState::kActive);
+
+    // The relay lost its interface: degraded, and an old handshake seen by the other end does
+    // not bring it back; a new one does.
+    clock_.Advance(5s);
+    ASSERT_TRUE(
+        service_.RecordReport(primary_.relay_node_id, Report(KeyOf(primary_.relay_node_id))));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+    EXPECT_NE(Current(primary_.id).state_reason.find("interface missing"), std::string::npos);
+    HandshakesAt(clock_.Now() - 3s);
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+    clock_.Advance(1s);
+    HandshakesAt(clock_.Now());
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+
+    // No handshake for longer than handshake_stale_after.
+    clock_.Advance(4min);
+    Online({r1_, r2_, cgnat_});
+    HandshakesAt(clock_.Now() - 4min);
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+}
+
+TEST_F(RelayExchangeTest, OfflineRelayFailsOverToTheWarmStandbyAndTheMappingMoves) {
+    clock_.Advance(5s);
+    HandshakesAt(clock_.Now());
+    const auto vm = AddVm(cgnat_);
+    ASSERT_TRUE(service_.AllocatePortForVm(vm, 8080, domain::PortProtocol::kTcp));
+    // Only the standby's relay and the CGNAT node keep heartbeating.
+    clock_.Advance(10min);
+    Online({standby_.relay_node_id, cgnat_});
+    ASSERT_TRUE(nodes_.MarkStaleOffline(clock_.Now() - 1min, clock_.Now()));
+    auto pass = service_.Reconcile();
+    ASSERT_TRUE(pass) << pass.error().message;
+    EXPECT_EQ(pass->failovers, 1u);
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kRemoved);
+    const auto promoted = Current(standby_.id);
+    EXPECT_EQ(promoted.role, RelayRole::kPrimary);
+    auto moved = relays_.MappingsForVm(vm);
+    ASSERT_TRUE(moved);
+    ASSERT_EQ(moved->size(), 1u);
+    EXPECT_EQ((*moved)[0].relay_node_id, standby_.relay_node_id);
+    auto relay = service_.DesiredState(standby_.relay_node_id);
+    ASSERT_TRUE(relay);
+    EXPECT_EQ(relay->forwards.size(), 1u);
+    auto gone = service_.DesiredState(primary_.relay_node_id);
+    ASSERT_TRUE(gone);
+    EXPECT_TRUE(gone->interfaces.empty()) << "the abandoned relay is told to remove its tunnel";
+}
+
+}  // namespace
+}  // namespace decloud::orchestrator::app

@@ -118,5 +118,39 @@ TEST(NodeMessages, UnknownFieldsAreTolerated) {
     EXPECT_TRUE(DecodeRegisterNodeRequest(j));
 }
 
+TEST(RelayMessagesTest, HeartbeatsCarryRelayReportsAndDesiredStatesBothWays) {
+    HeartbeatRequest hb;
+    hb.agent_version = "1.0";
+    hb.relay = RelayReport{"key=",
+                           {{"dcr5f0c2a9e1b2d",
+                             true,
+                             51820,
+                             {{"peer=", "198.51.100.2:40000", 1700000000, 10, 20}},
+                             3,
+                             ""}}};
+    auto back = DecodeHeartbeatRequest(nlohmann::json::parse(ToJson(hb).dump()));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, hb);
+
+    HeartbeatResponse reply;
+    reply.relay = RelayDesiredState{{{"dcc000000000007",
+                                      0,
+                                      {"10.200.0.6/30"},
+                                      {{"peer=", "203.0.113.2:51820", {"10.200.0.5/32"}, 25}}}},
+                                    {{"dcc000000000007", 30001, "tcp", "10.77.0.2", 8080}}};
+    auto decoded = DecodeHeartbeatResponse(nlohmann::json::parse(ToJson(reply).dump()));
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, reply);
+    // Without relay state the reply says nothing about it (the agent keeps what it has).
+    EXPECT_FALSE(DecodeHeartbeatResponse(ToJson(HeartbeatResponse{}))->relay);
+
+    auto bad = ToJson(reply);
+    bad["relay"]["forwards"][0]["protocol"] = "sctp";
+    auto refused = DecodeHeartbeatResponse(bad);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("forwards[0]: protocol"), std::string::npos)
+        << refused.error().message;
+}
+
 }  // namespace
 }  // namespace decloud::proto

@@ -76,6 +76,16 @@ class OrchestratorLink {
         report_source_ = std::move(source);
         blocking_ = &blocking;
     }
+    // Relaying (both roles): the heartbeat carries `report()` and hands the relay state the
+    // orchestrator answers with to `apply` (both blocking: they run on `blocking`).
+    using RelayReportSource = std::function<proto::RelayReport()>;
+    using RelayStateHandler = std::function<void(const proto::RelayDesiredState&)>;
+    void SetRelayHooks(RelayReportSource report, RelayStateHandler apply,
+                       boost::asio::thread_pool& blocking) {
+        relay_report_ = std::move(report);
+        relay_apply_ = std::move(apply);
+        relay_blocking_ = &blocking;
+    }
     // Thread-safe: queues a command result for the orchestrator and wakes the link, which sends
     // it (and a fresh VM report) at once, keeping it until the orchestrator has accepted it.
     void PostResult(proto::CommandResult result);
@@ -115,6 +125,9 @@ class OrchestratorLink {
     CommandHandler command_handler_;
     ReportSource report_source_;
     boost::asio::thread_pool* blocking_ = nullptr;
+    RelayReportSource relay_report_;
+    RelayStateHandler relay_apply_;
+    boost::asio::thread_pool* relay_blocking_ = nullptr;
     std::deque<proto::CommandResult> outbox_;  // guarded by status_mutex_
     boost::asio::steady_timer channel_timer_;
     std::shared_ptr<net::WebSocketConnection> channel_;

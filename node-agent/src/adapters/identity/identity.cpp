@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace decloud::agent::adapters {
@@ -15,11 +16,11 @@ using common::Result;
 
 namespace {
 
-Result<crypto::Ed25519KeyPair> Load(const std::string& path) {
+Result<std::string> ReadSecret(const std::string& path, std::string_view what) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return Error::Unavailable("cannot stat " + path);
     if ((st.st_mode & 077) != 0)
-        return Error::PermissionDenied("node key " + path +
+        return Error::PermissionDenied(std::string(what) + " " + path +
                                        " is readable by others; run: chmod 600 " + path);
     std::ifstream in(path);
     std::stringstream ss;
@@ -27,18 +28,14 @@ Result<crypto::Ed25519KeyPair> Load(const std::string& path) {
     std::string text = ss.str();
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
         text.pop_back();
-    auto seed = crypto::Base64Decode(text);
-    if (!seed || seed->size() != 32)
-        return Error::InvalidArgument("node key " + path +
-                                      " is not a base64 Ed25519 seed of 32 bytes");
-    return crypto::Ed25519KeyPair::FromPrivateKey(*seed);
+    return text;
 }
 
-}  // namespace
-
-Result<crypto::Ed25519KeyPair> LoadOrCreateNodeKey(const std::string& path) {
+// The text of the secret file at `path`, written with `generate()` first if there is none.
+Result<std::string> LoadOrCreateSecret(const std::string& path, std::string_view what,
+                                       const std::function<std::string()>& generate) {
     std::error_code ec;
-    if (std::filesystem::exists(path, ec)) return Load(path);
+    if (std::filesystem::exists(path, ec)) return ReadSecret(path, what);
 
     const auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
@@ -46,8 +43,8 @@ Result<crypto::Ed25519KeyPair> LoadOrCreateNodeKey(const std::string& path) {
         if (ec) return Error::Unavailable("cannot create " + parent.string() + ": " + ec.message());
         ::chmod(parent.c_str(), 0700);
     }
-    const auto key = crypto::Ed25519KeyPair::Generate();
-    const auto text = crypto::Base64Encode(key.PrivateSeed()) + "\n";
+    const std::string secret = generate();
+    const std::string text = secret + "\n";
     // Written to a private temporary file, then linked into place: a crash never leaves a
     // half-written key, and two agents starting at once cannot both create one.
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -64,9 +61,33 @@ Result<crypto::Ed25519KeyPair> LoadOrCreateNodeKey(const std::string& path) {
     const int linked = ::link(tmp.c_str(), path.c_str());
     ::unlink(tmp.c_str());
     if (linked != 0) {
-        if (errno == EEXIST) return Load(path);  // another process won the race: use its key
+        if (errno == EEXIST) return ReadSecret(path, what);  // another process won the race
         return Error::Unavailable("cannot create " + path);
     }
+    return secret;
+}
+
+}  // namespace
+
+Result<crypto::Ed25519KeyPair> LoadOrCreateNodeKey(const std::string& path) {
+    auto text = LoadOrCreateSecret(path, "node key", [] {
+        return crypto::Base64Encode(crypto::Ed25519KeyPair::Generate().PrivateSeed());
+    });
+    if (!text) return text.error();
+    auto seed = crypto::Base64Decode(*text);
+    if (!seed || seed->size() != 32)
+        return Error::InvalidArgument("node key " + path +
+                                      " is not a base64 Ed25519 seed of 32 bytes");
+    return crypto::Ed25519KeyPair::FromPrivateKey(*seed);
+}
+
+Result<domain::relay::WireGuardKey> LoadOrCreateWireGuardKey(const std::string& path) {
+    auto text = LoadOrCreateSecret(
+        path, "WireGuard key", [] { return domain::relay::WireGuardKey::Generate().ToBase64(); });
+    if (!text) return text.error();
+    auto key = domain::relay::WireGuardKey::FromBase64(*text);
+    if (!key || key->IsZero())
+        return Error::InvalidArgument("WireGuard key " + path + " is not a base64 X25519 key");
     return key;
 }
 

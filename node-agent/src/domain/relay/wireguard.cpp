@@ -78,6 +78,11 @@ bool IsRelayInterfaceName(std::string_view name) {
     return true;
 }
 
+std::optional<RelayRole> RelayInterfaceRole(std::string_view name) {
+    if (!IsRelayInterfaceName(name)) return std::nullopt;
+    return name.starts_with(kRelayPrefix) ? RelayRole::kRelay : RelayRole::kCgnat;
+}
+
 bool IsValidInterfaceName(std::string_view name) {
     if (name.empty() || name.size() > kMaxInterfaceName || name == "." || name == "..")
         return false;

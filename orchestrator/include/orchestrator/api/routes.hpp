@@ -8,6 +8,8 @@
 
 #include "decloud/net/http_server.hpp"
 #include "orchestrator/app/auth_service.hpp"
+#include "orchestrator/app/billing_service.hpp"
+#include "orchestrator/app/marketplace_service.hpp"
 #include "orchestrator/app/node_service.hpp"
 #include "orchestrator/app/relay_service.hpp"
 #include "orchestrator/app/user_service.hpp"
@@ -24,6 +26,8 @@ struct ApiContext {
     app::UserService* users = nullptr;
     app::VmService* vms = nullptr;
     app::RelayService* relays = nullptr;
+    app::BillingService* billing = nullptr;
+    app::MarketplaceService* market = nullptr;    // null: marketplace routes answer 503
     CommandChannels* channels = nullptr;          // agents' command channels connected here
     domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
     const common::Clock* clock = nullptr;
@@ -51,6 +55,13 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /api/relays/... (relay assignments of CGNAT nodes: admins all, operators those involving their
 // nodes; repair for admins; platform-wide stats).
 void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// /api/marketplace/... (node search, featured nodes, profiles and reviews: public reads),
+// PUT /api/nodes/{id}/profile (the node's operator) and POST /api/vms/{id}/review (the owner).
+void AddMarketplaceRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// What a VM quote adds from the marketplace: the chosen node and its relay.
+nlohmann::json MarketQuoteToJson(const app::MarketQuote& quote);
+// /api/billing/... (balance, transactions, deposit info) and /api/admin/billing/invariants.
+void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /healthz, /readyz, /metrics.
 void AddOperationalRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 

@@ -22,6 +22,8 @@ struct NodeServiceOptions {
     common::Duration uptime_window = std::chrono::days{30};
     // Price per compute point per hour for nodes whose operator set none (micro-USDC).
     std::uint64_t default_price_per_point_micro_usdc = 10;
+    // Reserved ranges treated as publicly routable (labs and tests); see domain::AssessCgnat.
+    std::vector<std::string> public_ranges;
 };
 
 // A node as the API shows it: stored state plus derived health figures.

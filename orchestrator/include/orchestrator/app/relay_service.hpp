@@ -1,12 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "decloud/common/clock.hpp"
 #include "decloud/common/result.hpp"
+#include "decloud/proto/relay_messages.hpp"
 #include "orchestrator/domain/relay.hpp"
 #include "orchestrator/domain/relay_selection.hpp"
 #include "orchestrator/ports/node_repository.hpp"
@@ -26,6 +30,9 @@ struct RelayServiceOptions {
     std::uint32_t offer_bandwidth_mbps = 100;
     // A CGNAT node offline (no heartbeat) this long has its relay assignments released.
     common::Duration release_after_offline = std::chrono::minutes{30};
+    // A tunnel whose latest handshake is older than this is degraded. WireGuard renews its
+    // session every 2 minutes while keepalives (25 s) flow, so a healthy tunnel never gets there.
+    common::Duration handshake_stale_after = std::chrono::minutes{3};
 };
 
 // Who is asking: admins see every relay, an operator the assignments involving a node of theirs
@@ -63,10 +70,12 @@ struct RelayStats {
 
 // What one Reconcile pass did.
 struct RelayReconcileResult {
-    std::size_t offered = 0;   // public nodes given a relay offer
-    std::size_t assigned = 0;  // assignments created (primaries and standbys)
-    std::size_t awaiting = 0;  // CGNAT nodes left waiting
-    std::size_t released = 0;  // CGNAT nodes whose assignments were released
+    std::size_t offered = 0;    // public nodes given a relay offer
+    std::size_t assigned = 0;   // assignments created (primaries and standbys)
+    std::size_t awaiting = 0;   // CGNAT nodes left waiting
+    std::size_t released = 0;   // CGNAT nodes whose assignments were released
+    std::size_t repairs = 0;    // assignments moved to repairing
+    std::size_t failovers = 0;  // primaries abandoned for another relay
 };
 
 // Relay use cases: choosing relays for CGNAT nodes, public ports for their VMs, releasing and
@@ -93,6 +102,20 @@ class RelayService {
     // longer needing a relay.
     common::Result<RelayReconcileResult> Reconcile();
 
+    // Heartbeats. True when this agent's relay report needs the database: it has relay
+    // interfaces, takes part in a live assignment (as of the last pass on this replica), or
+    // reports a key not recorded yet. Most heartbeats stay in memory. Non-blocking.
+    bool NeedsRelayExchange(const std::string& node_id, const proto::RelayReport& report);
+    // Records an agent's relay report: its WireGuard key (on its offer and its CGNAT tunnels)
+    // and what each tunnel's handshakes say: a handshake newer than the tunnel's last change
+    // makes it active, a missing or stale one degrades an active tunnel.
+    common::Status RecordReport(const std::string& node_id, const proto::RelayReport& report);
+    // The complete relay state the node's agent should have, both roles: its relay interface
+    // (one peer per CGNAT tunnel with a known key) with the public ports forwarded through it,
+    // and one interface per tunnel of its own (primary and standby) with the ports of its VMs
+    // forwarded from the primary's tunnel address to the VMs.
+    common::Result<proto::RelayDesiredState> DesiredState(const std::string& node_id);
+
     // A public port on the relay of the VM's node forwarded to `vm_port` (see
     // RelayRepository::AllocatePortForVm); its public_url is shown on the VM.
     common::Result<domain::PortMapping> AllocatePortForVm(const std::string& vm_id,
@@ -118,6 +141,14 @@ class RelayService {
     const RelayServiceOptions& options() const { return options_; }
 
   private:
+    // Recovery of the live assignments of one CGNAT node (domain::DecideRecovery).
+    void Recover(const domain::Node& node, const std::vector<domain::RelayAssignment>& live,
+                 const std::unordered_map<std::string, bool>& online,
+                 std::vector<domain::RelayCandidate>& candidates, common::TimePoint now,
+                 RelayReconcileResult& result);
+    // One tunnel's health as seen by one of its ends.
+    void JudgeTunnel(const domain::RelayAssignment& a, const proto::RelayInterfaceReport* seen,
+                     const std::string& peer_key, common::TimePoint now);
     // AssignRelays with the candidates already loaded (kept up to date as tunnels are added).
     common::Result<RelayAssignOutcome> AssignWith(const domain::Node& node,
                                                   const std::vector<domain::RelayAssignment>& live,
@@ -130,6 +161,14 @@ class RelayService {
     ports::NodeRepository& nodes_;
     const common::Clock& clock_;
     RelayServiceOptions options_;
+
+    std::mutex mu_;
+    std::unordered_set<std::string> involved_;                    // nodes in live assignments
+    std::unordered_map<std::string, std::string> recorded_keys_;  // node -> key recorded
+    // CGNAT key -> its endpoint as its relay last saw it (the carrier NAT's public side). Given
+    // back to the relay so that a relay interface created anew dials the CGNAT node at once
+    // instead of waiting minutes for the CGNAT side to notice its session is gone.
+    std::unordered_map<std::string, std::string> learned_endpoints_;
 };
 
 }  // namespace decloud::orchestrator::app

@@ -56,9 +56,13 @@ class TunnelAddressPool {
     int prefix_ = 16;
 };
 
-// The name of a tunnel's WireGuard interface on the CGNAT node: "dcr" + block index (at most 10
-// characters, within Linux's 15). Unique across the platform because blocks are, so the relay
-// may use the same name if it runs one interface per tunnel.
+// The name of a tunnel's WireGuard interface on the CGNAT node: "dcc" + the block index as 12
+// hex digits (15 characters, Linux's maximum, the form agents accept as theirs). Unique across
+// the platform because blocks are, so a CGNAT node's primary and standby never clash.
 std::string TunnelInterfaceName(std::uint32_t block);
+
+// The one WireGuard interface of a relay node, carrying all its tunnels: "dcr" + the first 12
+// hex digits of the node's UUID (distinct per relay, so several relays can share a test host).
+std::string RelayInterfaceName(std::string_view relay_node_id);
 
 }  // namespace decloud::orchestrator::domain

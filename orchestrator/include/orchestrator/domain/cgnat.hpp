@@ -1,5 +1,7 @@
 #pragma once
 
+#include <span>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +34,16 @@ std::string CanonicalAddress(std::string_view ip);
 
 // Decides whether a node needs a relay from what it reported, what the orchestrator saw as the
 // connection's source, and the operator's manual flag (true forces a relay).
+// `public_ranges` (CIDR) count as publicly routable although the registries reserve them: a lab
+// or test network numbered from documentation space (203.0.113.0/24) behaves like the Internet.
 CgnatAssessment AssessCgnat(std::string_view reported_ip, std::string_view observed_ip,
-                            std::optional<bool> operator_flag);
+                            std::optional<bool> operator_flag,
+                            std::span<const std::string> public_ranges = {});
+
+// Whether `ip` lies in `cidr` ("a.b.c.d/n" or "x::/n"); false for malformed input or mixed
+// families.
+bool InCidr(std::string_view ip, std::string_view cidr);
+// kInvalidArgument unless `cidr` is a well-formed IPv4 or IPv6 prefix.
+common::Status ValidateCidr(std::string_view cidr);
 
 }  // namespace decloud::orchestrator::domain

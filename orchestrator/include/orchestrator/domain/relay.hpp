@@ -95,6 +95,9 @@ struct PortMapping {
     std::uint16_t vm_port = 0;
     std::string public_url;  // PublicUrl(relay's public address, public_port)
     common::TimePoint created_at{};
+    // The VM's IPv4 address on its node as its agent last reported it ("" while unknown): where
+    // the CGNAT node forwards the port. Read with the mapping, never stored with it.
+    std::string vm_address;
 };
 
 // "{relay public address}:{port}", shown on the VM: "203.0.113.7:30001"; IPv6 in brackets

@@ -77,6 +77,8 @@ class RelayRepository {
     // port is copied onto the node's live assignments, each with an event (key rotation).
     // Withdrawing it (enabled = false) stops new assignments; live ones stay until released or
     // failed over.
+    // The node's offer as stored; kNotFound when it offers none.
+    virtual common::Result<RelayOffer> Offer(const std::string& node_id) = 0;
     virtual common::Status UpsertOffer(const RelayOffer& offer, common::TimePoint now) = 0;
     // kNotFound if the node has no offer.
     virtual common::Status SetRelayHealth(const std::string& node_id, const RelayHealth& health,

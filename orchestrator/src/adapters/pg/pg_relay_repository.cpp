@@ -91,6 +91,10 @@ constexpr const char* kSelectEvents = R"sql(
 SELECT (extract(epoch FROM at) * 1000000)::bigint, coalesce(from_state, ''), to_state, role, reason
 FROM relay_assignment_events WHERE assignment_id = $1::uuid ORDER BY seq)sql";
 
+constexpr const char* kSelectOffer = R"sql(
+SELECT enabled, wireguard_public_key, wireguard_port, endpoint_host, max_tunnels, bandwidth_mbps
+FROM relay_nodes WHERE node_id = $1::uuid)sql";
+
 constexpr const char* kUpsertOffer = R"sql(
 INSERT INTO relay_nodes (node_id, enabled, wireguard_public_key, wireguard_port, endpoint_host,
                          max_tunnels, bandwidth_mbps, created_at, updated_at)
@@ -182,10 +186,18 @@ const std::string kMappingColumns = std::string(R"sql(
 SELECT m.id::text, m.relay_node_id::text, m.assignment_id::text, m.public_port, m.protocol,
        m.vm_id::text, m.vm_port, )sql") +
                                     kRelayAddress + R"sql(,
-       (extract(epoch FROM m.created_at) * 1000000)::bigint
+       (extract(epoch FROM m.created_at) * 1000000)::bigint,
+       coalesce((SELECT split_part(a, '/', 1) FROM vms v, unnest(v.addresses) a
+                 WHERE v.id = m.vm_id AND a ~ '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+(/[0-9]+)?$'
+                 LIMIT 1), '')
 FROM relay_port_mappings m
 JOIN nodes n ON n.id = m.relay_node_id
 LEFT JOIN relay_nodes r ON r.node_id = m.relay_node_id )sql";
+
+// An event without a change of state on the VM (from = to = its current state).
+constexpr const char* kInsertVmUrlEvent = R"sql(
+INSERT INTO vm_events (vm_id, at, from_state, to_state, reason)
+SELECT id, $2::timestamptz, state, state, $3 FROM vms WHERE id = $1::uuid)sql";
 
 constexpr const char* kTakenPorts =
     "SELECT public_port FROM relay_port_mappings WHERE relay_node_id = $1::uuid";
@@ -261,6 +273,7 @@ domain::PortMapping MappingFromRow(const pqxx::row& r) {
     m.vm_port = static_cast<std::uint16_t>(r[6].as<int>());
     m.public_url = domain::PublicUrl(r[7].as<std::string>(), m.public_port);
     m.created_at = FromMicros(r[8].as<long long>());
+    m.vm_address = r[9].as<std::string>();
     return m;
 }
 
@@ -427,6 +440,25 @@ common::Status ToStatus(const Result<T>& r) {
 }
 
 }  // namespace
+
+Result<ports::RelayOffer> PgRelayRepository::Offer(const std::string& node_id) {
+    if (!ValidId(node_id)) return Error::NotFound("no relay offer for node '" + node_id + "'");
+    return InTransaction<ports::RelayOffer>(
+        pool_, [&](pqxx::work& tx) -> Result<ports::RelayOffer> {
+            const auto rows = tx.exec_params(kSelectOffer, node_id);
+            if (rows.empty()) return Error::NotFound("node " + node_id + " offers no relay");
+            const auto& r = rows[0];
+            ports::RelayOffer offer;
+            offer.node_id = node_id;
+            offer.enabled = r[0].as<bool>();
+            offer.wireguard_public_key = r[1].as<std::string>();
+            offer.wireguard_port = static_cast<std::uint16_t>(r[2].as<int>());
+            offer.endpoint_host = r[3].as<std::string>();
+            offer.max_tunnels = static_cast<std::uint32_t>(r[4].as<long long>());
+            offer.bandwidth_mbps = static_cast<std::uint32_t>(r[5].as<long long>());
+            return offer;
+        });
+}
 
 common::Status PgRelayRepository::UpsertOffer(const ports::RelayOffer& offer,
                                               common::TimePoint now) {
@@ -673,6 +705,12 @@ Result<ports::FailoverOutcome> PgRelayRepository::Failover(const ports::Failover
                     move.to.id = common::NewUuid();
                     move.to.created_at = now;
                     InsertMapping(tx, move.to, now);
+                    // The owner learns on the VM itself that its address changed.
+                    tx.exec_params0(kInsertVmUrlEvent, move.to.vm_id, ToPgTime(now),
+                                    "public URL of port " + std::to_string(move.to.vm_port) +
+                                        " moved from " + move.from.public_url + " to " +
+                                        move.to.public_url + " (relay failover: " + req.reason +
+                                        ")");
                     if (move.to.public_port != move.from.public_port)
                         cursor = std::uint32_t{move.to.public_port} + 1;
                 }

@@ -131,6 +131,25 @@ class FieldReader {
         return common::Ok();
     }
 
+    // Decodes an array of objects with `decode`; errors name the element ("key[2]: ...").
+    // Absent or null is an empty array.
+    template <class T, class F>
+    common::Status Array(const char* key, std::vector<T>& out, F decode) const {
+        const auto it = j_.find(key);
+        out.clear();
+        if (it == j_.end() || it->is_null()) return common::Ok();
+        if (!it->is_array()) return common::Error::InvalidArgument(Where(key) + "must be an array");
+        for (std::size_t i = 0; i < it->size(); ++i) {
+            auto r = decode((*it)[i]);
+            if (!r)
+                return common::Error::InvalidArgument(Where(key).substr(0, Where(key).size() - 2) +
+                                                      "[" + std::to_string(i) +
+                                                      "]: " + r.error().message);
+            out.push_back(std::move(*r));
+        }
+        return common::Ok();
+    }
+
     std::string Where(std::string_view key) const {
         std::string w = path_;
         if (!key.empty()) {

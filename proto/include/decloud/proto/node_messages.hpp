@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "decloud/common/result.hpp"
+#include "decloud/proto/relay_messages.hpp"
 
 namespace decloud::proto {
 
@@ -89,6 +90,7 @@ struct NodeUsage {
 struct HeartbeatRequest {
     NodeUsage usage;
     std::string agent_version;
+    std::optional<RelayReport> relay = std::nullopt;  // agents with relaying enabled
     friend bool operator==(const HeartbeatRequest&, const HeartbeatRequest&) = default;
 };
 
@@ -103,6 +105,9 @@ struct Command {
 struct HeartbeatResponse {
     std::uint32_t next_heartbeat_seconds = 15;
     std::vector<Command> commands;
+    // Present for nodes that take part in relaying (or reported relay interfaces): the complete
+    // relay state to converge on. Absent: leave relay interfaces as they are.
+    std::optional<RelayDesiredState> relay;
     friend bool operator==(const HeartbeatResponse&, const HeartbeatResponse&) = default;
 };
 

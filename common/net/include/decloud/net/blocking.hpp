@@ -15,9 +15,11 @@ namespace decloud::net {
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F>> RunBlocking(boost::asio::thread_pool& pool, F f) {
     using R = std::invoke_result_t<F>;
-    co_return co_await boost::asio::co_spawn(
-        pool, [f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(); },
-        boost::asio::use_awaitable);
+    // Built before the co_await: g++ 12 destroys a non-trivial temporary inside a co_await
+    // expression twice, which freed captured values under the work's feet.
+    auto work = [f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(); };
+    auto op = boost::asio::co_spawn(pool, std::move(work), boost::asio::use_awaitable);
+    co_return co_await std::move(op);
 }
 
 }  // namespace decloud::net

@@ -26,6 +26,8 @@ std::string RelayInterfaceName(RelayRole role, std::string_view relay_id);
 
 // True for the names this agent creates (see RelayInterfaceName).
 bool IsRelayInterfaceName(std::string_view name);
+// The role a name of ours serves; empty for other names.
+std::optional<RelayRole> RelayInterfaceRole(std::string_view name);
 
 // A Linux interface name: 1..15 characters of [A-Za-z0-9_.-], not "." or "..".
 bool IsValidInterfaceName(std::string_view name);

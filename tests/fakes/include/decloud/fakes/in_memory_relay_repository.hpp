@@ -24,6 +24,7 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
         : nodes_(nodes), pool_(pool), ports_(ports), max_tunnels_(max_tunnels) {}
 
     // ports::RelayRepository
+    common::Result<orchestrator::ports::RelayOffer> Offer(const std::string& node_id) override;
     common::Status UpsertOffer(const orchestrator::ports::RelayOffer& offer,
                                common::TimePoint now) override;
     common::Status SetRelayHealth(const std::string& node_id,
@@ -76,7 +77,7 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     void FailNext() { fail_next_ = true; }
 
   private:
-    struct Offer {
+    struct StoredOffer {
         orchestrator::ports::RelayOffer offer;
         orchestrator::ports::RelayHealth health;
         std::uint32_t port_cursor = 0;
@@ -101,7 +102,7 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     std::uint32_t max_tunnels_;
 
     mutable std::mutex mutex_;
-    std::map<std::string, Offer> offers_;                                       // by node id
+    std::map<std::string, StoredOffer> offers_;                                 // by node id
     std::map<std::string, orchestrator::domain::RelayAssignment> assignments_;  // by id
     std::map<std::string, std::vector<orchestrator::domain::RelayEvent>> events_;
     std::map<std::string, orchestrator::domain::PortMapping> mappings_;  // by id

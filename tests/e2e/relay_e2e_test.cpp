@@ -1,0 +1,399 @@
+// Relays end to end: the real orchestrator (with PostgreSQL), three real agents, wireguard-go and
+// nftables, in network namespaces this test builds and removes:
+//
+//   user 192.0.2.2 ---+                     +--- 203.0.113.2 relay-a (agent, public)
+//                     |                     |
+//                     +------ inet ---------+--- 203.0.113.6 relay-b (agent, public)
+//                      (router; runs the    |
+//                       orchestrator)       +--- 198.51.100.2 carrier (NAT, masquerade)
+//                                                    |
+//                                              100.64.0.2 cgnat (agent) --- 10.77.0.2 vm
+//
+// The "vm" namespace plays the VM behind the CGNAT node: the Node upstream (HTTP + WebSocket)
+// at 10.77.0.2:8080, recorded as the VM's address as an agent reports it. Time runs on short
+// configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and relay passes).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "decloud/crypto/ethereum.hpp"
+#include "decloud/testing/netns.hpp"
+#include "decloud/testing/process.hpp"
+#include "decloud/testing/temp_pg_cluster.hpp"
+#include "orchestrator/adapters/pg/pg_pool.hpp"
+#include "orchestrator/adapters/pg/pg_relay_repository.hpp"
+
+namespace decloud {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::NetNamespace;
+
+constexpr const char* kOrchestratorAddress = "203.0.113.1";
+constexpr std::uint16_t kOrchestratorPort = 18080;
+constexpr const char* kVmAddress = "10.77.0.2";
+constexpr std::uint16_t kVmPort = 8080;
+
+class RelayE2eTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        BuildNetwork();
+        database_ = "relay_e2e";
+        pg_.CreateDatabase(database_);
+        StartOrchestrator();
+        vm_app_ = vm_.Spawn("node",
+                            {std::string(DECLOUD_UPSTREAM_DIR) + "/upstream.js", "--host",
+                             kVmAddress, "--ports", std::to_string(kVmPort), "--control", "8081"},
+                            dir_.path() + "/vm-app.log");
+    }
+
+    void BuildNetwork() {
+        testing::ConnectVeth(inet_, "ra", relay_a_, "wan0");
+        testing::ConnectVeth(inet_, "rb", relay_b_, "wan0");
+        testing::ConnectVeth(inet_, "car", carrier_, "wan0");
+        testing::ConnectVeth(inet_, "usr", user_, "wan0");
+        testing::ConnectVeth(carrier_, "lan0", cgnat_, "wan0");
+        testing::ConnectVeth(cgnat_, "vm0", vm_, "eth0");
+        inet_.AddAddress("ra", "203.0.113.1/30");
+        inet_.AddAddress("rb", "203.0.113.5/30");
+        inet_.AddAddress("car", "198.51.100.1/30");
+        inet_.AddAddress("usr", "192.0.2.1/30");
+        inet_.EnableForwarding();
+        relay_a_.AddAddress("wan0", "203.0.113.2/30");
+        relay_a_.AddRoute("default", "203.0.113.1");
+        relay_b_.AddAddress("wan0", "203.0.113.6/30");
+        relay_b_.AddRoute("default", "203.0.113.5");
+        user_.AddAddress("wan0", "192.0.2.2/30");
+        user_.AddRoute("default", "192.0.2.1");
+        carrier_.AddAddress("wan0", "198.51.100.2/30");
+        carrier_.AddRoute("default", "198.51.100.1");
+        carrier_.AddAddress("lan0", "100.64.0.1/24");
+        carrier_.EnableForwarding();
+        carrier_.ApplyNft(
+            "table ip carrier_nat {\n"
+            "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
+            "    oifname \"wan0\" masquerade\n"
+            "  }\n"
+            "  chain forward { type filter hook forward priority filter; policy drop;\n"
+            "    iifname \"lan0\" oifname \"wan0\" accept\n"
+            "    ct state established,related accept\n"
+            "  }\n"
+            "}\n");
+        cgnat_.AddAddress("wan0", "100.64.0.2/24");
+        cgnat_.AddRoute("default", "100.64.0.1");
+        cgnat_.AddAddress("vm0", "10.77.0.1/24");
+        cgnat_.EnableForwarding();
+        vm_.AddAddress("eth0", "10.77.0.2/24");
+        vm_.AddRoute("default", "10.77.0.1");
+    }
+
+    void StartOrchestrator() {
+        const std::string url = "host=" + pg_.directory() + " port=" + std::to_string(pg_.port()) +
+                                " user=postgres dbname=" + database_;
+        std::vector<std::string> sets{"server.address=0.0.0.0",
+                                      "nodes.public_ranges=203.0.113.0/24",
+                                      "server.port=" + std::to_string(kOrchestratorPort),
+                                      "database.url=" + url,
+                                      "auth.key_file=" + dir_.path() + "/jwt.keys",
+                                      "nodes.heartbeat_interval=1s",
+                                      "nodes.offline_after=3s",
+                                      "nodes.offline_sweep_interval=500ms",
+                                      "relay.reconcile_interval=500ms",
+                                      "relay.release_after_offline=4s",
+                                      "relay.degraded_grace=30s",
+                                      "log.level=debug"};
+        std::vector<std::string> args;
+        for (auto& s : sets) {
+            args.push_back("--set");
+            args.push_back(std::move(s));
+        }
+        orchestrator_ =
+            inet_.Spawn(DECLOUD_ORCHESTRATOR_BIN, std::move(args), dir_.path() + "/orch.log");
+        bool ready = false;
+        inet_.RunInside([&] {
+            ready = testing::WaitUntil(
+                [] {
+                    auto r = testing::HttpRequest(kOrchestratorPort, "GET", "/readyz");
+                    return r && r->status == 200;
+                },
+                60s);
+        });
+        ASSERT_TRUE(ready) << orchestrator_->Log();
+    }
+
+    std::unique_ptr<testing::ChildProcess> StartAgent(const NetNamespace& ns,
+                                                      const std::string& name,
+                                                      const std::string& public_ip) {
+        const auto state = dir_.path() + "/" + name;
+        std::vector<std::string> sets{"orchestrator.url=http://" +
+                                          std::string(kOrchestratorAddress) + ":" +
+                                          std::to_string(kOrchestratorPort),
+                                      "node.operator_wallet=" + operator_.Address(),
+                                      "node.public_ip=" + public_ip,
+                                      "node.region=lab",
+                                      "node.state_dir=" + state,
+                                      "node.vm_storage_path=" + state + "/vms",
+                                      "vms.enabled=false",
+                                      "ingress.enabled=false",
+                                      "relay.wireguard=userspace",
+                                      "benchmark.seconds=1",
+                                      "heartbeat.initial_backoff=200ms",
+                                      "heartbeat.max_backoff=1s",
+                                      "heartbeat.request_timeout=2s",
+                                      "server.port=9100",
+                                      "log.level=debug"};
+        std::vector<std::string> args;
+        for (auto& s : sets) {
+            args.push_back("--set");
+            args.push_back(std::move(s));
+        }
+        return ns.Spawn(DECLOUD_AGENT_BIN, std::move(args), dir_.path() + "/" + name + ".log");
+    }
+
+    pqxx::result Query(const std::string& sql) {
+        pqxx::connection conn(pg_.ConnectionString(database_));
+        pqxx::work tx(conn);
+        auto r = tx.exec(sql);
+        tx.commit();
+        return r;
+    }
+
+    std::string NodeId(const std::string& reported_ip) {
+        auto r = Query("SELECT id::text FROM nodes WHERE reported_ip = '" + reported_ip + "'");
+        return r.empty() ? std::string() : r[0][0].as<std::string>();
+    }
+
+    // role -> (state, relay node id) of the CGNAT node's live assignments.
+    std::map<std::string, std::pair<std::string, std::string>> Assignments(
+        const std::string& node) {
+        std::map<std::string, std::pair<std::string, std::string>> out;
+        for (const auto& r : Query("SELECT role, state, relay_node_id::text FROM relay_assignments "
+                                   "WHERE state <> 'removed' AND cgnat_node_id = '" +
+                                   node + "'"))
+            out[r[0].as<std::string>()] = {r[1].as<std::string>(), r[2].as<std::string>()};
+        return out;
+    }
+
+    std::string LogsOfAll() {
+        std::string all = "--- last HTTP answer\n" + last_reply_ + "\n";
+        for (const auto* ns : {&relay_a_, &relay_b_, &cgnat_}) {
+            all += "--- " + ns->name() + "\n" + ns->Exec({"wg", "show", "all"}).out +
+                   ns->Exec({"nft", "list", "ruleset"}).out +
+                   ns->Exec({"ip", "-4", "addr", "show"}).out;
+        }
+        all += "--- orchestrator\n" + orchestrator_->Log();
+        for (const auto* agent : {agent_a_.get(), agent_b_.get(), agent_cgnat_.get()})
+            if (agent) all += "--- " + agent->log_path() + "\n" + agent->Log();
+        return all;
+    }
+
+    // An HTTP exchange from the user's namespace; true when the VM's app answered 200.
+    bool HttpFromUser(const std::string& address, std::uint16_t port) {
+        const auto reply = testing::TcpExchange(
+            user_, address, port,
+            "GET /echo?via=relay HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n", 3s);
+        last_reply_ = reply.value_or("(no answer)");
+        return reply && reply->starts_with("HTTP/1.1 200") &&
+               reply->find("\"query\":\"?via=relay\"") != std::string::npos;
+    }
+
+    json WebSocketFromUser(const std::string& address, std::uint16_t port) {
+        const auto run =
+            user_.Exec({"node", std::string(DECLOUD_UPSTREAM_DIR) + "/ws-client.js", "exchange",
+                        "ws://" + address + ":" + std::to_string(port) + "/ws/echo"},
+                       60s);
+        if (run.exit_code != 0) return json{{"error", run.out + run.err}};
+        return json::parse(run.out, nullptr, false);
+    }
+
+    // The VM's public URL as the orchestrator shows it now: "address:port".
+    std::string PublicUrl() {
+        auto r = Query(
+            "SELECT n.reported_ip || ':' || m.public_port FROM relay_port_mappings m "
+            "JOIN nodes n ON n.id = m.relay_node_id WHERE m.vm_id = '" +
+            vm_id_ + "'");
+        return r.empty() ? std::string() : r[0][0].as<std::string>();
+    }
+
+    // The relay node's WireGuard interface, as the orchestrator names it.
+    static std::string RelayInterface(const std::string& relay_node_id) {
+        std::string name = "dcr";
+        for (char c : relay_node_id)
+            if (std::isxdigit(static_cast<unsigned char>(c)) && name.size() < 15) name += c;
+        return name;
+    }
+
+    static std::pair<std::string, std::uint16_t> Split(const std::string& url) {
+        const auto colon = url.rfind(':');
+        return {url.substr(0, colon), static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1)))};
+    }
+
+    testing::TempDir dir_;
+    NetNamespace inet_{"inet"};
+    NetNamespace relay_a_{"rla"};
+    NetNamespace relay_b_{"rlb"};
+    NetNamespace carrier_{"car"};
+    NetNamespace cgnat_{"cgn"};
+    NetNamespace vm_{"vm"};
+    NetNamespace user_{"usr"};
+    testing::TempPgCluster pg_;
+    std::string database_;
+    crypto::EthereumKey operator_ = crypto::EthereumKey::Generate();
+    std::unique_ptr<testing::ChildProcess> orchestrator_;
+    std::unique_ptr<testing::ChildProcess> vm_app_;
+    std::unique_ptr<testing::ChildProcess> agent_a_, agent_b_, agent_cgnat_;
+    std::string vm_id_ = "6b0c9a2e-5d1f-4a3b-9c8d-7e6f5a4b3c2d";
+    std::string last_reply_;
+};
+
+TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
+    // The CGNAT node cannot be reached from outside: neither its own address nor the carrier's.
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            return testing::TcpExchange(cgnat_, kVmAddress, kVmPort, "GET / HTTP/1.0\r\n\r\n", 3s)
+                .has_value();
+        },
+        30s))
+        << "the VM app must answer on its own network\n"
+        << vm_app_->Log();
+    EXPECT_FALSE(testing::TcpExchange(user_, "100.64.0.2", 9100, "x", 2s));
+    EXPECT_FALSE(testing::TcpExchange(user_, "198.51.100.2", 9100, "x", 2s));
+
+    // 1. Registration, CGNAT detection, relays (primary and warm standby), tunnels up.
+    agent_a_ = StartAgent(relay_a_, "relay-a", "203.0.113.2");
+    agent_b_ = StartAgent(relay_b_, "relay-b", "203.0.113.6");
+    std::string relay_a, relay_b;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            relay_a = NodeId("203.0.113.2");
+            relay_b = NodeId("203.0.113.6");
+            return !relay_a.empty() && !relay_b.empty() &&
+                   Query("SELECT 1 FROM relay_nodes WHERE wireguard_public_key <> ''").size() == 2;
+        },
+        60s))
+        << LogsOfAll();
+    agent_cgnat_ = StartAgent(cgnat_, "cgnat", "100.64.0.2");
+    std::string cgnat;
+    ASSERT_TRUE(testing::WaitUntil([&] { return !(cgnat = NodeId("100.64.0.2")).empty(); }, 60s))
+        << LogsOfAll();
+    auto node = Query("SELECT requires_relay, observed_ip FROM nodes WHERE id = '" + cgnat + "'");
+    EXPECT_TRUE(node[0][0].as<bool>());
+    EXPECT_EQ(node[0][1].as<std::string>(), "198.51.100.2") << "seen through the carrier's NAT";
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            auto a = Assignments(cgnat);
+            return a.size() == 2 && a["primary"].first == "active" &&
+                   a["standby"].first == "active";
+        },
+        60s))
+        << LogsOfAll();
+    const auto primary_relay = Assignments(cgnat)["primary"].second;
+    const auto& primary_ns = primary_relay == relay_a ? relay_a_ : relay_b_;
+    const auto* primary_agent = primary_relay == relay_a ? &agent_a_ : &agent_b_;
+
+    // 2. A VM on the CGNAT node gets a public port on its relay; HTTP and WebSocket reach it.
+    Query("INSERT INTO users (wallet_address, created_at, last_sign_in_at) VALUES ('" +
+          operator_.Address() + "', now(), now())");
+    Query(
+        "INSERT INTO vms (id, owner_wallet, name, node_id, state, cores, memory_mib, disk_gib, "
+        "tier, image, addresses, created_at, updated_at) VALUES ('" +
+        vm_id_ + "', '" + operator_.Address() + "', 'web', '" + cgnat +
+        "', 'running', 1, 512, 1, 'standard', 'debian-12', '{" + kVmAddress + "}', now(), now())");
+    {
+        orchestrator::adapters::pg::PgPool pool(pg_.ConnectionString(database_), 1);
+        orchestrator::adapters::pg::PgRelayRepository repository(pool);
+        auto mapping =
+            repository.AllocatePortForVm(vm_id_, kVmPort, orchestrator::domain::PortProtocol::kTcp,
+                                         std::chrono::system_clock::now());
+        ASSERT_TRUE(mapping) << mapping.error().message;
+    }
+    auto [address, port] = Split(PublicUrl());
+    EXPECT_EQ(address, primary_relay == relay_a ? "203.0.113.2" : "203.0.113.6");
+    ASSERT_TRUE(testing::WaitUntil([&] { return HttpFromUser(address, port); }, 30s))
+        << LogsOfAll();
+    auto ws = WebSocketFromUser(address, port);
+    ASSERT_FALSE(ws.contains("error")) << ws.dump();
+    EXPECT_EQ(ws["results"]["bigBinary"],
+              (json{{"binary", true}, {"bytes", 1048576}, {"same", true}}));
+    EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
+
+    // 3. Fault: the relay's WireGuard interface disappears. The relay agent's report shows it,
+    //    the tunnel is marked degraded, the relay state is pushed again and traffic resumes.
+    primary_ns.Run({"ip", "link", "del", RelayInterface(primary_relay)});
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            return !Query(
+                        "SELECT 1 FROM relay_assignment_events e JOIN relay_assignments a ON "
+                        "a.id = e.assignment_id WHERE a.cgnat_node_id = '" +
+                        cgnat + "' AND a.role = 'primary' AND e.to_state = 'degraded'")
+                        .empty();
+        },
+        30s))
+        << LogsOfAll();
+    const auto repair_start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(testing::WaitUntil([&] { return HttpFromUser(address, port); }, 60s))
+        << LogsOfAll();
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return Assignments(cgnat)["primary"].first == "active"; }, 30s))
+        << LogsOfAll();
+    std::cout << "[ relay ] interface deleted: requests succeed again "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - repair_start)
+                     .count()
+              << " ms after the tunnel was marked degraded\n";
+
+    // 4. Fault: the relay node's agent is killed. The node fails over to its warm standby, the
+    //    mapping moves, and the new public URL answers.
+    const auto killed_at = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill((*primary_agent)->pid(), SIGKILL), 0);
+    std::string moved_url;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            moved_url = PublicUrl();
+            if (moved_url.empty() || moved_url == address + ":" + std::to_string(port))
+                return false;
+            auto [a, p] = Split(moved_url);
+            return HttpFromUser(a, p);
+        },
+        60s))
+        << LogsOfAll();
+    const auto failover_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - killed_at)
+                                 .count();
+    std::cout << "[ relay ] failover: first successful request to " << moved_url << " "
+              << failover_ms << " ms after the relay's agent was killed\n";
+    auto assignments = Assignments(cgnat);
+    EXPECT_NE(assignments["primary"].second, primary_relay);
+    auto events = Query("SELECT reason FROM vm_events WHERE vm_id = '" + vm_id_ +
+                        "' AND reason LIKE 'public URL of port 8080 moved%'");
+    EXPECT_EQ(events.size(), 1u) << "the VM's events say the URL changed";
+    auto [new_address, new_port] = Split(moved_url);
+    ws = WebSocketFromUser(new_address, new_port);
+    EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}})) << ws.dump();
+
+    // 5. The CGNAT node leaves (offline past the grace period): the relay's peer, its map
+    //    elements and its addresses go.
+    const auto new_relay = assignments["primary"].second;
+    const auto& new_relay_ns = new_relay == relay_a ? relay_a_ : relay_b_;
+    ASSERT_EQ(agent_cgnat_->Terminate(), 0) << agent_cgnat_->Log();
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            // Its one relay interface carried only this node's tunnel: it goes with its peer.
+            const auto wg = new_relay_ns.Exec({"ip", "link", "show", RelayInterface(new_relay)});
+            const auto map =
+                new_relay_ns.Exec({"nft", "list", "map", "inet", "decloud_relay", "ports"});
+            const auto addresses = new_relay_ns.Exec({"ip", "-4", "addr", "show"});
+            return wg.exit_code != 0 && map.out.find("elements") == std::string::npos &&
+                   addresses.out.find("10.200.") == std::string::npos;
+        },
+        30s))
+        << LogsOfAll();
+    EXPECT_TRUE(Assignments(cgnat).empty());
+}
+
+}  // namespace
+}  // namespace decloud

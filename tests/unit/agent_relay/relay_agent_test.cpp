@@ -1,0 +1,163 @@
+// RelayAgent on in-memory WireGuard and port forwarding (the real adapters have their own
+// integration tests; this checks the convergence rules).
+#include "agent/app/relay_agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "agent/domain/relay/wireguard.hpp"
+
+namespace decloud::agent::app {
+namespace {
+
+namespace relay = domain::relay;
+
+class MemoryWireGuard : public ports::WireGuardControl {
+  public:
+    common::Status Ensure(const relay::WireGuardConfig& config) override {
+        if (config.interface == fail_) return common::Error::Unavailable("wireguard-go died");
+        configs[config.interface] = config;
+        return common::Ok();
+    }
+    common::Status Remove(const std::string& interface) override {
+        configs.erase(interface);
+        return common::Ok();
+    }
+    common::Result<relay::WireGuardState> Read(const std::string& interface) override {
+        const auto it = configs.find(interface);
+        if (it == configs.end()) return common::Error::NotFound(interface);
+        relay::WireGuardState state;
+        state.interface = interface;
+        state.up = true;
+        state.listen_port = it->second.listen_port;
+        for (const auto& p : it->second.peers) {
+            relay::WireGuardPeerState peer;
+            peer.public_key = p.public_key;
+            peer.latest_handshake =
+                std::chrono::system_clock::time_point{} + std::chrono::seconds{1700000000};
+            peer.rx_bytes = 10;
+            peer.tx_bytes = 20;
+            state.peers.push_back(peer);
+        }
+        return state;
+    }
+    common::Result<std::vector<std::string>> List() override {
+        std::vector<std::string> names;
+        for (const auto& [name, config] : configs) names.push_back(name);
+        return names;
+    }
+    void FailOn(std::string interface) { fail_ = std::move(interface); }
+
+    std::map<std::string, relay::WireGuardConfig> configs;
+
+  private:
+    std::string fail_;
+};
+
+class MemoryForwarder : public ports::PortForwarder {
+  public:
+    common::Status Apply(const std::string& interface,
+                         const std::vector<relay::PortMapping>& mappings) override {
+        if (auto st = relay::ValidateMappings(mappings); !st) return st;
+        table[interface] = mappings;
+        return common::Ok();
+    }
+    common::Status Reconcile(const std::string& interface,
+                             const std::vector<relay::PortMapping>& mappings) override {
+        return Apply(interface, mappings);
+    }
+    common::Result<std::vector<relay::PortMapping>> Read(const std::string& interface) override {
+        return table[interface];
+    }
+    common::Status Remove(const std::string& interface) override {
+        table.erase(interface);
+        return common::Ok();
+    }
+    common::Status RemoveAll() override {
+        table.clear();
+        return common::Ok();
+    }
+    std::map<std::string, std::vector<relay::PortMapping>> table;
+};
+
+const std::string kRelayIf = "dcr5f0c2a9e1b2d";
+const std::string kCgnatIf = "dcc000000000007";
+
+proto::RelayDesiredState Desired(const std::string& peer_key) {
+    proto::RelayDesiredState d;
+    d.interfaces.push_back(
+        {kRelayIf, 51820, {"10.200.0.29/30"}, {{peer_key, "", {"10.200.0.30/32"}, 0}}});
+    d.interfaces.push_back(
+        {kCgnatIf, 0, {"10.200.0.6/30"}, {{peer_key, "203.0.113.2:51820", {"10.200.0.5/32"}, 25}}});
+    d.forwards.push_back({kRelayIf, 30001, "tcp", "10.200.0.30", 30001});
+    d.forwards.push_back({kCgnatIf, 30007, "tcp", "10.77.0.2", 8080});
+    return d;
+}
+
+class RelayAgentTest : public ::testing::Test {
+  protected:
+    MemoryWireGuard wireguard_;
+    MemoryForwarder relay_table_, cgnat_table_;
+    relay::WireGuardKey key_ = relay::WireGuardKey::Generate();
+    RelayAgent agent_{wireguard_, relay_table_, cgnat_table_, key_};
+    std::string peer_ = relay::WireGuardKey::Generate().PublicKey().ToBase64();
+};
+
+TEST_F(RelayAgentTest, ConvergesOnTheDesiredStateWithItsOwnKey) {
+    ASSERT_TRUE(agent_.Apply(Desired(peer_)));
+    ASSERT_EQ(wireguard_.configs.size(), 2u);
+    EXPECT_EQ(wireguard_.configs[kRelayIf].private_key, key_);
+    EXPECT_EQ(wireguard_.configs[kCgnatIf].peers[0].persistent_keepalive, std::chrono::seconds{25});
+    // Relay forwards and CGNAT forwards go to their own tables.
+    ASSERT_EQ(relay_table_.table[kRelayIf].size(), 1u);
+    EXPECT_EQ(relay_table_.table[kRelayIf][0].tunnel_address, "10.200.0.30");
+    ASSERT_EQ(cgnat_table_.table[kCgnatIf].size(), 1u);
+    EXPECT_EQ(cgnat_table_.table[kCgnatIf][0].vm_port, 8080);
+    EXPECT_FALSE(relay_table_.table.contains(kCgnatIf));
+
+    const auto report = agent_.Report();
+    EXPECT_EQ(report.public_key, key_.PublicKey().ToBase64());
+    ASSERT_EQ(report.interfaces.size(), 2u);
+    EXPECT_EQ(report.interfaces[0].peers[0].latest_handshake_unix, 1700000000u);
+    EXPECT_EQ(report.interfaces[0].forwards, 1u);
+
+    // An empty state removes everything, forwards included.
+    ASSERT_TRUE(agent_.Apply({}));
+    EXPECT_TRUE(wireguard_.configs.empty());
+    EXPECT_TRUE(relay_table_.table.empty());
+    EXPECT_TRUE(cgnat_table_.table.empty());
+}
+
+TEST_F(RelayAgentTest, OneFailingInterfaceIsReportedAndTheOthersStillConverge) {
+    wireguard_.FailOn(kCgnatIf);
+    const auto st = agent_.Apply(Desired(peer_));
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message.find("wireguard-go died"), std::string::npos);
+    EXPECT_TRUE(wireguard_.configs.contains(kRelayIf));
+    const auto report = agent_.Report();
+    ASSERT_EQ(report.interfaces.size(), 2u);
+    bool reported = false;
+    for (const auto& i : report.interfaces)
+        if (i.interface == kCgnatIf) reported = i.error == "wireguard-go died" && !i.up;
+    EXPECT_TRUE(reported);
+
+    wireguard_.FailOn("");
+    ASSERT_TRUE(agent_.Apply(Desired(peer_)));
+    for (const auto& i : agent_.Report().interfaces) EXPECT_TRUE(i.error.empty()) << i.interface;
+}
+
+TEST_F(RelayAgentTest, BadStateIsRefusedWithoutTouchingTheRest) {
+    auto bad = Desired("not-a-key");
+    EXPECT_FALSE(agent_.Apply(bad));
+    EXPECT_TRUE(wireguard_.configs.empty());
+    auto foreign = Desired(peer_);
+    foreign.interfaces[0].interface = "eth0";
+    foreign.forwards.clear();
+    EXPECT_FALSE(agent_.Apply(foreign));
+    EXPECT_FALSE(wireguard_.configs.contains("eth0"));
+    EXPECT_TRUE(wireguard_.configs.contains(kCgnatIf));
+}
+
+}  // namespace
+}  // namespace decloud::agent::app
