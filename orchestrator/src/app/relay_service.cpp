@@ -433,8 +433,11 @@ void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInter
         handshake = common::TimePoint{} + std::chrono::seconds{peer->latest_handshake_unix};
     const bool fresh = handshake && now - *handshake <= options_.handshake_stale_after;
     // Only a handshake after the tunnel's last change counts as recovery: the other end may
-    // still remember one from before a fault.
-    if (fresh && *handshake > a.state_changed_at && a.state != RelayState::kActive) {
+    // still remember one from before a fault. Agents report whole seconds, so one in the same
+    // second as the change counts (a relay interface recreated by the same heartbeat that
+    // reported it missing shakes hands within milliseconds, then not again for two minutes).
+    if (fresh && *handshake + std::chrono::seconds{1} > a.state_changed_at &&
+        a.state != RelayState::kActive) {
         auto r = relays_.Transition(
             a.id, {RelayState::kProvisioning, RelayState::kDegraded, RelayState::kRepairing},
             RelayState::kActive, "handshake at " + common::FormatRfc3339(*handshake), now);

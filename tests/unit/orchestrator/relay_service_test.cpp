@@ -491,8 +491,9 @@ TEST_F(RelayExchangeTest, HandshakesMakeTunnelsActiveAndStaleOnesDegradeThem) {
     EXPECT_NE(Current(primary_.id).state_reason.find("interface missing"), std::string::npos);
     HandshakesAt(clock_.Now() - 3s);
     EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+    // Reported in whole seconds: a handshake in the second of the change counts.
     clock_.Advance(1s);
-    HandshakesAt(clock_.Now());
+    HandshakesAt(clock_.Now() - 1s);
     EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
 
     // No handshake for longer than handshake_stale_after.
