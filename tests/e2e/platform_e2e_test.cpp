@@ -43,20 +43,15 @@ class PlatformTest : public ::testing::Test {
         return std::make_unique<testing::ChildProcess>(
             DECLOUD_AGENT_BIN,
             std::vector<std::string>{
-                "--set", "orchestrator.url=http://127.0.0.1:" + std::to_string(api_port_),
-                "--set", "node.operator_wallet=" + operator_.Address(),
-                "--set", "node.region=test-lab",
-                "--set", "node.tags=e2e,ssd",
-                "--set", "node.state_dir=" + dir_.path() + "/agent",
-                "--set", "node.vm_storage_path=" + dir_.path() + "/agent/vms",
-                "--set", "benchmark.seconds=1",
-                "--set", "heartbeat.initial_backoff=200ms",
-                "--set", "heartbeat.max_backoff=1s",
-                "--set", "heartbeat.request_timeout=2s",
-                "--set", "server.port=" + std::to_string(agent_port_),
+                "--set", "orchestrator.url=http://127.0.0.1:" + std::to_string(api_port_), "--set",
+                "node.operator_wallet=" + operator_.Address(), "--set", "node.region=test-lab",
+                "--set", "node.tags=e2e,ssd", "--set", "node.state_dir=" + dir_.path() + "/agent",
+                "--set", "node.vm_storage_path=" + dir_.path() + "/agent/vms", "--set",
+                "benchmark.seconds=1", "--set", "heartbeat.initial_backoff=200ms", "--set",
+                "heartbeat.max_backoff=1s", "--set", "heartbeat.request_timeout=2s", "--set",
+                "server.port=" + std::to_string(agent_port_),
                 // Other tests' agents may hold the default ingress port.
-                "--set", "ingress.address=127.0.0.1",
-                "--set", "ingress.port=0"},
+                "--set", "ingress.address=127.0.0.1", "--set", "ingress.port=0"},
             dir_.path() + "/agent.log");
     }
 

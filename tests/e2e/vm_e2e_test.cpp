@@ -80,23 +80,18 @@ class VmEndToEndTest : public ::testing::Test {
         return std::make_unique<testing::ChildProcess>(
             DECLOUD_AGENT_BIN,
             std::vector<std::string>{
-                "--set", "orchestrator.url=http://127.0.0.1:" + std::to_string(port_),
-                "--set", "node.operator_wallet=" + operator_.Address(),
-                "--set", "node.state_dir=" + dir_.path() + "/agent",
-                "--set", "node.vm_storage_path=" + storage_,
-                "--set", "benchmark.seconds=1",
-                "--set", "heartbeat.initial_backoff=200ms",
-                "--set", "heartbeat.max_backoff=1s",
-                "--set", "heartbeat.request_timeout=5s",
-                "--set", "vms.libvirt_uri=" + sandbox_->Uri(),
-                "--set", "vms.domain_type=qemu",
-                "--set", "vms.images_dir=" + dir_.path() + "/images",
-                "--set", "vms.network=" + sandbox_->NetworkName(),
-                "--set", "vms.report_every_heartbeats=2",
+                "--set", "orchestrator.url=http://127.0.0.1:" + std::to_string(port_), "--set",
+                "node.operator_wallet=" + operator_.Address(), "--set",
+                "node.state_dir=" + dir_.path() + "/agent", "--set",
+                "node.vm_storage_path=" + storage_, "--set", "benchmark.seconds=1", "--set",
+                "heartbeat.initial_backoff=200ms", "--set", "heartbeat.max_backoff=1s", "--set",
+                "heartbeat.request_timeout=5s", "--set", "vms.libvirt_uri=" + sandbox_->Uri(),
+                "--set", "vms.domain_type=qemu", "--set",
+                "vms.images_dir=" + dir_.path() + "/images", "--set",
+                "vms.network=" + sandbox_->NetworkName(), "--set", "vms.report_every_heartbeats=2",
                 "--set", "server.port=0",
                 // Other tests' agents may hold the default ingress port.
-                "--set", "ingress.address=127.0.0.1",
-                "--set", "ingress.port=0"},
+                "--set", "ingress.address=127.0.0.1", "--set", "ingress.port=0"},
             dir_.path() + "/agent.log");
     }
 
