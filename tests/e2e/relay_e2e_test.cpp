@@ -25,6 +25,7 @@
 #include "decloud/testing/temp_pg_cluster.hpp"
 #include "orchestrator/adapters/pg/pg_pool.hpp"
 #include "orchestrator/adapters/pg/pg_relay_repository.hpp"
+#include "orchestrator/domain/address_pool.hpp"
 
 namespace decloud {
 namespace {
@@ -219,14 +220,6 @@ class RelayE2eTest : public ::testing::Test {
         return r.empty() ? std::string() : r[0][0].as<std::string>();
     }
 
-    // The relay node's WireGuard interface, as the orchestrator names it.
-    static std::string RelayInterface(const std::string& relay_node_id) {
-        std::string name = "dcr";
-        for (char c : relay_node_id)
-            if (std::isxdigit(static_cast<unsigned char>(c)) && name.size() < 15) name += c;
-        return name;
-    }
-
     static std::pair<std::string, std::uint16_t> Split(const std::string& url) {
         const auto colon = url.rfind(':');
         return {url.substr(0, colon), static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1)))};
@@ -323,7 +316,7 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
 
     // 3. Fault: the relay's WireGuard interface disappears. The relay agent's report shows it,
     //    the tunnel is marked degraded, the relay state is pushed again and traffic resumes.
-    primary_ns.Run({"ip", "link", "del", RelayInterface(primary_relay)});
+    primary_ns.Run({"ip", "link", "del", orchestrator::domain::RelayInterfaceName(primary_relay)});
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
             return !Query(
@@ -385,7 +378,8 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
             // Its one relay interface carried only this node's tunnel: it goes with its peer.
-            const auto wg = new_relay_ns.Exec({"ip", "link", "show", RelayInterface(new_relay)});
+            const auto wg = new_relay_ns.Exec(
+                {"ip", "link", "show", orchestrator::domain::RelayInterfaceName(new_relay)});
             const auto map =
                 new_relay_ns.Exec({"nft", "list", "map", "inet", "decloud_relay", "ports"});
             const auto addresses = new_relay_ns.Exec({"ip", "-4", "addr", "show"});

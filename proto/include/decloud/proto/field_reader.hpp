@@ -139,11 +139,11 @@ class FieldReader {
         out.clear();
         if (it == j_.end() || it->is_null()) return common::Ok();
         if (!it->is_array()) return common::Error::InvalidArgument(Where(key) + "must be an array");
+        const std::string element = path_.empty() ? key : path_ + "." + key;
         for (std::size_t i = 0; i < it->size(); ++i) {
             auto r = decode((*it)[i]);
             if (!r)
-                return common::Error::InvalidArgument(Where(key).substr(0, Where(key).size() - 2) +
-                                                      "[" + std::to_string(i) +
+                return common::Error::InvalidArgument(element + "[" + std::to_string(i) +
                                                       "]: " + r.error().message);
             out.push_back(std::move(*r));
         }
