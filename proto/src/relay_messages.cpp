@@ -19,7 +19,8 @@ json PeerSpecJson(const RelayPeerSpec& v) {
     return json{{"publicKey", v.public_key},
                 {"endpoint", v.endpoint},
                 {"allowedIps", v.allowed_ips},
-                {"keepaliveSeconds", v.keepalive_seconds}};
+                {"keepaliveSeconds", v.keepalive_seconds},
+                {"replaces", v.replaces}};
 }
 
 json InterfaceSpecJson(const RelayInterfaceSpec& v) {
@@ -39,6 +40,7 @@ Result<RelayPeerSpec> DecodePeerSpec(const json& j) {
     DECLOUD_TRY(r.String("endpoint", v.endpoint, false));
     DECLOUD_TRY(r.StringArray("allowedIps", v.allowed_ips, false));
     DECLOUD_TRY(r.Unsigned("keepaliveSeconds", v.keepalive_seconds, false));
+    DECLOUD_TRY(r.String("replaces", v.replaces, false));
     return v;
 }
 
@@ -93,7 +95,10 @@ json ToJson(const RelayDesiredState& v) {
     for (const auto& i : v.interfaces) interfaces.push_back(InterfaceSpecJson(i));
     json forwards = json::array();
     for (const auto& f : v.forwards) forwards.push_back(ToJson(f));
-    return json{{"interfaces", std::move(interfaces)}, {"forwards", std::move(forwards)}};
+    return json{{"interfaces", std::move(interfaces)},
+                {"forwards", std::move(forwards)},
+                {"keyRotation", v.key_rotation},
+                {"nextPublicKey", v.next_public_key}};
 }
 
 json ToJson(const RelayReport& v) {
@@ -113,7 +118,9 @@ json ToJson(const RelayReport& v) {
                                   {"forwards", i.forwards},
                                   {"error", i.error}});
     }
-    return json{{"publicKey", v.public_key}, {"interfaces", std::move(interfaces)}};
+    return json{{"publicKey", v.public_key},
+                {"nextPublicKey", v.next_public_key},
+                {"interfaces", std::move(interfaces)}};
 }
 
 Result<RelayForward> DecodeRelayForward(const json& j) {
@@ -136,6 +143,12 @@ Result<RelayDesiredState> DecodeRelayDesiredState(const json& j) {
     RelayDesiredState v;
     DECLOUD_TRY(r.Array("interfaces", v.interfaces, DecodeInterfaceSpec));
     DECLOUD_TRY(r.Array("forwards", v.forwards, DecodeRelayForward));
+    DECLOUD_TRY(r.String("keyRotation", v.key_rotation, false));
+    if (!v.key_rotation.empty() && v.key_rotation != "stage" && v.key_rotation != "commit")
+        return Error::InvalidArgument("keyRotation: must be empty, stage or commit");
+    DECLOUD_TRY(r.String("nextPublicKey", v.next_public_key, false));
+    if (v.key_rotation == "commit" && v.next_public_key.empty())
+        return Error::InvalidArgument("nextPublicKey: required to commit a key rotation");
     return v;
 }
 
@@ -144,6 +157,7 @@ Result<RelayReport> DecodeRelayReport(const json& j) {
     DECLOUD_TRY(r.Object());
     RelayReport v;
     DECLOUD_TRY(r.String("publicKey", v.public_key, false));
+    DECLOUD_TRY(r.String("nextPublicKey", v.next_public_key, false));
     DECLOUD_TRY(r.Array("interfaces", v.interfaces, DecodeInterfaceReport));
     return v;
 }

@@ -15,17 +15,18 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/testing/netns.hpp"
 #include "decloud/testing/process.hpp"
+#include "decloud/testing/sign_in.hpp"
 #include "decloud/testing/temp_pg_cluster.hpp"
-#include "orchestrator/adapters/pg/pg_pool.hpp"
-#include "orchestrator/adapters/pg/pg_relay_repository.hpp"
-#include "orchestrator/domain/address_pool.hpp"
+#include "orchestrator/domain/relay.hpp"
 
 namespace decloud {
 namespace {
@@ -95,18 +96,22 @@ class RelayE2eTest : public ::testing::Test {
     void StartOrchestrator() {
         const std::string url = "host=" + pg_.directory() + " port=" + std::to_string(pg_.port()) +
                                 " user=postgres dbname=" + database_;
-        std::vector<std::string> sets{"server.address=0.0.0.0",
-                                      "nodes.public_ranges=203.0.113.0/24",
-                                      "server.port=" + std::to_string(kOrchestratorPort),
-                                      "database.url=" + url,
-                                      "auth.key_file=" + dir_.path() + "/jwt.keys",
-                                      "nodes.heartbeat_interval=1s",
-                                      "nodes.offline_after=3s",
-                                      "nodes.offline_sweep_interval=500ms",
-                                      "relay.reconcile_interval=500ms",
-                                      "relay.release_after_offline=4s",
-                                      "relay.degraded_grace=30s",
-                                      "log.level=debug"};
+        std::vector<std::string> sets{
+            "server.address=0.0.0.0",
+            "nodes.public_ranges=203.0.113.0/24",
+            "server.port=" + std::to_string(kOrchestratorPort),
+            "database.url=" + url,
+            "auth.key_file=" + dir_.path() + "/jwt.keys",
+            "nodes.heartbeat_interval=1s",
+            "nodes.offline_after=3s",
+            "nodes.offline_sweep_interval=500ms",
+            "relay.reconcile_interval=500ms",
+            "relay.release_after_offline=4s",
+            "relay.degraded_grace=30s",
+            "auth.domain=127.0.0.1:" + std::to_string(kOrchestratorPort),
+            "auth.uri=http://127.0.0.1:" + std::to_string(kOrchestratorPort),
+            "auth.chain_ids=31337",
+            "log.level=debug"};
         std::vector<std::string> args;
         for (auto& s : sets) {
             args.push_back("--set");
@@ -220,6 +225,77 @@ class RelayE2eTest : public ::testing::Test {
         return r.empty() ? std::string() : r[0][0].as<std::string>();
     }
 
+    // An API call as the operator (who also owns the VM), from inside the internet namespace
+    // where the orchestrator listens.
+    testing::HttpReply Api(const std::string& method, const std::string& target,
+                           const std::string& body = {}) {
+        testing::HttpReply out;
+        inet_.RunInside([&] {
+            if (session_.token.empty()) {
+                auto session = testing::SignIn(kOrchestratorPort, operator_);
+                if (!session) {
+                    out.body = "sign-in failed: " + session.error().message;
+                    return;
+                }
+                session_ = *session;
+            }
+            std::vector<std::pair<std::string, std::string>> headers{session_.Header()};
+            if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+            if (auto r = testing::HttpRequest(kOrchestratorPort, method, target, body, headers))
+                out = *r;
+        });
+        return out;
+    }
+
+    // Rotates the node's WireGuard key through the API while the user keeps requesting the VM
+    // through `address:port`; returns the longest time without a successful request.
+    std::chrono::milliseconds RotateKeyUnderTraffic(const std::string& node,
+                                                    const std::string& address, std::uint16_t port,
+                                                    const std::string& who) {
+        auto key_of = [&] {
+            auto r = Query("SELECT wireguard_public_key FROM relay_nodes WHERE node_id = '" + node +
+                           "' UNION ALL SELECT cgnat_public_key FROM relay_assignments WHERE "
+                           "state <> 'removed' AND cgnat_node_id = '" +
+                           node + "' LIMIT 1");
+            return r.empty() ? std::string() : r[0][0].as<std::string>();
+        };
+        const auto old_key = key_of();
+        const auto asked = Api("POST", "/api/nodes/" + node + "/relay-key/rotate",
+                               json{{"reason", "e2e rotation of the " + who}}.dump());
+        EXPECT_EQ(asked.status, 202) << asked.body;
+        const auto start = std::chrono::steady_clock::now();
+        auto last_ok = start;
+        std::chrono::milliseconds longest{0};
+        bool done = false;
+        // Bounded: 120 s at most (WireGuard gives up retrying a handshake after 90 s).
+        while (std::chrono::steady_clock::now() - start < 120s) {
+            const bool ok = HttpFromUser(address, port);
+            const auto now = std::chrono::steady_clock::now();
+            if (ok) {
+                longest = std::max(
+                    longest, std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok));
+                last_ok = now;
+                if (done) break;
+            }
+            if (!done) {
+                const auto state = Api("GET", "/api/nodes/" + node + "/relay-key");
+                done =
+                    state.status == 200 &&
+                    json::parse(state.body, nullptr, false).value("rotation", json()).is_null() &&
+                    key_of() != old_key;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        EXPECT_TRUE(done) << "the " << who << "'s key rotation did not finish\n" << LogsOfAll();
+        EXPECT_NE(key_of(), old_key);
+        std::cout << "[ relay ] key rotation of the " << who << ": done in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count()
+                  << " ms; longest time between successful requests " << longest.count() << " ms\n";
+        return longest;
+    }
+
     static std::pair<std::string, std::uint16_t> Split(const std::string& url) {
         const auto colon = url.rfind(':');
         return {url.substr(0, colon), static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1)))};
@@ -241,6 +317,7 @@ class RelayE2eTest : public ::testing::Test {
     std::unique_ptr<testing::ChildProcess> agent_a_, agent_b_, agent_cgnat_;
     std::string vm_id_ = "6b0c9a2e-5d1f-4a3b-9c8d-7e6f5a4b3c2d";
     std::string last_reply_;
+    testing::Session session_;
 };
 
 TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
@@ -288,23 +365,21 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     const auto& primary_ns = primary_relay == relay_a ? relay_a_ : relay_b_;
     const auto* primary_agent = primary_relay == relay_a ? &agent_a_ : &agent_b_;
 
-    // 2. A VM on the CGNAT node gets a public port on its relay; HTTP and WebSocket reach it.
-    Query("INSERT INTO users (wallet_address, created_at, last_sign_in_at) VALUES ('" +
-          operator_.Address() + "', now(), now())");
+    // 2. A VM on the CGNAT node (a running VM as its agent would report it) gets a public port
+    //    on its relay through the API; HTTP and WebSocket from the user reach it.
+    ASSERT_EQ(Api("GET", "/api/users/me").status, 200) << "signed in as the operator";
     Query(
         "INSERT INTO vms (id, owner_wallet, name, node_id, state, cores, memory_mib, disk_gib, "
-        "tier, image, addresses, created_at, updated_at) VALUES ('" +
-        vm_id_ + "', '" + operator_.Address() + "', 'web', '" + cgnat +
-        "', 'running', 1, 512, 1, 'standard', 'debian-12', '{" + kVmAddress + "}', now(), now())");
-    {
-        orchestrator::adapters::pg::PgPool pool(pg_.ConnectionString(database_), 1);
-        orchestrator::adapters::pg::PgRelayRepository repository(pool);
-        auto mapping =
-            repository.AllocatePortForVm(vm_id_, kVmPort, orchestrator::domain::PortProtocol::kTcp,
-                                         std::chrono::system_clock::now());
-        ASSERT_TRUE(mapping) << mapping.error().message;
-    }
-    auto [address, port] = Split(PublicUrl());
+        "tier, image, addresses, created_at, updated_at) SELECT '" +
+        vm_id_ + "', wallet_address, 'web', '" + cgnat +
+        "', 'running', 1, 512, 1, 'standard', 'debian-12', '{" + kVmAddress +
+        "}', now(), now() FROM users WHERE lower(wallet_address) = lower('" + operator_.Address() +
+        "')");
+    const auto forwarded = Api("PUT", "/api/vms/" + vm_id_ + "/ports/" + std::to_string(kVmPort));
+    ASSERT_EQ(forwarded.status, 200) << forwarded.body;
+    const std::string public_url = json::parse(forwarded.body)["publicUrl"];
+    EXPECT_EQ(public_url, PublicUrl());
+    auto [address, port] = Split(public_url);
     EXPECT_EQ(address, primary_relay == relay_a ? "203.0.113.2" : "203.0.113.6");
     ASSERT_TRUE(testing::WaitUntil([&] { return HttpFromUser(address, port); }, 30s))
         << LogsOfAll();
@@ -313,6 +388,16 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     EXPECT_EQ(ws["results"]["bigBinary"],
               (json{{"binary", true}, {"bytes", 1048576}, {"same", true}}));
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
+
+    // 2b. Key rotation on request, under traffic: the CGNAT node's key, then its relay's.
+    //     The tunnel pauses for about one handshake, never for a heartbeat round or more.
+    const auto cgnat_gap = RotateKeyUnderTraffic(cgnat, address, port, "CGNAT node");
+    EXPECT_LT(cgnat_gap, 15s) << LogsOfAll();
+    const auto relay_gap = RotateKeyUnderTraffic(primary_relay, address, port, "relay");
+    EXPECT_LT(relay_gap, 15s) << LogsOfAll();
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return Assignments(cgnat)["primary"].first == "active"; }, 60s))
+        << LogsOfAll();
 
     // 3. Fault: the relay's WireGuard interface disappears. The relay agent's report shows it,
     //    the tunnel is marked degraded, the relay state is pushed again and traffic resumes.

@@ -15,17 +15,40 @@ namespace relay = domain::relay;
 
 namespace {
 
+// The interface's config. Successor peers (key rotation) get their allowed IPs only once they
+// completed a handshake (per `current`, the interface as it is), and then the peer they replace
+// loses them; `pending` says whether a successor still waits.
 common::Result<relay::WireGuardConfig> ToConfig(const proto::RelayInterfaceSpec& spec,
-                                                const relay::WireGuardKey& private_key) {
+                                                const relay::WireGuardKey& private_key,
+                                                const relay::WireGuardState* current,
+                                                bool& pending) {
     relay::WireGuardConfig config;
     config.interface = spec.interface;
     config.private_key = private_key;
     config.listen_port = spec.listen_port;
     config.addresses = spec.addresses;
+    pending = false;
+    std::set<std::string> replaced;
+    auto shook_hands = [&](const std::string& key) {
+        if (!current) return false;
+        for (const auto& p : current->peers)
+            if (p.public_key.ToBase64() == key) return p.latest_handshake.has_value();
+        return false;
+    };
+    for (const auto& p : spec.peers) {
+        if (p.replaces.empty()) continue;
+        if (shook_hands(p.public_key))
+            replaced.insert(p.replaces);
+        else
+            pending = true;
+    }
     for (const auto& p : spec.peers) {
         auto key = relay::WireGuardKey::FromBase64(p.public_key);
         if (!key) return Error::InvalidArgument("peer key: " + key.error().message);
-        config.peers.push_back(relay::WireGuardPeer{*key, p.endpoint, p.allowed_ips,
+        std::vector<std::string> allowed = p.allowed_ips;
+        const bool waiting_successor = !p.replaces.empty() && !replaced.contains(p.replaces);
+        if (waiting_successor || replaced.contains(p.public_key)) allowed.clear();
+        config.peers.push_back(relay::WireGuardPeer{*key, p.endpoint, std::move(allowed),
                                                     std::chrono::seconds{p.keepalive_seconds}});
     }
     if (auto valid = relay::ValidateConfig(config); !valid) return valid.error();
@@ -41,12 +64,51 @@ relay::PortMapping ToMapping(const proto::RelayForward& f) {
 }  // namespace
 
 RelayAgent::RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
-                       ports::PortForwarder& cgnat_forwards, relay::WireGuardKey private_key)
+                       ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
+                       relay::WireGuardKey private_key)
     : wireguard_(wireguard),
       relay_forwards_(relay_forwards),
       cgnat_forwards_(cgnat_forwards),
+      keys_(keys),
       private_key_(std::move(private_key)),
-      public_key_(private_key_.PublicKey().ToBase64()) {}
+      public_key_(private_key_.PublicKey().ToBase64()) {
+    // A rotation interrupted by a restart goes on with the key already handed out.
+    if (auto staged = keys_.Staged(); staged && *staged) staged_key_ = std::move(**staged);
+}
+
+std::string RelayAgent::PublicKey() const {
+    std::lock_guard lock(mu_);
+    return public_key_;
+}
+
+void RelayAgent::RotateKey(const proto::RelayDesiredState& desired) {
+    if (desired.key_rotation == "stage" && !staged_key_) {
+        auto next = keys_.StageNext();
+        if (!next) {
+            spdlog::warn("WireGuard key rotation: cannot stage a next key: {}",
+                         next.error().message);
+            return;
+        }
+        staged_key_ = std::move(*next);
+        spdlog::info("WireGuard key rotation: next key {} staged",
+                     staged_key_->PublicKey().ToBase64());
+    } else if (desired.key_rotation == "commit") {
+        if (!staged_key_ || staged_key_->PublicKey().ToBase64() != desired.next_public_key) {
+            // Not the key this agent staged: the orchestrator learns ours from the next report.
+            spdlog::warn("WireGuard key rotation: asked to commit {}, which is not the staged key",
+                         desired.next_public_key);
+            return;
+        }
+        if (auto st = keys_.CommitNext(); !st) {
+            spdlog::warn("WireGuard key rotation: cannot commit: {}", st.error().message);
+            return;
+        }
+        private_key_ = std::move(*staged_key_);
+        staged_key_.reset();
+        public_key_ = private_key_.PublicKey().ToBase64();
+        spdlog::info("WireGuard key rotation: now using key {}", public_key_);
+    }
+}
 
 ports::PortForwarder* RelayAgent::ForwarderFor(const std::string& interface) {
     const auto role = relay::RelayInterfaceRole(interface);
@@ -59,8 +121,20 @@ Status RelayAgent::ApplyInterface(const proto::RelayInterfaceSpec& spec,
     auto* forwarder = ForwarderFor(spec.interface);
     if (!forwarder)
         return Error::InvalidArgument("'" + spec.interface + "' is not a relay interface name");
-    auto config = ToConfig(spec, private_key_);
+    bool has_successor = false;
+    for (const auto& p : spec.peers) has_successor = has_successor || !p.replaces.empty();
+    std::optional<relay::WireGuardState> current;
+    if (has_successor) {
+        if (auto state = wireguard_.Read(spec.interface)) current = std::move(*state);
+    }
+    bool pending = false;
+    auto config = ToConfig(spec, private_key_, current ? &*current : nullptr, pending);
     if (!config) return config.error();
+    if (pending) {
+        pending_successors_.insert(spec.interface);
+    } else {
+        pending_successors_.erase(spec.interface);
+    }
     if (auto st = wireguard_.Ensure(*config); !st) return st;
     std::vector<relay::PortMapping> mappings;
     mappings.reserve(forwards.size());
@@ -70,6 +144,9 @@ Status RelayAgent::ApplyInterface(const proto::RelayInterfaceSpec& spec,
 
 Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
     std::lock_guard lock(mu_);
+    RotateKey(desired);
+    last_desired_ = desired;
+    pending_successors_.clear();
     std::map<std::string, std::vector<proto::RelayForward>> forwards;
     for (const auto& f : desired.forwards) forwards[f.interface].push_back(f);
 
@@ -111,10 +188,32 @@ Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
     return first;
 }
 
+bool RelayAgent::HasPendingSuccessors() const {
+    std::lock_guard lock(mu_);
+    return !pending_successors_.empty();
+}
+
+Status RelayAgent::PromoteSuccessors() {
+    std::lock_guard lock(mu_);
+    if (pending_successors_.empty()) return common::Ok();
+    std::map<std::string, std::vector<proto::RelayForward>> forwards;
+    for (const auto& f : last_desired_.forwards) forwards[f.interface].push_back(f);
+    Status first = common::Ok();
+    for (const auto& spec : last_desired_.interfaces) {
+        if (!pending_successors_.contains(spec.interface)) continue;
+        if (auto st = ApplyInterface(spec, forwards[spec.interface]); !st && first) first = st;
+        if (!pending_successors_.contains(spec.interface))
+            spdlog::info("relay interface {}: successor peer took over after its handshake",
+                         spec.interface);
+    }
+    return first;
+}
+
 proto::RelayReport RelayAgent::Report() {
     std::lock_guard lock(mu_);
     proto::RelayReport report;
     report.public_key = public_key_;
+    if (staged_key_) report.next_public_key = staged_key_->PublicKey().ToBase64();
     auto names = wireguard_.List();
     if (!names) return report;
     for (const auto& name : *names) {

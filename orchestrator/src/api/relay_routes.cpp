@@ -1,5 +1,7 @@
 // /api/relays: relay assignments of CGNAT nodes, for admins (all) and operators (theirs).
 
+#include <charconv>
+
 #include "api_support.hpp"
 #include "decloud/net/blocking.hpp"
 #include "decloud/proto/field_reader.hpp"
@@ -28,12 +30,155 @@ json EventToJson(const domain::RelayEvent& e) {
 
 json MappingToJson(const domain::PortMapping& m) {
     return json{{"id", m.id},
+                {"relayNodeId", m.relay_node_id},
                 {"vmId", m.vm_id},
                 {"vmPort", m.vm_port},
                 {"publicPort", m.public_port},
                 {"protocol", domain::ToString(m.protocol)},
                 {"publicUrl", m.public_url},
                 {"createdAt", common::FormatRfc3339(m.created_at)}};
+}
+
+json RotationToJson(const ports::KeyRotation& r) {
+    return json{{"nodeId", r.node_id},
+                {"state", r.committing ? "committing" : "staging"},
+                {"nextPublicKey", r.next_public_key},
+                {"stagedOn", r.staged_on},
+                {"reason", r.reason},
+                {"requestedAt", common::FormatRfc3339(r.requested_at)},
+                {"updatedAt", common::FormatRfc3339(r.updated_at)}};
+}
+
+// WireGuard key rotation of a node, for its operator and admins.
+void AddKeyRotationRoutes(net::Router& router, const std::shared_ptr<ApiContext>& api) {
+    router.Add(http::verb::get, "/api/nodes/{id}/relay-key",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           const auto viewer = ViewerOf(who);
+                           auto r = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->relays->KeyRotationOf(id, viewer);
+                           });
+                           if (!r) co_return ErrorResponse(ctx, r.error());
+                           co_return net::MakeJson(
+                               ctx.request, http::status::ok,
+                               json{{"rotation", *r ? RotationToJson(**r) : json(nullptr)}});
+                       }));
+
+    router.Add(
+        http::verb::post, "/api/nodes/{id}/relay-key/rotate",
+        ForUser(
+            api,
+            [api](net::RequestContext& ctx,
+                  const app::Principal& who) -> asio::awaitable<net::Response> {
+                const std::string id(ctx.Param("id"));
+                std::string reason;
+                if (!ctx.request.body().empty()) {
+                    auto body = JsonObjectBody(ctx.request);
+                    if (!body) co_return ErrorResponse(ctx, body.error());
+                    for (const auto& [key, value] : body->items()) {
+                        if (key != "reason" || !value.is_string())
+                            co_return ErrorResponse(
+                                ctx, Error::InvalidArgument("the body may only carry \"reason\", a "
+                                                            "string; got \"" +
+                                                            key + "\""));
+                        reason = value.get<std::string>();
+                    }
+                }
+                const auto viewer = ViewerOf(who);
+                auto r = co_await net::RunBlocking(*api->blocking, [&] {
+                    return api->relays->RequestKeyRotation(id, viewer, reason);
+                });
+                if (!r) co_return ErrorResponse(ctx, r.error());
+                co_return net::MakeJson(ctx.request, http::status::accepted, RotationToJson(*r));
+            }));
+}
+
+// "{port}" of /api/vms/{id}/ports/{port} and ?protocol=tcp|udp (tcp by default).
+struct VmPortSpec {
+    std::uint16_t port = 0;
+    domain::PortProtocol protocol = domain::PortProtocol::kTcp;
+};
+
+common::Result<VmPortSpec> ParseVmPort(const net::RequestContext& ctx) {
+    VmPortSpec spec;
+    const auto text = ctx.Param("port");
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
+        return Error::InvalidArgument("port: an integer from 1 to 65535, got '" +
+                                      std::string(text) + "'");
+    spec.port = static_cast<std::uint16_t>(value);
+    const auto protocol = QueryParam(ctx.request.target(), "protocol");
+    if (protocol.empty() || protocol == "tcp") {
+        spec.protocol = domain::PortProtocol::kTcp;
+    } else if (protocol == "udp") {
+        spec.protocol = domain::PortProtocol::kUdp;
+    } else {
+        return Error::InvalidArgument("protocol: tcp or udp, got '" + protocol + "'");
+    }
+    return spec;
+}
+
+// Public ports of the caller's VM through its node's relay. The VM is looked up as its owner
+// first, so another wallet's VM is "not found", exactly like an unknown id.
+void AddVmPortRoutes(net::Router& router, const std::shared_ptr<ApiContext>& api) {
+    router.Add(http::verb::get, "/api/vms/{id}/ports",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto mappings = co_await net::RunBlocking(
+                               *api->blocking,
+                               [&]() -> common::Result<std::vector<domain::PortMapping>> {
+                                   if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
+                                       return vm.error();
+                                   return api->relays->MappingsForVm(id);
+                               });
+                           if (!mappings) co_return ErrorResponse(ctx, mappings.error());
+                           json items = json::array();
+                           for (const auto& m : *mappings) items.push_back(MappingToJson(m));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   json{{"ports", std::move(items)}});
+                       }));
+
+    // Idempotent: forwarding a port already forwarded answers with its existing public URL.
+    router.Add(
+        http::verb::put, "/api/vms/{id}/ports/{port}",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    const std::string id(ctx.Param("id"));
+                    auto spec = ParseVmPort(ctx);
+                    if (!spec) co_return ErrorResponse(ctx, spec.error());
+                    auto mapping = co_await net::RunBlocking(
+                        *api->blocking, [&]() -> common::Result<domain::PortMapping> {
+                            if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
+                                return vm.error();
+                            return api->relays->AllocatePortForVm(id, spec->port, spec->protocol);
+                        });
+                    if (!mapping) co_return ErrorResponse(ctx, mapping.error());
+                    co_return net::MakeJson(ctx.request, http::status::ok, MappingToJson(*mapping));
+                }));
+
+    router.Add(http::verb::delete_, "/api/vms/{id}/ports/{port}",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto spec = ParseVmPort(ctx);
+                           if (!spec) co_return ErrorResponse(ctx, spec.error());
+                           auto removed = co_await net::RunBlocking(
+                               *api->blocking, [&]() -> common::Result<domain::PortMapping> {
+                                   if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
+                                       return vm.error();
+                                   return api->relays->RemoveVmPort(id, spec->port, spec->protocol);
+                               });
+                           if (!removed) co_return ErrorResponse(ctx, removed.error());
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   MappingToJson(*removed));
+                       }));
 }
 
 }  // namespace
@@ -62,6 +207,8 @@ json RelayAssignmentToJson(const domain::RelayAssignment& a) {
 }
 
 void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
+    AddVmPortRoutes(router, api);
+    AddKeyRotationRoutes(router, api);
     router.Add(http::verb::get, "/api/relays",
                ForUser(api,
                        [api](net::RequestContext& ctx,
@@ -96,7 +243,9 @@ void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                        {"active", s->active},
                                        {"degraded", s->degraded},
                                        {"repairing", s->repairing}}},
-                                     {"portMappings", s->port_mappings}};
+                                     {"portMappings", s->port_mappings},
+                                     {"bytesRelayed", s->bytes_relayed},
+                                     {"failovers", s->failovers}};
                            co_return net::MakeJson(ctx.request, http::status::ok, body);
                        }));
 

@@ -279,16 +279,31 @@ Result<RelayReconcileResult> RelayService::Reconcile() {
         const auto it = by_cgnat.find(node.id);
         if (it != by_cgnat.end()) Recover(node, it->second, online, *candidates, now, result);
     }
+    // Ports of VMs deleted or moved stop being forwarded; VMs count on their node's relay.
+    if (auto pruned = relays_.PruneMappings()) {
+        result.mappings_pruned = pruned->size();
+        for (const auto& m : *pruned)
+            spdlog::info("public port {} on relay {} released: VM {} was deleted or moved",
+                         m.public_port, m.relay_node_id, m.vm_id);
+    } else {
+        spdlog::warn("pruning relay port mappings failed: {}", pruned.error().message);
+    }
     std::unordered_set<std::string> involved;
-    std::unordered_set<std::string> live_keys;
+    std::unordered_set<std::string> live_ids;
     for (const auto& a : *live) {
         involved.insert(a.cgnat_node_id);
         involved.insert(a.relay_node_id);
-        live_keys.insert(a.cgnat_public_key);
+        live_ids.insert(a.id);
+    }
+    // A node rotating its key exchanges relay state even when it carries no tunnel.
+    if (auto rotations = relays_.KeyRotations()) {
+        for (const auto& r : *rotations) involved.insert(r.node_id);
+    } else {
+        spdlog::warn("reading key rotations failed: {}", rotations.error().message);
     }
     std::lock_guard lock(mu_);
     std::erase_if(learned_endpoints_,
-                  [&](const auto& entry) { return !live_keys.contains(entry.first); });
+                  [&](const auto& entry) { return !live_ids.contains(entry.first); });
     // A node that stopped taking part gets one more exchange, which empties its relay state.
     for (const auto& id : involved_)
         if (!involved.contains(id)) recorded_keys_.erase(id);
@@ -366,7 +381,7 @@ void RelayService::Recover(const domain::Node& node, const std::vector<RelayAssi
 
 bool RelayService::NeedsRelayExchange(const std::string& node_id,
                                       const proto::RelayReport& report) {
-    if (!report.interfaces.empty()) return true;
+    if (!report.interfaces.empty() || !report.next_public_key.empty()) return true;
     std::lock_guard lock(mu_);
     if (involved_.contains(node_id)) return true;
     const auto it = recorded_keys_.find(node_id);
@@ -413,16 +428,129 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         if (a.cgnat_public_key.empty()) continue;
         JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
         const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
+        if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0)) {
+            if (auto st = relays_.RecordTraffic(a.id, peer->rx_bytes, peer->tx_bytes, now); !st)
+                spdlog::warn("relay assignment {}: recording traffic failed: {}", a.id,
+                             st.error().message);
+        }
         if (peer && !peer->endpoint.empty()) {
             std::lock_guard lock(mu_);
-            learned_endpoints_[a.cgnat_public_key] = peer->endpoint;
+            learned_endpoints_[a.id] = peer->endpoint;
         }
     }
+    // A rotation that cannot move on now is retried with the next report; the tunnels' state
+    // above is recorded regardless.
+    if (auto st = AdvanceRotations(node_id, report, *as_cgnat, *as_relay, now); !st)
+        spdlog::warn("node {}: key rotation: {}", node_id, st.error().message);
     if (valid_key) {
         std::lock_guard lock(mu_);
         recorded_keys_[node_id] = report.public_key;
     }
     return common::Ok();
+}
+
+common::Status RelayService::AdvanceRotations(const std::string& node_id,
+                                              const proto::RelayReport& report,
+                                              const std::vector<RelayAssignment>& as_cgnat,
+                                              const std::vector<RelayAssignment>& as_relay,
+                                              common::TimePoint now) {
+    auto rotations = relays_.KeyRotations();
+    if (!rotations) return rotations.error();
+    if (rotations->empty()) return common::Ok();
+    std::unordered_map<std::string, ports::KeyRotation> by_node;
+    for (auto& r : *rotations) by_node.emplace(r.node_id, std::move(r));
+    std::set<std::string> changed;
+
+    // The node's own rotation: its staged key reported, or the switch done.
+    if (const auto it = by_node.find(node_id); it != by_node.end()) {
+        auto& r = it->second;
+        if (r.committing && report.public_key == r.next_public_key) {
+            if (auto st = relays_.FinishKeyRotation(node_id); !st) return st;
+            spdlog::info("node {} rotated its WireGuard key to {}", node_id, r.next_public_key);
+            by_node.erase(it);
+        } else if (!r.committing && LooksLikeWireGuardKey(report.next_public_key) &&
+                   report.next_public_key != r.next_public_key &&
+                   report.next_public_key != report.public_key) {
+            r.next_public_key = report.next_public_key;
+            r.staged_on.clear();
+            changed.insert(node_id);
+        }
+    }
+    // Rotations of the other ends of this node's tunnels that this agent has staged.
+    auto staged_here = [&](const RelayAssignment& a, const std::string& other,
+                           const std::string& interface) {
+        const auto it = by_node.find(other);
+        if (it == by_node.end() || it->second.next_public_key.empty()) return;
+        auto& r = it->second;
+        if (std::find(r.staged_on.begin(), r.staged_on.end(), a.id) != r.staged_on.end()) return;
+        const auto* seen = FindInterface(report, interface);
+        if (!seen || !FindPeer(*seen, r.next_public_key)) return;
+        r.staged_on.push_back(a.id);
+        changed.insert(other);
+    };
+    for (const auto& a : as_cgnat) staged_here(a, a.relay_node_id, a.interface_name);
+    const auto relay_interface = domain::RelayInterfaceName(node_id);
+    for (const auto& a : as_relay) staged_here(a, a.cgnat_node_id, relay_interface);
+
+    // A rotation commits once every live tunnel of its node has the next key at its other end.
+    for (const auto& id : changed) {
+        auto& r = by_node.at(id);
+        if (!r.committing && !r.next_public_key.empty()) {
+            auto mine_cgnat = relays_.ForCgnatNode(id);
+            if (!mine_cgnat) return mine_cgnat.error();
+            auto mine_relay = relays_.ForRelayNode(id);
+            if (!mine_relay) return mine_relay.error();
+            bool everywhere = true;
+            for (const auto* list : {&*mine_cgnat, &*mine_relay})
+                for (const auto& a : *list)
+                    if (std::find(r.staged_on.begin(), r.staged_on.end(), a.id) ==
+                        r.staged_on.end())
+                        everywhere = false;
+            if (everywhere) {
+                r.committing = true;
+                spdlog::info("node {}: next WireGuard key staged on all {} tunnel(s); committing",
+                             id, mine_cgnat->size() + mine_relay->size());
+            }
+        }
+        if (auto st = relays_.SaveKeyRotation(r, now); !st) return st;
+    }
+    return common::Ok();
+}
+
+common::Status RelayService::CheckNodeVisible(const std::string& node_id,
+                                              const RelayViewer& viewer) {
+    auto node = nodes_.Get(node_id);
+    if (!node) return node.error();
+    if (!viewer.admin && node->operator_wallet != viewer.wallet_address)
+        return Error::NotFound("no node with id '" + node_id + "'");
+    return common::Ok();
+}
+
+Result<ports::KeyRotation> RelayService::RequestKeyRotation(const std::string& node_id,
+                                                            const RelayViewer& viewer,
+                                                            const std::string& reason) {
+    if (reason.size() > kMaxReasonLength)
+        return Error::InvalidArgument("reason: at most 500 characters");
+    if (auto st = CheckNodeVisible(node_id, viewer); !st) return st.error();
+    auto rotation = relays_.RequestKeyRotation(
+        node_id, reason.empty() ? "requested by " + viewer.wallet_address : reason, clock_.Now());
+    if (!rotation) return rotation;
+    spdlog::info("node {}: WireGuard key rotation requested ({})", node_id, rotation->reason);
+    // Its next heartbeats exchange relay state with this replica until the rotation is done.
+    std::lock_guard lock(mu_);
+    recorded_keys_.erase(node_id);
+    involved_.insert(node_id);
+    return rotation;
+}
+
+Result<std::optional<ports::KeyRotation>> RelayService::KeyRotationOf(const std::string& node_id,
+                                                                      const RelayViewer& viewer) {
+    if (auto st = CheckNodeVisible(node_id, viewer); !st) return st.error();
+    auto rotations = relays_.KeyRotations();
+    if (!rotations) return rotations.error();
+    for (auto& r : *rotations)
+        if (r.node_id == node_id) return std::optional<ports::KeyRotation>(std::move(r));
+    return std::optional<ports::KeyRotation>();
 }
 
 void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,
@@ -465,6 +593,24 @@ void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInter
 
 Result<proto::RelayDesiredState> RelayService::DesiredState(const std::string& node_id) {
     proto::RelayDesiredState out;
+    auto rotations = relays_.KeyRotations();
+    if (!rotations) return rotations.error();
+    std::unordered_map<std::string, const ports::KeyRotation*> rotation_of;
+    for (const auto& r : *rotations) rotation_of[r.node_id] = &r;
+    if (const auto it = rotation_of.find(node_id); it != rotation_of.end()) {
+        out.key_rotation = it->second->committing ? "commit" : "stage";
+        if (it->second->committing) out.next_public_key = it->second->next_public_key;
+    }
+    // While the other end rotates its key, its next key is a successor peer of the current one.
+    auto add_successor = [&](proto::RelayInterfaceSpec& spec, const std::string& other) {
+        const auto it = rotation_of.find(other);
+        if (it == rotation_of.end() || it->second->next_public_key.empty()) return;
+        auto successor = spec.peers.back();
+        if (successor.public_key == it->second->next_public_key) return;
+        successor.replaces = successor.public_key;
+        successor.public_key = it->second->next_public_key;
+        spec.peers.push_back(std::move(successor));
+    };
     // The relay role: one interface, one peer per CGNAT tunnel whose key is known.
     auto as_relay = relays_.ForRelayNode(node_id);
     if (!as_relay) return as_relay.error();
@@ -480,14 +626,15 @@ Result<proto::RelayDesiredState> RelayService::DesiredState(const std::string& n
             std::string endpoint;
             {
                 std::lock_guard lock(mu_);
-                if (auto it = learned_endpoints_.find(a.cgnat_public_key);
-                    it != learned_endpoints_.end())
+                if (auto it = learned_endpoints_.find(a.id); it != learned_endpoints_.end())
                     endpoint = it->second;
             }
             spec.peers.push_back({a.cgnat_public_key,
                                   std::move(endpoint),
                                   {a.tunnel.cgnat_address + "/32"},
-                                  kCgnatKeepaliveSeconds});
+                                  kCgnatKeepaliveSeconds,
+                                  ""});
+            add_successor(spec, a.cgnat_node_id);
         }
         auto mappings = relays_.MappingsForRelay(node_id);
         if (!mappings) return mappings.error();
@@ -508,11 +655,14 @@ Result<proto::RelayDesiredState> RelayService::DesiredState(const std::string& n
         proto::RelayInterfaceSpec spec;
         spec.interface = a.interface_name;
         spec.addresses.push_back(InTunnel(a.tunnel.cgnat_address));
-        if (!a.relay_public_key.empty() && !a.relay_endpoint.empty())
+        if (!a.relay_public_key.empty() && !a.relay_endpoint.empty()) {
             spec.peers.push_back({a.relay_public_key,
                                   a.relay_endpoint,
                                   {a.tunnel.relay_address + "/32"},
-                                  kCgnatKeepaliveSeconds});
+                                  kCgnatKeepaliveSeconds,
+                                  ""});
+            add_successor(spec, a.relay_node_id);
+        }
         if (a.role == RelayRole::kPrimary) {
             auto mappings = relays_.MappingsForRelay(a.relay_node_id);
             if (!mappings) return mappings.error();
@@ -537,6 +687,16 @@ Result<domain::PortMapping> RelayService::AllocatePortForVm(const std::string& v
 
 Result<std::vector<domain::PortMapping>> RelayService::ReleaseVm(const std::string& vm_id) {
     return relays_.RemoveMappingsForVm(vm_id);
+}
+
+Result<std::vector<domain::PortMapping>> RelayService::MappingsForVm(const std::string& vm_id) {
+    return relays_.MappingsForVm(vm_id);
+}
+
+Result<domain::PortMapping> RelayService::RemoveVmPort(const std::string& vm_id,
+                                                       std::uint16_t vm_port,
+                                                       domain::PortProtocol protocol) {
+    return relays_.RemoveMapping(vm_id, vm_port, protocol);
 }
 
 Result<std::vector<RelayAssignment>> RelayService::Release(const std::string& cgnat_node_id,
@@ -655,6 +815,10 @@ Result<RelayStats> RelayService::Stats() {
     }
     stats.relays = relays.size();
     stats.cgnat_nodes_served = served.size();
+    auto totals = relays_.TrafficTotals();
+    if (!totals) return totals.error();
+    stats.bytes_relayed = totals->bytes_relayed;
+    stats.failovers = totals->failovers;
     for (const auto& relay : relays) {
         auto mappings = relays_.MappingsForRelay(relay);
         if (!mappings) return mappings.error();

@@ -11,6 +11,7 @@ using common::Error;
 using common::Result;
 using common::Status;
 using orchestrator::domain::PortMapping;
+using orchestrator::domain::PortProtocol;
 using orchestrator::domain::RelayAssignment;
 using orchestrator::domain::RelayEvent;
 using orchestrator::domain::RelayRole;
@@ -336,6 +337,7 @@ Result<ports::FailoverOutcome> InMemoryRelayRepository::Failover(
         cursor = std::uint32_t{move.to.public_port} + 1;
     }
     SetVmRelays(request.cgnat_node_id, primary.relay_node_id);
+    ++failovers_;
     return ports::FailoverOutcome{primary, std::move(*moves)};
 }
 
@@ -468,6 +470,125 @@ void InMemoryRelayRepository::AddVm(const std::string& vm_id, const std::string&
     std::lock_guard lock(mutex_);
     const auto* primary = LivePrimary(node_id);
     vms_[vm_id] = Vm{node_id, primary ? primary->relay_node_id : std::string()};
+}
+
+void InMemoryRelayRepository::DeleteVm(const std::string& vm_id) {
+    std::lock_guard lock(mutex_);
+    vms_.at(vm_id).gone = true;
+}
+
+void InMemoryRelayRepository::MoveVm(const std::string& vm_id, const std::string& node_id) {
+    std::lock_guard lock(mutex_);
+    vms_.at(vm_id).node_id = node_id;
+}
+
+Result<PortMapping> InMemoryRelayRepository::RemoveMapping(const std::string& vm_id,
+                                                           std::uint16_t vm_port,
+                                                           PortProtocol protocol) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    for (auto it = mappings_.begin(); it != mappings_.end(); ++it) {
+        if (it->second.vm_id == vm_id && it->second.vm_port == vm_port &&
+            it->second.protocol == protocol) {
+            auto removed = it->second;
+            mappings_.erase(it);
+            return removed;
+        }
+    }
+    return Error::NotFound("port " + std::to_string(vm_port) + " of VM " + vm_id +
+                           " is not forwarded");
+}
+
+Result<std::vector<PortMapping>> InMemoryRelayRepository::PruneMappings() {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    std::vector<PortMapping> removed;
+    for (auto it = mappings_.begin(); it != mappings_.end();) {
+        const auto vm = vms_.find(it->second.vm_id);
+        const auto assignment = assignments_.find(it->second.assignment_id);
+        const bool stale = vm == vms_.end() || vm->second.gone ||
+                           assignment == assignments_.end() ||
+                           vm->second.node_id != assignment->second.cgnat_node_id;
+        if (stale) {
+            removed.push_back(it->second);
+            it = mappings_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& [id, vm] : vms_) {
+        if (vm.gone) continue;
+        const auto* primary = LivePrimary(vm.node_id);
+        vm.relay_node_id = primary ? primary->relay_node_id : std::string();
+    }
+    return removed;
+}
+
+Status InMemoryRelayRepository::RecordTraffic(const std::string& assignment_id,
+                                              std::uint64_t rx_bytes, std::uint64_t tx_bytes,
+                                              common::TimePoint) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    if (!assignments_.contains(assignment_id))
+        return Error::NotFound("no relay assignment '" + assignment_id + "'");
+    auto& t = traffic_[assignment_id];
+    t.relayed += (rx_bytes >= t.rx ? rx_bytes - t.rx : rx_bytes) +
+                 (tx_bytes >= t.tx ? tx_bytes - t.tx : tx_bytes);
+    t.rx = rx_bytes;
+    t.tx = tx_bytes;
+    return common::Ok();
+}
+
+Result<orchestrator::ports::RelayTrafficTotals> InMemoryRelayRepository::TrafficTotals() {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    orchestrator::ports::RelayTrafficTotals totals;
+    for (const auto& [id, t] : traffic_) totals.bytes_relayed += t.relayed;
+    totals.failovers = failovers_;
+    return totals;
+}
+
+Result<orchestrator::ports::KeyRotation> InMemoryRelayRepository::RequestKeyRotation(
+    const std::string& node_id, const std::string& reason, common::TimePoint now) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    if (!nodes_.Get(node_id)) return Error::NotFound("no node with id '" + node_id + "'");
+    if (const auto it = rotations_.find(node_id); it != rotations_.end()) return it->second;
+    orchestrator::ports::KeyRotation r;
+    r.node_id = node_id;
+    r.reason = reason;
+    r.requested_at = r.updated_at = now;
+    rotations_[node_id] = r;
+    return r;
+}
+
+Result<std::vector<orchestrator::ports::KeyRotation>> InMemoryRelayRepository::KeyRotations() {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    std::vector<orchestrator::ports::KeyRotation> out;
+    for (const auto& [id, r] : rotations_) out.push_back(r);
+    return out;
+}
+
+Status InMemoryRelayRepository::SaveKeyRotation(const orchestrator::ports::KeyRotation& rotation,
+                                                common::TimePoint now) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    const auto it = rotations_.find(rotation.node_id);
+    if (it == rotations_.end())
+        return Error::NotFound("no key rotation in progress for node " + rotation.node_id);
+    it->second.committing = rotation.committing;
+    it->second.next_public_key = rotation.next_public_key;
+    it->second.staged_on = rotation.staged_on;
+    it->second.updated_at = now;
+    return common::Ok();
+}
+
+Status InMemoryRelayRepository::FinishKeyRotation(const std::string& node_id) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    rotations_.erase(node_id);
+    return common::Ok();
 }
 
 Result<std::string> InMemoryRelayRepository::VmRelay(const std::string& vm_id) const {

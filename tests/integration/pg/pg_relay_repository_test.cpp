@@ -443,6 +443,101 @@ TEST_F(PgRelayRepositoryTest, PortMappingsOnTheRelayOfTheVmsNode) {
     EXPECT_EQ(repo_->AttributeVm(vm).value(), relay);
 }
 
+TEST_F(PgRelayRepositoryTest, PortsOfGoneOrMovedVmsArePrunedAndOnePortCanBeRemoved) {
+    const auto relay = Relay("r", "203.0.113.9");
+    const auto c = Cgnat("c");
+    const auto other = Relay("other", "203.0.113.10");
+    Assign(c, relay);
+    const auto kept = Vm(c);
+    const auto deleted = Vm(c);
+    const auto moved = Vm(c);
+    for (const auto& vm : {kept, deleted, moved})
+        ASSERT_TRUE(repo_->AllocatePortForVm(vm, 80, PortProtocol::kTcp, t0_));
+    ASSERT_TRUE(repo_->AllocatePortForVm(kept, 22, PortProtocol::kTcp, t0_));
+    {
+        pqxx::connection conn(url_);
+        pqxx::work tx(conn);
+        tx.exec_params0("UPDATE vms SET state = 'deleted' WHERE id = $1::uuid", deleted);
+        tx.exec_params0("UPDATE vms SET node_id = $2::uuid WHERE id = $1::uuid", moved, other);
+        tx.commit();
+    }
+    const auto pruned = repo_->PruneMappings();
+    ASSERT_TRUE(pruned) << pruned.error().message;
+    std::set<std::string> gone;
+    for (const auto& m : *pruned) gone.insert(m.vm_id);
+    EXPECT_EQ(gone, (std::set<std::string>{deleted, moved}));
+    EXPECT_EQ(repo_->MappingsForVm(kept)->size(), 2u);
+    EXPECT_EQ(VmRelay(moved), "") << "a VM on a public node counts on no relay";
+    EXPECT_EQ(VmRelay(kept), relay);
+    EXPECT_TRUE(repo_->PruneMappings()->empty()) << "nothing left to prune";
+
+    const auto removed = repo_->RemoveMapping(kept, 22, PortProtocol::kTcp);
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(removed->vm_port, 22);
+    EXPECT_EQ(repo_->MappingsForVm(kept)->size(), 1u);
+    EXPECT_EQ(repo_->RemoveMapping(kept, 22, PortProtocol::kTcp).error().code,
+              common::ErrorCode::kNotFound);
+    EXPECT_EQ(repo_->RemoveMapping(kept, 80, PortProtocol::kUdp).error().code,
+              common::ErrorCode::kNotFound);
+    EXPECT_EQ(repo_->RemoveMapping("not-a-uuid", 80, PortProtocol::kTcp).error().code,
+              common::ErrorCode::kNotFound);
+}
+
+TEST_F(PgRelayRepositoryTest, TrafficAddsUpAcrossCounterResetsAndSetsTheRelaysBandwidth) {
+    const auto relay = Relay("r", "203.0.113.9");
+    const auto a = Assign(Cgnat("c"), relay);
+    ASSERT_TRUE(repo_->RecordTraffic(a.id, 0, 0, t0_));
+    // 125 MB each way in 10 s: 200 Mbit/s.
+    ASSERT_TRUE(repo_->RecordTraffic(a.id, 125'000'000, 125'000'000, t0_ + seconds{10}));
+    EXPECT_EQ(repo_->TrafficTotals()->bytes_relayed, 250'000'000u);
+    EXPECT_EQ(Count("SELECT bandwidth_used_mbps FROM relay_nodes WHERE node_id = '" + relay + "'"),
+              200);
+    // The interface was recreated: its counters start again.
+    ASSERT_TRUE(repo_->RecordTraffic(a.id, 1000, 0, t0_ + seconds{20}));
+    EXPECT_EQ(repo_->TrafficTotals()->bytes_relayed, 250'001'000u);
+    EXPECT_EQ(repo_->RecordTraffic(common::NewUuid(), 1, 1, t0_).error().code,
+              common::ErrorCode::kNotFound);
+    EXPECT_EQ(repo_->TrafficTotals()->failovers, 0u);
+}
+
+TEST_F(PgRelayRepositoryTest, KeyRotationsAreOnePerNodeAndKeepTheirProgress) {
+    const auto relay = Relay("r", "203.0.113.9");
+    const auto a = Assign(Cgnat("c"), relay);
+    auto first = repo_->RequestKeyRotation(relay, "yearly", t0_);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_FALSE(first->committing);
+    EXPECT_TRUE(first->next_public_key.empty());
+    EXPECT_TRUE(first->staged_on.empty());
+    EXPECT_EQ(first->reason, "yearly");
+    EXPECT_EQ(first->requested_at, t0_);
+    EXPECT_EQ(repo_->RequestKeyRotation(relay, "again", t0_ + seconds{5})->reason, "yearly")
+        << "the rotation in progress";
+    EXPECT_EQ(repo_->RequestKeyRotation(common::NewUuid(), "x", t0_).error().code,
+              common::ErrorCode::kNotFound);
+
+    auto r = *first;
+    r.next_public_key = "next-key";
+    ASSERT_TRUE(repo_->SaveKeyRotation(r, t0_ + seconds{8})) << "nothing staged yet";
+    EXPECT_EQ(repo_->KeyRotations()->front().next_public_key, "next-key");
+    EXPECT_TRUE(repo_->KeyRotations()->front().staged_on.empty());
+    r.staged_on = {a.id};
+    r.committing = true;
+    ASSERT_TRUE(repo_->SaveKeyRotation(r, t0_ + seconds{10}));
+    const auto all = repo_->KeyRotations();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_TRUE(all->front().committing);
+    EXPECT_EQ(all->front().next_public_key, "next-key");
+    EXPECT_EQ(all->front().staged_on, std::vector<std::string>{a.id});
+    EXPECT_EQ(all->front().updated_at, t0_ + seconds{10});
+    r.staged_on = {"not-an-id"};
+    EXPECT_EQ(repo_->SaveKeyRotation(r, t0_).error().code, common::ErrorCode::kInvalidArgument);
+
+    ASSERT_TRUE(repo_->FinishKeyRotation(relay));
+    EXPECT_TRUE(repo_->KeyRotations()->empty());
+    r.staged_on.clear();
+    EXPECT_EQ(repo_->SaveKeyRotation(r, t0_).error().code, common::ErrorCode::kNotFound);
+}
+
 TEST_F(PgRelayRepositoryTest, TheRelaysWireGuardPortIsNeverAPublicPort) {
     UseOptions({.tunnel_pool = domain::TunnelAddressPool::Default(),
                 .public_ports = {51819, 51821},
@@ -515,6 +610,7 @@ TEST_F(PgRelayRepositoryTest, FailoverPromotesTheStandbyAndMovesTheMappings) {
     }
     EXPECT_TRUE(repo_->MappingsForRelay(r1)->empty());
     EXPECT_EQ(VmRelay(vm), r2);
+    EXPECT_EQ(repo_->TrafficTotals()->failovers, 1u);
     EXPECT_EQ(repo_->ForCgnatNode(c)->size(), 1u) << "no standby until a new one is assigned";
     // The freed slot takes a new standby.
     EXPECT_TRUE(repo_->Assign(New(c, r1, RelayRole::kStandby), t0_ + minutes{3}));

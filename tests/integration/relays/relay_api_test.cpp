@@ -13,6 +13,7 @@
 #include <pqxx/pqxx>
 #include <set>
 
+#include "decloud/common/ids.hpp"
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/crypto/ethereum.hpp"
 #include "decloud/proto/node_messages.hpp"
@@ -246,6 +247,90 @@ TEST_F(RelayApiTest, AssignsListsRepairsAndReleases) {
     EXPECT_EQ(stats["relayOffers"], 2);
     // A removed assignment cannot be repaired.
     EXPECT_EQ(Status("POST", repair, admin_headers_, body), 409);
+}
+
+// A VM on a CGNAT node gets public ports on its relay through the API, only for its owner; a
+// port can be withdrawn, and the ports of a deleted VM are freed by the relay pass.
+TEST_F(RelayApiTest, VmOwnersForwardPublicPortsThroughTheRelay) {
+    const auto cgnat = Register(cgnat_operator_);
+    const auto relay = Register(relay_operator_);
+    ASSERT_FALSE(cgnat.id.empty() || relay.id.empty());
+    MakePublic(relay.id, "198.51.100.7");
+    Heartbeat(cgnat);
+    Heartbeat(relay);
+    ASSERT_TRUE(testing::WaitUntil([&] { return Stats().value("cgnatNodesServed", 0) == 1; }, 15s))
+        << Stats().dump() << orchestrator_->Log();
+
+    // A running VM of the CGNAT node's operator (as the VM service would have placed it).
+    const auto vm = common::NewUuid();
+    {
+        pqxx::connection conn(database_url_);
+        pqxx::work tx(conn);
+        tx.exec_params0(
+            "INSERT INTO vms (id, owner_wallet, name, node_id, state, cores, memory_mib, "
+            "disk_gib, tier, image, created_at, updated_at) SELECT $1::uuid, wallet_address, "
+            "'web', $2::uuid, 'running', 1, 512, 10, 'standard', 'debian-12', now(), now() "
+            "FROM users WHERE lower(wallet_address) = lower($3)",
+            vm, cgnat.id, cgnat_operator_.Address());
+        tx.commit();
+    }
+    const std::string ports = "/api/vms/" + vm + "/ports";
+    EXPECT_EQ(Get(cgnat_operator_headers_, ports)["ports"].size(), 0u);
+
+    auto put = [&](const Headers& headers, const std::string& target) {
+        return testing::HttpRequest(port_, "PUT", target, "", headers);
+    };
+    auto r = put(cgnat_operator_headers_, ports + "/8080");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const auto mapping = json::parse(r->body);
+    EXPECT_EQ(mapping["vmId"], vm);
+    EXPECT_EQ(mapping["vmPort"], 8080);
+    EXPECT_EQ(mapping["protocol"], "tcp");
+    EXPECT_EQ(mapping["relayNodeId"], relay.id);
+    const int public_port = mapping["publicPort"];
+    EXPECT_EQ(mapping["publicUrl"], "198.51.100.7:" + std::to_string(public_port));
+    r = put(cgnat_operator_headers_, ports + "/8080");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["publicPort"], public_port) << "idempotent";
+    r = put(cgnat_operator_headers_, ports + "/53?protocol=udp");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(Get(cgnat_operator_headers_, ports)["ports"].size(), 2u);
+    EXPECT_EQ(Stats()["portMappings"], 2);
+
+    // Refusals, each with nothing stored.
+    EXPECT_EQ(Status("PUT", ports + "/22", {}), 401);
+    EXPECT_EQ(Status("PUT", ports + "/22", stranger_headers_), 404);
+    EXPECT_EQ(Status("GET", ports, stranger_headers_), 404);
+    EXPECT_EQ(Status("DELETE", ports + "/8080", stranger_headers_), 404);
+    EXPECT_EQ(Status("PUT", ports + "/0", cgnat_operator_headers_), 400);
+    EXPECT_EQ(Status("PUT", ports + "/65536", cgnat_operator_headers_), 400);
+    EXPECT_EQ(Status("PUT", ports + "/http", cgnat_operator_headers_), 400);
+    EXPECT_EQ(Status("PUT", ports + "/22?protocol=sctp", cgnat_operator_headers_), 400);
+    EXPECT_EQ(Status("PUT", "/api/vms/00000000-0000-4000-8000-000000000000/ports/22",
+                     cgnat_operator_headers_),
+              404);
+    EXPECT_EQ(Get(cgnat_operator_headers_, ports)["ports"].size(), 2u);
+
+    // Withdrawn one by one; the second time it is not forwarded any more.
+    r = testing::HttpRequest(port_, "DELETE", ports + "/53?protocol=udp", "",
+                             cgnat_operator_headers_);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["vmPort"], 53);
+    EXPECT_EQ(Status("DELETE", ports + "/53?protocol=udp", cgnat_operator_headers_), 404);
+    EXPECT_EQ(Get(cgnat_operator_headers_, ports)["ports"].size(), 1u);
+
+    // The VM is deleted: the relay pass frees its public port.
+    {
+        pqxx::connection conn(database_url_);
+        pqxx::work tx(conn);
+        tx.exec_params0("UPDATE vms SET state = 'deleted' WHERE id = $1::uuid", vm);
+        tx.commit();
+    }
+    ASSERT_TRUE(testing::WaitUntil([&] { return Stats().value("portMappings", -1) == 0; }, 10s))
+        << Stats().dump() << orchestrator_->Log();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <set>
 
 #include "agent/domain/relay/wireguard.hpp"
 
@@ -34,8 +36,9 @@ class MemoryWireGuard : public ports::WireGuardControl {
         for (const auto& p : it->second.peers) {
             relay::WireGuardPeerState peer;
             peer.public_key = p.public_key;
-            peer.latest_handshake =
-                std::chrono::system_clock::time_point{} + std::chrono::seconds{1700000000};
+            if (!silent.contains(p.public_key.ToBase64()))
+                peer.latest_handshake =
+                    std::chrono::system_clock::time_point{} + std::chrono::seconds{1700000000};
             peer.rx_bytes = 10;
             peer.tx_bytes = 20;
             state.peers.push_back(peer);
@@ -50,6 +53,7 @@ class MemoryWireGuard : public ports::WireGuardControl {
     void FailOn(std::string interface) { fail_ = std::move(interface); }
 
     std::map<std::string, relay::WireGuardConfig> configs;
+    std::set<std::string> silent;  // peers (base64 keys) that never completed a handshake
 
   private:
     std::string fail_;
@@ -81,15 +85,34 @@ class MemoryForwarder : public ports::PortForwarder {
     std::map<std::string, std::vector<relay::PortMapping>> table;
 };
 
+class MemoryKeyStore : public ports::WireGuardKeyStore {
+  public:
+    common::Result<std::optional<relay::WireGuardKey>> Staged() override { return staged; }
+    common::Result<relay::WireGuardKey> StageNext() override {
+        if (!staged) staged = relay::WireGuardKey::Generate();
+        return *staged;
+    }
+    common::Status CommitNext() override {
+        if (!staged) return common::Error::Conflict("nothing staged");
+        current = *staged;
+        staged.reset();
+        return common::Ok();
+    }
+    std::optional<relay::WireGuardKey> staged;
+    std::optional<relay::WireGuardKey> current;
+};
+
 const std::string kRelayIf = "dcr5f0c2a9e1b2d";
 const std::string kCgnatIf = "dcc000000000007";
 
 proto::RelayDesiredState Desired(const std::string& peer_key) {
     proto::RelayDesiredState d;
     d.interfaces.push_back(
-        {kRelayIf, 51820, {"10.200.0.29/30"}, {{peer_key, "", {"10.200.0.30/32"}, 0}}});
-    d.interfaces.push_back(
-        {kCgnatIf, 0, {"10.200.0.6/30"}, {{peer_key, "203.0.113.2:51820", {"10.200.0.5/32"}, 25}}});
+        {kRelayIf, 51820, {"10.200.0.29/30"}, {{peer_key, "", {"10.200.0.30/32"}, 0, ""}}});
+    d.interfaces.push_back({kCgnatIf,
+                            0,
+                            {"10.200.0.6/30"},
+                            {{peer_key, "203.0.113.2:51820", {"10.200.0.5/32"}, 25, ""}}});
     d.forwards.push_back({kRelayIf, 30001, "tcp", "10.200.0.30", 30001});
     d.forwards.push_back({kCgnatIf, 30007, "tcp", "10.77.0.2", 8080});
     return d;
@@ -100,7 +123,8 @@ class RelayAgentTest : public ::testing::Test {
     MemoryWireGuard wireguard_;
     MemoryForwarder relay_table_, cgnat_table_;
     relay::WireGuardKey key_ = relay::WireGuardKey::Generate();
-    RelayAgent agent_{wireguard_, relay_table_, cgnat_table_, key_};
+    MemoryKeyStore keys_;
+    RelayAgent agent_{wireguard_, relay_table_, cgnat_table_, keys_, key_};
     std::string peer_ = relay::WireGuardKey::Generate().PublicKey().ToBase64();
 };
 
@@ -157,6 +181,61 @@ TEST_F(RelayAgentTest, BadStateIsRefusedWithoutTouchingTheRest) {
     EXPECT_FALSE(agent_.Apply(foreign));
     EXPECT_FALSE(wireguard_.configs.contains("eth0"));
     EXPECT_TRUE(wireguard_.configs.contains(kCgnatIf));
+}
+
+TEST_F(RelayAgentTest, KeyRotationStagesThenCommitsTheSameKey) {
+    auto desired = Desired(peer_);
+    desired.key_rotation = "stage";
+    ASSERT_TRUE(agent_.Apply(desired));
+    const auto next = agent_.Report().next_public_key;
+    ASSERT_FALSE(next.empty());
+    EXPECT_NE(next, key_.PublicKey().ToBase64());
+    EXPECT_EQ(wireguard_.configs[kRelayIf].private_key, key_) << "staging changes nothing yet";
+    ASSERT_TRUE(agent_.Apply(desired));
+    EXPECT_EQ(agent_.Report().next_public_key, next) << "staged once";
+
+    // A commit of some other key is ignored; of the staged one, switches every interface.
+    desired.key_rotation = "commit";
+    desired.next_public_key = peer_;
+    ASSERT_TRUE(agent_.Apply(desired));
+    EXPECT_EQ(agent_.PublicKey(), key_.PublicKey().ToBase64());
+    desired.next_public_key = next;
+    ASSERT_TRUE(agent_.Apply(desired));
+    EXPECT_EQ(agent_.PublicKey(), next);
+    EXPECT_EQ(wireguard_.configs[kRelayIf].private_key.PublicKey().ToBase64(), next);
+    EXPECT_EQ(wireguard_.configs[kCgnatIf].private_key.PublicKey().ToBase64(), next);
+    EXPECT_EQ(keys_.current->PublicKey().ToBase64(), next) << "kept for the next start";
+    const auto report = agent_.Report();
+    EXPECT_EQ(report.public_key, next);
+    EXPECT_TRUE(report.next_public_key.empty());
+}
+
+TEST_F(RelayAgentTest, ASuccessorPeerTakesTheAddressesOnlyAfterItsFirstHandshake) {
+    const auto successor = relay::WireGuardKey::Generate().PublicKey().ToBase64();
+    auto desired = Desired(peer_);
+    auto next = desired.interfaces[1].peers[0];
+    next.public_key = successor;
+    next.replaces = peer_;
+    desired.interfaces[1].peers.push_back(next);
+    wireguard_.silent.insert(successor);
+    ASSERT_TRUE(agent_.Apply(desired));
+    auto peers = wireguard_.configs[kCgnatIf].peers;
+    ASSERT_EQ(peers.size(), 2u);
+    EXPECT_EQ(peers[0].allowed_ips, std::vector<std::string>{"10.200.0.5/32"});
+    EXPECT_TRUE(peers[1].allowed_ips.empty()) << "no handshake yet: the old key keeps the tunnel";
+    EXPECT_EQ(peers[1].endpoint, "203.0.113.2:51820");
+    EXPECT_TRUE(agent_.HasPendingSuccessors());
+    ASSERT_TRUE(agent_.PromoteSuccessors());
+    EXPECT_TRUE(agent_.HasPendingSuccessors());
+
+    // The other end switched keys and shook hands: the successor takes over.
+    wireguard_.silent.clear();
+    ASSERT_TRUE(agent_.PromoteSuccessors());
+    EXPECT_FALSE(agent_.HasPendingSuccessors());
+    peers = wireguard_.configs[kCgnatIf].peers;
+    EXPECT_TRUE(peers[0].allowed_ips.empty());
+    EXPECT_EQ(peers[1].allowed_ips, std::vector<std::string>{"10.200.0.5/32"});
+    EXPECT_EQ(wireguard_.configs[kRelayIf].peers.size(), 1u) << "other interfaces untouched";
 }
 
 }  // namespace

@@ -515,6 +515,7 @@ TEST_F(RelayExchangeTest, OfflineRelayFailsOverToTheWarmStandbyAndTheMappingMove
     auto pass = service_.Reconcile();
     ASSERT_TRUE(pass) << pass.error().message;
     EXPECT_EQ(pass->failovers, 1u);
+    EXPECT_EQ(service_.Stats()->failovers, 1u);
     EXPECT_EQ(Current(primary_.id).state, RelayState::kRemoved);
     const auto promoted = Current(standby_.id);
     EXPECT_EQ(promoted.role, RelayRole::kPrimary);
@@ -528,6 +529,138 @@ TEST_F(RelayExchangeTest, OfflineRelayFailsOverToTheWarmStandbyAndTheMappingMove
     auto gone = service_.DesiredState(primary_.relay_node_id);
     ASSERT_TRUE(gone);
     EXPECT_TRUE(gone->interfaces.empty()) << "the abandoned relay is told to remove its tunnel";
+}
+
+TEST_F(RelayExchangeTest, RelayCountersAddUpToBytesRelayedAcrossResets) {
+    auto with_counters = [&](std::uint64_t rx, std::uint64_t tx) {
+        auto report =
+            Report(KeyOf(primary_.relay_node_id),
+                   domain::RelayInterfaceName(primary_.relay_node_id), Key('C'), clock_.Now());
+        report.interfaces[0].peers[0].rx_bytes = rx;
+        report.interfaces[0].peers[0].tx_bytes = tx;
+        return report;
+    };
+    ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(1000, 500)));
+    ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(3000, 700)));
+    EXPECT_EQ(service_.Stats()->bytes_relayed, 3700u);
+    // The interface was recreated: its counters start again from zero.
+    ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(100, 50)));
+    EXPECT_EQ(service_.Stats()->bytes_relayed, 3850u);
+    EXPECT_EQ(service_.Stats()->failovers, 0u);
+}
+
+TEST_F(RelayExchangeTest, PortsOfDeletedOrMovedVmsArePrunedAndVmsFollowTheirNodesRelay) {
+    const auto kept = AddVm(cgnat_);
+    const auto deleted = AddVm(cgnat_);
+    const auto moved = AddVm(cgnat_);
+    for (const auto& vm : {kept, deleted, moved})
+        ASSERT_TRUE(service_.AllocatePortForVm(vm, 80, domain::PortProtocol::kTcp));
+    relays_.DeleteVm(deleted);
+    relays_.MoveVm(moved, r2_);
+    auto pass = service_.Reconcile();
+    ASSERT_TRUE(pass);
+    EXPECT_EQ(pass->mappings_pruned, 2u);
+    EXPECT_EQ(service_.MappingsForVm(kept)->size(), 1u);
+    EXPECT_TRUE(service_.MappingsForVm(deleted)->empty());
+    EXPECT_TRUE(service_.MappingsForVm(moved)->empty());
+    EXPECT_EQ(*relays_.VmRelay(moved), "") << "a VM on a public node counts on no relay";
+    EXPECT_EQ(*relays_.VmRelay(kept), primary_.relay_node_id);
+
+    auto removed = service_.RemoveVmPort(kept, 80, domain::PortProtocol::kTcp);
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(removed->vm_id, kept);
+    auto again = service_.RemoveVmPort(kept, 80, domain::PortProtocol::kTcp);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RelayExchangeTest, KeyRotationStagesTheNextKeyAtEveryPeerBeforeTheSwitch) {
+    EXPECT_EQ(service_.RequestKeyRotation(cgnat_, {kRelayWallet, false}, "").error().code,
+              ErrorCode::kNotFound)
+        << "only the node's operator or an admin";
+    auto requested = service_.RequestKeyRotation(cgnat_, {kCgnatWallet, false}, "yearly");
+    ASSERT_TRUE(requested) << requested.error().message;
+    EXPECT_FALSE(requested->committing);
+    EXPECT_EQ(service_.RequestKeyRotation(cgnat_, {"0xadmin", true}, "again")->reason, "yearly")
+        << "one rotation at a time";
+    EXPECT_EQ(service_.DesiredState(cgnat_)->key_rotation, "stage");
+    EXPECT_TRUE(service_.DesiredState(r1_)->key_rotation.empty());
+
+    // The agent stages a next key; both relays get it as a successor of the current one.
+    auto staged = Report(Key('C'));
+    staged.next_public_key = Key('N');
+    EXPECT_TRUE(service_.NeedsRelayExchange(cgnat_, staged));
+    ASSERT_TRUE(service_.RecordReport(cgnat_, staged));
+    for (const auto& relay : {r1_, r2_}) {
+        auto desired = service_.DesiredState(relay);
+        ASSERT_TRUE(desired);
+        const auto& peers = desired->interfaces.at(0).peers;
+        ASSERT_EQ(peers.size(), 2u) << relay;
+        EXPECT_EQ(peers[0].public_key, Key('C'));
+        EXPECT_EQ(peers[1].public_key, Key('N'));
+        EXPECT_EQ(peers[1].replaces, Key('C'));
+        EXPECT_EQ(peers[1].allowed_ips, peers[0].allowed_ips);
+    }
+
+    // Each relay reports the successor; once both have it, the node is told to switch.
+    auto relay_has_successor = [&](const std::string& relay) {
+        auto report =
+            Report(KeyOf(relay), domain::RelayInterfaceName(relay), Key('C'), clock_.Now());
+        auto successor = report.interfaces[0].peers[0];
+        successor.public_key = Key('N');
+        successor.latest_handshake_unix = 0;
+        report.interfaces[0].peers.push_back(successor);
+        return report;
+    };
+    ASSERT_TRUE(service_.RecordReport(r1_, relay_has_successor(r1_)));
+    EXPECT_EQ(service_.DesiredState(cgnat_)->key_rotation, "stage");
+    ASSERT_TRUE(service_.RecordReport(r2_, relay_has_successor(r2_)));
+    auto commit = service_.DesiredState(cgnat_);
+    EXPECT_EQ(commit->key_rotation, "commit");
+    EXPECT_EQ(commit->next_public_key, Key('N'));
+    EXPECT_TRUE(service_.KeyRotationOf(cgnat_, {kCgnatWallet, false}).value()->committing);
+
+    // The node reports its new key: the tunnels carry it and the successor is just the peer.
+    ASSERT_TRUE(service_.RecordReport(cgnat_, Report(Key('N'))));
+    EXPECT_FALSE(service_.KeyRotationOf(cgnat_, {kCgnatWallet, false}).value());
+    EXPECT_EQ(Current(primary_.id).cgnat_public_key, Key('N'));
+    const auto after = service_.DesiredState(r1_);
+    ASSERT_EQ(after->interfaces.at(0).peers.size(), 1u);
+    EXPECT_EQ(after->interfaces[0].peers[0].public_key, Key('N'));
+    EXPECT_TRUE(after->interfaces[0].peers[0].replaces.empty());
+    EXPECT_TRUE(service_.DesiredState(cgnat_)->key_rotation.empty());
+}
+
+TEST_F(RelayExchangeTest, ARelayWithoutTunnelsCommitsAsSoonAsItsNextKeyIsKnown) {
+    const auto lone = PublicRelay("198.51.100.9");
+    ASSERT_TRUE(service_.Reconcile());
+    ASSERT_TRUE(service_.RequestKeyRotation(lone, {"0xadmin", true}, "compromised host"));
+    auto report = Report(Key('L'));
+    report.next_public_key = Key('M');
+    ASSERT_TRUE(service_.RecordReport(lone, report));
+    EXPECT_EQ(service_.DesiredState(lone)->key_rotation, "commit");
+    ASSERT_TRUE(service_.RecordReport(lone, Report(Key('M'))));
+    EXPECT_EQ(relays_.Offer(lone)->wireguard_public_key, Key('M'));
+    EXPECT_FALSE(service_.KeyRotationOf(lone, {"0xadmin", true}).value());
+    EXPECT_EQ(service_.RequestKeyRotation(common::NewUuid(), {"0xadmin", true}, "").error().code,
+              ErrorCode::kNotFound);
+}
+
+TEST_F(RelayExchangeTest, EachRelayDialsTheNatMappingOfItsOwnTunnel) {
+    // Primary and standby tunnels share the CGNAT node's key but leave the carrier NAT through
+    // different public ports; each relay must be given back the one it saw.
+    auto seen_from = [&](const std::string& relay, const std::string& endpoint) {
+        auto report =
+            Report(KeyOf(relay), domain::RelayInterfaceName(relay), Key('C'), clock_.Now());
+        report.interfaces[0].peers[0].endpoint = endpoint;
+        return report;
+    };
+    ASSERT_TRUE(service_.RecordReport(r1_, seen_from(r1_, "198.51.100.2:46177")));
+    ASSERT_TRUE(service_.RecordReport(r2_, seen_from(r2_, "198.51.100.2:34634")));
+    EXPECT_EQ(service_.DesiredState(r1_)->interfaces.at(0).peers.at(0).endpoint,
+              "198.51.100.2:46177");
+    EXPECT_EQ(service_.DesiredState(r2_)->interfaces.at(0).peers.at(0).endpoint,
+              "198.51.100.2:34634");
 }
 
 }  // namespace

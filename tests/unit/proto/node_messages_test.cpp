@@ -122,6 +122,7 @@ TEST(RelayMessagesTest, HeartbeatsCarryRelayReportsAndDesiredStatesBothWays) {
     HeartbeatRequest hb;
     hb.agent_version = "1.0";
     hb.relay = RelayReport{"key=",
+                           "next=",
                            {{"dcr5f0c2a9e1b2d",
                              true,
                              51820,
@@ -133,16 +134,27 @@ TEST(RelayMessagesTest, HeartbeatsCarryRelayReportsAndDesiredStatesBothWays) {
     EXPECT_EQ(*back, hb);
 
     HeartbeatResponse reply;
-    reply.relay = RelayDesiredState{{{"dcc000000000007",
-                                      0,
-                                      {"10.200.0.6/30"},
-                                      {{"peer=", "203.0.113.2:51820", {"10.200.0.5/32"}, 25}}}},
-                                    {{"dcc000000000007", 30001, "tcp", "10.77.0.2", 8080}}};
+    reply.relay =
+        RelayDesiredState{{{"dcc000000000007",
+                            0,
+                            {"10.200.0.6/30"},
+                            {{"peer=", "203.0.113.2:51820", {"10.200.0.5/32"}, 25, ""},
+                             {"next=", "203.0.113.2:51820", {"10.200.0.5/32"}, 25, "peer="}}}},
+                          {{"dcc000000000007", 30001, "tcp", "10.77.0.2", 8080}},
+                          "commit",
+                          "mine="};
     auto decoded = DecodeHeartbeatResponse(nlohmann::json::parse(ToJson(reply).dump()));
     ASSERT_TRUE(decoded) << decoded.error().message;
     EXPECT_EQ(*decoded, reply);
     // Without relay state the reply says nothing about it (the agent keeps what it has).
     EXPECT_FALSE(DecodeHeartbeatResponse(ToJson(HeartbeatResponse{}))->relay);
+
+    auto odd_rotation = ToJson(reply);
+    odd_rotation["relay"]["keyRotation"] = "later";
+    EXPECT_FALSE(DecodeHeartbeatResponse(odd_rotation));
+    odd_rotation["relay"]["keyRotation"] = "commit";
+    odd_rotation["relay"]["nextPublicKey"] = "";
+    EXPECT_FALSE(DecodeHeartbeatResponse(odd_rotation)) << "commit names the key it commits";
 
     auto bad = ToJson(reply);
     bad["relay"]["forwards"][0]["protocol"] = "sctp";

@@ -2,11 +2,14 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "agent/domain/relay/wireguard_key.hpp"
 #include "agent/ports/port_forwarder.hpp"
 #include "agent/ports/wireguard_control.hpp"
+#include "agent/ports/wireguard_key_store.hpp"
 #include "decloud/common/result.hpp"
 #include "decloud/proto/relay_messages.hpp"
 
@@ -21,32 +24,51 @@ namespace decloud::agent::app {
 // can serve both roles. Blocking (runs on the agent's blocking pool); thread-safe.
 class RelayAgent {
   public:
+    // `private_key` is the key in use (kept in `keys`, which also keeps a staged next key
+    // during a key rotation).
     RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
-               ports::PortForwarder& cgnat_forwards, domain::relay::WireGuardKey private_key);
+               ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
+               domain::relay::WireGuardKey private_key);
 
     // Makes the relay interfaces and forwards exactly `desired`: interfaces and forwards it
     // does not list are removed. Every interface is handled on its own: one that fails is
     // reported (Report().interfaces[].error) and the others still converge. The status is the
     // first failure, if any.
+    //
+    // Key rotation: "stage" makes a next key (reported by Report()); "commit" switches every
+    // interface to it. A peer that `replaces` another gets no allowed IPs until its first
+    // handshake, then takes the replaced peer's.
     common::Status Apply(const proto::RelayDesiredState& desired);
+
+    // True while a successor peer waits for its first handshake (see PromoteSuccessors).
+    bool HasPendingSuccessors() const;
+    // Re-applies the interfaces with successor peers still waiting, so that one whose first
+    // handshake happened takes over its tunnel's addresses now rather than at the next heartbeat.
+    // The agent calls it every second or so while HasPendingSuccessors().
+    common::Status PromoteSuccessors();
 
     // The interfaces as they are now (handshakes, counters, forwards read back).
     proto::RelayReport Report();
 
-    std::string PublicKey() const { return public_key_; }
+    std::string PublicKey() const;
 
   private:
     common::Status ApplyInterface(const proto::RelayInterfaceSpec& spec,
                                   const std::vector<proto::RelayForward>& forwards);
+    void RotateKey(const proto::RelayDesiredState& desired);
     ports::PortForwarder* ForwarderFor(const std::string& interface);
 
     ports::WireGuardControl& wireguard_;
     ports::PortForwarder& relay_forwards_;
     ports::PortForwarder& cgnat_forwards_;
+    ports::WireGuardKeyStore& keys_;
     domain::relay::WireGuardKey private_key_;
     std::string public_key_;
-    std::mutex mu_;
+    std::optional<domain::relay::WireGuardKey> staged_key_;
+    mutable std::mutex mu_;
     std::map<std::string, std::string> errors_;  // interface -> last failure
+    proto::RelayDesiredState last_desired_;
+    std::set<std::string> pending_successors_;  // interfaces with a successor not promoted yet
 };
 
 }  // namespace decloud::agent::app

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -89,6 +90,37 @@ Result<domain::relay::WireGuardKey> LoadOrCreateWireGuardKey(const std::string& 
     if (!key || key->IsZero())
         return Error::InvalidArgument("WireGuard key " + path + " is not a base64 X25519 key");
     return key;
+}
+
+Result<std::optional<domain::relay::WireGuardKey>> FileWireGuardKeyStore::Staged() {
+    std::error_code ec;
+    if (!std::filesystem::exists(NextPath(), ec))
+        return std::optional<domain::relay::WireGuardKey>();
+    auto key = LoadOrCreateWireGuardKey(NextPath());
+    if (!key) return key.error();
+    return std::optional<domain::relay::WireGuardKey>(std::move(*key));
+}
+
+Result<domain::relay::WireGuardKey> FileWireGuardKeyStore::StageNext() {
+    return LoadOrCreateWireGuardKey(NextPath());
+}
+
+common::Status FileWireGuardKeyStore::CommitNext() {
+    auto staged = Staged();
+    if (!staged) return staged.error();
+    if (!*staged) return Error::Conflict("no staged WireGuard key to commit");
+    // rename(2) replaces the key in use atomically; the directory entry is then made durable.
+    if (::rename(NextPath().c_str(), path_.c_str()) != 0)
+        return Error::Unavailable("cannot rename " + NextPath() + " to " + path_ + ": " +
+                                  std::strerror(errno));
+    const auto parent = std::filesystem::path(path_).parent_path();
+    const int dir =
+        ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+    return common::Ok();
 }
 
 }  // namespace decloud::agent::adapters

@@ -65,17 +65,20 @@ struct RelayStats {
     std::size_t primaries = 0;
     std::size_t standbys = 0;
     std::size_t provisioning = 0, active = 0, degraded = 0, repairing = 0;
-    std::size_t port_mappings = 0;  // public ports forwarded on relays
+    std::size_t port_mappings = 0;    // public ports forwarded on relays
+    std::uint64_t bytes_relayed = 0;  // through every tunnel ever, both directions
+    std::uint64_t failovers = 0;      // primaries abandoned for another relay, ever
 };
 
 // What one Reconcile pass did.
 struct RelayReconcileResult {
-    std::size_t offered = 0;    // public nodes given a relay offer
-    std::size_t assigned = 0;   // assignments created (primaries and standbys)
-    std::size_t awaiting = 0;   // CGNAT nodes left waiting
-    std::size_t released = 0;   // CGNAT nodes whose assignments were released
-    std::size_t repairs = 0;    // assignments moved to repairing
-    std::size_t failovers = 0;  // primaries abandoned for another relay
+    std::size_t offered = 0;          // public nodes given a relay offer
+    std::size_t assigned = 0;         // assignments created (primaries and standbys)
+    std::size_t awaiting = 0;         // CGNAT nodes left waiting
+    std::size_t released = 0;         // CGNAT nodes whose assignments were released
+    std::size_t repairs = 0;          // assignments moved to repairing
+    std::size_t failovers = 0;        // primaries abandoned for another relay
+    std::size_t mappings_pruned = 0;  // ports of deleted or moved VMs no longer forwarded
 };
 
 // Relay use cases: choosing relays for CGNAT nodes, public ports for their VMs, releasing and
@@ -123,6 +126,12 @@ class RelayService {
                                                           domain::PortProtocol protocol);
     // The VM was deleted or moved: its public ports are freed.
     common::Result<std::vector<domain::PortMapping>> ReleaseVm(const std::string& vm_id);
+    // The VM's forwarded ports, by port.
+    common::Result<std::vector<domain::PortMapping>> MappingsForVm(const std::string& vm_id);
+    // Stops forwarding one port (kNotFound when it is not forwarded).
+    common::Result<domain::PortMapping> RemoveVmPort(const std::string& vm_id,
+                                                     std::uint16_t vm_port,
+                                                     domain::PortProtocol protocol);
     // The CGNAT node left: its assignments go to removed with `reason`.
     common::Result<std::vector<domain::RelayAssignment>> Release(const std::string& cgnat_node_id,
                                                                  const std::string& reason);
@@ -138,9 +147,28 @@ class RelayService {
     common::Result<RelayDetail> Get(const std::string& assignment_id, const RelayViewer& viewer);
     common::Result<RelayStats> Stats();
 
+    // WireGuard key rotation of a node (its operator or an admin; others: kNotFound), without
+    // dropping its tunnels for longer than one handshake: the node's agent stages a next key and
+    // reports its public half; the other end of each live tunnel adds it as a successor peer
+    // (RelayPeerSpec::replaces) and reports it; then the node switches keys, and each successor
+    // takes over its tunnel's addresses on its first handshake. Idempotent while in progress.
+    common::Result<ports::KeyRotation> RequestKeyRotation(const std::string& node_id,
+                                                          const RelayViewer& viewer,
+                                                          const std::string& reason);
+    // The rotation in progress for the node, if any (same visibility as RequestKeyRotation).
+    common::Result<std::optional<ports::KeyRotation>> KeyRotationOf(const std::string& node_id,
+                                                                    const RelayViewer& viewer);
+
     const RelayServiceOptions& options() const { return options_; }
 
   private:
+    // Moves the key rotations this report concerns forward (see RequestKeyRotation).
+    common::Status AdvanceRotations(const std::string& node_id, const proto::RelayReport& report,
+                                    const std::vector<domain::RelayAssignment>& as_cgnat,
+                                    const std::vector<domain::RelayAssignment>& as_relay,
+                                    common::TimePoint now);
+    // kNotFound unless the viewer is an admin or the node's operator.
+    common::Status CheckNodeVisible(const std::string& node_id, const RelayViewer& viewer);
     // Recovery of the live assignments of one CGNAT node (domain::DecideRecovery).
     void Recover(const domain::Node& node, const std::vector<domain::RelayAssignment>& live,
                  const std::unordered_map<std::string, bool>& online,
@@ -165,9 +193,11 @@ class RelayService {
     std::mutex mu_;
     std::unordered_set<std::string> involved_;                    // nodes in live assignments
     std::unordered_map<std::string, std::string> recorded_keys_;  // node -> key recorded
-    // CGNAT key -> its endpoint as its relay last saw it (the carrier NAT's public side). Given
-    // back to the relay so that a relay interface created anew dials the CGNAT node at once
-    // instead of waiting minutes for the CGNAT side to notice its session is gone.
+    // Assignment id -> the CGNAT end's endpoint as its relay last saw it (the carrier NAT's
+    // public side of that tunnel). Given back to the relay so that a relay interface created
+    // anew dials the CGNAT node at once instead of waiting minutes for the CGNAT side to notice
+    // its session is gone. Per tunnel, not per key: the primary and standby tunnels of a CGNAT
+    // node share its key but leave through different NAT mappings.
     std::unordered_map<std::string, std::string> learned_endpoints_;
 };
 

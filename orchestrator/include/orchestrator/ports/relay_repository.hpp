@@ -31,6 +31,23 @@ struct RelayHealth {
     std::uint32_t bandwidth_used_mbps = 0;
 };
 
+// Traffic figures over every assignment, removed ones included.
+struct RelayTrafficTotals {
+    std::uint64_t bytes_relayed = 0;
+    std::uint64_t failovers = 0;  // primaries abandoned for another relay
+};
+
+// A WireGuard key rotation in progress for one node (see RelayService::RequestKeyRotation).
+struct KeyRotation {
+    std::string node_id;
+    bool committing = false;             // false: staging
+    std::string next_public_key;         // reported by the node's agent; empty until then
+    std::vector<std::string> staged_on;  // live assignments whose other end has it staged
+    std::string reason;
+    common::TimePoint requested_at{};
+    common::TimePoint updated_at{};
+};
+
 // A tunnel to create for a CGNAT node on the relay chosen by domain::SelectRelays.
 struct NewAssignment {
     std::string cgnat_node_id;
@@ -116,6 +133,24 @@ class RelayRepository {
         const std::string& assignment_id, const std::vector<domain::RelayState>& expected_from,
         domain::RelayState to, const std::string& reason, common::TimePoint now) = 0;
 
+    // The relay's WireGuard counters for the tunnel's peer (both directions, since the interface
+    // was created): adds what moved since the last call to the tunnel's bytes relayed (a counter
+    // that went backwards was reset: all of it is new), derives the tunnel's rate, and sets the
+    // relay's bandwidth in use to the sum over its live tunnels. kNotFound for an unknown id.
+    virtual common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
+                                         std::uint64_t tx_bytes, common::TimePoint now) = 0;
+    virtual common::Result<RelayTrafficTotals> TrafficTotals() = 0;
+
+    // Key rotations. Request: starts one in staging, or returns the one in progress (kNotFound
+    // for an unknown node). Save: stores state, next key and staged_on of a rotation in
+    // progress (kNotFound when it is no longer). Finish: the node uses its new key; the row goes.
+    virtual common::Result<KeyRotation> RequestKeyRotation(const std::string& node_id,
+                                                           const std::string& reason,
+                                                           common::TimePoint now) = 0;
+    virtual common::Result<std::vector<KeyRotation>> KeyRotations() = 0;
+    virtual common::Status SaveKeyRotation(const KeyRotation& rotation, common::TimePoint now) = 0;
+    virtual common::Status FinishKeyRotation(const std::string& node_id) = 0;
+
     // Records the CGNAT end's (new) public key, with an event when it changes.
     virtual common::Result<domain::RelayAssignment> SetCgnatKey(const std::string& assignment_id,
                                                                 const std::string& public_key,
@@ -162,6 +197,15 @@ class RelayRepository {
     // Sets the VM's relay (revenue attribution) from its node's live primary, or none; returns
     // the relay node id or "" (for VMs placed after their node got its relay).
     virtual common::Result<std::string> AttributeVm(const std::string& vm_id) = 0;
+    // Stops forwarding one port of the VM; returns the mapping removed (kNotFound when that port
+    // is not forwarded).
+    virtual common::Result<domain::PortMapping> RemoveMapping(const std::string& vm_id,
+                                                              std::uint16_t vm_port,
+                                                              domain::PortProtocol protocol) = 0;
+    // Housekeeping, in one transaction: deletes the mappings of VMs that were deleted or failed or
+    // that no longer run on the CGNAT node of the tunnel they go through, and sets every live VM's
+    // relay from its node's live primary (revenue attribution). Returns the mappings removed.
+    virtual common::Result<std::vector<domain::PortMapping>> PruneMappings() = 0;
 };
 
 }  // namespace decloud::orchestrator::ports

@@ -215,6 +215,71 @@ constexpr const char* kDeleteMappingsOfAssignment =
 constexpr const char* kDeleteMappingsOfVm =
     "DELETE FROM relay_port_mappings WHERE vm_id = $1::uuid";
 
+// Mappings whose VM is gone (deleted, failed) or runs elsewhere than the tunnel's CGNAT node.
+constexpr const char* kStaleMappings = R"sql(
+WHERE m.id IN (
+    SELECT sm.id FROM relay_port_mappings sm
+    JOIN vms v ON v.id = sm.vm_id
+    JOIN relay_assignments a ON a.id = sm.assignment_id
+    WHERE v.state IN ('deleted', 'failed') OR v.node_id IS DISTINCT FROM a.cgnat_node_id)
+ORDER BY m.id FOR UPDATE OF m)sql";
+
+// Every VM that is not gone counts on its node's live primary relay (or none).
+constexpr const char* kAttributeAllVms = R"sql(
+UPDATE vms v SET relay_node_id = p.relay_node_id
+FROM (SELECT v2.id AS vm_id, a.relay_node_id
+      FROM vms v2
+      LEFT JOIN relay_assignments a ON a.cgnat_node_id = v2.node_id AND a.role = 'primary'
+                                   AND a.state <> 'removed'
+      WHERE v2.state NOT IN ('deleted', 'failed')) p
+WHERE v.id = p.vm_id AND v.relay_node_id IS DISTINCT FROM p.relay_node_id)sql";
+
+// The delta since the last counters (all of it after a reset), the rate over that interval.
+constexpr const char* kRecordTraffic = R"sql(
+WITH cur AS (
+    SELECT id, counter_rx, counter_tx, traffic_at FROM relay_assignments
+    WHERE id = $1::uuid FOR UPDATE),
+d AS (
+    SELECT id, traffic_at,
+           (CASE WHEN $2::bigint >= counter_rx THEN $2::bigint - counter_rx ELSE $2::bigint END) +
+           (CASE WHEN $3::bigint >= counter_tx THEN $3::bigint - counter_tx ELSE $3::bigint END)
+               AS delta
+    FROM cur)
+UPDATE relay_assignments a SET
+    bytes_relayed = a.bytes_relayed + d.delta,
+    counter_rx = $2::bigint, counter_tx = $3::bigint, traffic_at = $4::timestamptz,
+    rate_bps = CASE WHEN d.traffic_at IS NULL OR $4::timestamptz <= d.traffic_at THEN a.rate_bps
+               ELSE (d.delta * 8 / extract(epoch FROM $4::timestamptz - d.traffic_at))::bigint END
+FROM d WHERE a.id = d.id
+RETURNING a.relay_node_id::text)sql";
+
+constexpr const char* kRelayBandwidth = R"sql(
+UPDATE relay_nodes SET bandwidth_used_mbps = (
+    SELECT least(coalesce(sum(rate_bps), 0) / 1000000, 2147483647)::integer
+    FROM relay_assignments WHERE relay_node_id = $1::uuid AND state <> 'removed')
+WHERE node_id = $1::uuid)sql";
+
+constexpr const char* kTrafficTotals = R"sql(
+SELECT coalesce(sum(bytes_relayed), 0)::bigint, count(*) FILTER (WHERE ended_by_failover)
+FROM relay_assignments)sql";
+
+constexpr const char* kRotationColumns = R"sql(
+SELECT node_id::text, state, next_public_key, array_to_string(staged_on, ','), reason,
+       (extract(epoch FROM requested_at) * 1000000)::bigint,
+       (extract(epoch FROM updated_at) * 1000000)::bigint
+FROM relay_key_rotations )sql";
+
+constexpr const char* kInsertRotation = R"sql(
+INSERT INTO relay_key_rotations (node_id, state, reason, requested_at, updated_at)
+VALUES ($1::uuid, 'staging', $2, $3::timestamptz, $3::timestamptz)
+ON CONFLICT (node_id) DO NOTHING)sql";
+
+constexpr const char* kSaveRotation = R"sql(
+UPDATE relay_key_rotations SET state = $2, next_public_key = $3,
+    staged_on = coalesce(string_to_array(nullif($4, ''), ','), '{}')::uuid[],
+    updated_at = $5::timestamptz
+WHERE node_id = $1::uuid)sql";
+
 constexpr const char* kSetCgnatKey = R"sql(
 UPDATE relay_assignments SET cgnat_public_key = $2, updated_at = $3::timestamptz
 WHERE id = $1::uuid)sql";
@@ -661,6 +726,9 @@ Result<ports::FailoverOutcome> PgRelayRepository::Failover(const ports::Failover
                 SelectMappings(tx, "WHERE m.assignment_id = $1::uuid ORDER BY m.id", failed->id);
             if (auto st = MoveAssignment(tx, *failed, RelayState::kRemoved, req.reason, now); !st)
                 return st.error();
+            tx.exec_params0(
+                "UPDATE relay_assignments SET ended_by_failover = true WHERE id = $1::uuid",
+                failed->id);
             tx.exec_params0(kDeleteMappingsOfAssignment, failed->id);
 
             RelayAssignment primary;
@@ -877,6 +945,142 @@ Result<std::vector<domain::PortMapping>> PgRelayRepository::RemoveMappingsForVm(
         tx.exec_params0(kDeleteMappingsOfVm, vm_id);
         return removed;
     });
+}
+
+Result<domain::PortMapping> PgRelayRepository::RemoveMapping(const std::string& vm_id,
+                                                             std::uint16_t vm_port,
+                                                             domain::PortProtocol protocol) {
+    return InTransaction<domain::PortMapping>(
+        pool_, [&](pqxx::work& tx) -> Result<domain::PortMapping> {
+            const auto missing = Error::NotFound("port " + std::to_string(vm_port) + "/" +
+                                                 std::string(domain::ToString(protocol)) +
+                                                 " of VM " + vm_id + " is not forwarded");
+            if (!ValidId(vm_id)) return missing;
+            const auto rows = tx.exec_params(
+                kMappingColumns +
+                    "WHERE m.vm_id = $1::uuid AND m.vm_port = $2 AND m.protocol = $3 "
+                    "FOR UPDATE OF m",
+                vm_id, static_cast<int>(vm_port), std::string(domain::ToString(protocol)));
+            if (rows.empty()) return missing;
+            auto removed = MappingFromRow(rows[0]);
+            tx.exec_params0("DELETE FROM relay_port_mappings WHERE id = $1::uuid", removed.id);
+            return removed;
+        });
+}
+
+Result<std::vector<domain::PortMapping>> PgRelayRepository::PruneMappings() {
+    using Out = std::vector<domain::PortMapping>;
+    return InTransaction<Out>(pool_, [&](pqxx::work& tx) -> Result<Out> {
+        Out removed;
+        for (const auto& r : tx.exec(kMappingColumns + kStaleMappings))
+            removed.push_back(MappingFromRow(r));
+        for (const auto& m : removed)
+            tx.exec_params0("DELETE FROM relay_port_mappings WHERE id = $1::uuid", m.id);
+        tx.exec0(kAttributeAllVms);
+        return removed;
+    });
+}
+
+common::Status PgRelayRepository::RecordTraffic(const std::string& assignment_id,
+                                                std::uint64_t rx_bytes, std::uint64_t tx_bytes,
+                                                common::TimePoint now) {
+    return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        const auto missing = Error::NotFound("no relay assignment '" + assignment_id + "'");
+        if (!ValidId(assignment_id)) return missing;
+        // PostgreSQL's bigint: counters beyond 2^63 (never reached in practice) are clamped.
+        const auto clamp = [](std::uint64_t v) {
+            return static_cast<long long>(
+                std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
+        };
+        const auto rows = tx.exec_params(kRecordTraffic, assignment_id, clamp(rx_bytes),
+                                         clamp(tx_bytes), ToPgTime(now));
+        if (rows.empty()) return missing;
+        tx.exec_params0(kRelayBandwidth, rows[0][0].as<std::string>());
+        return true;
+    }));
+}
+
+Result<ports::RelayTrafficTotals> PgRelayRepository::TrafficTotals() {
+    return InTransaction<ports::RelayTrafficTotals>(
+        pool_, [&](pqxx::work& tx) -> Result<ports::RelayTrafficTotals> {
+            const auto row = tx.exec1(kTrafficTotals);
+            ports::RelayTrafficTotals totals;
+            totals.bytes_relayed = static_cast<std::uint64_t>(row[0].as<long long>());
+            totals.failovers = static_cast<std::uint64_t>(row[1].as<long long>());
+            return totals;
+        });
+}
+
+namespace {
+
+ports::KeyRotation RotationFromRow(const pqxx::row& r) {
+    ports::KeyRotation k;
+    k.node_id = r[0].as<std::string>();
+    k.committing = r[1].as<std::string>() == "committing";
+    k.next_public_key = r[2].as<std::string>();
+    const auto staged = r[3].as<std::string>();
+    for (std::size_t start = 0; start < staged.size();) {
+        const auto comma = staged.find(',', start);
+        const auto end = comma == std::string::npos ? staged.size() : comma;
+        k.staged_on.push_back(staged.substr(start, end - start));
+        start = end + 1;
+    }
+    k.reason = r[4].as<std::string>();
+    k.requested_at = FromMicros(r[5].as<long long>());
+    k.updated_at = FromMicros(r[6].as<long long>());
+    return k;
+}
+
+}  // namespace
+
+Result<ports::KeyRotation> PgRelayRepository::RequestKeyRotation(const std::string& node_id,
+                                                                 const std::string& reason,
+                                                                 common::TimePoint now) {
+    return InTransaction<ports::KeyRotation>(
+        pool_, [&](pqxx::work& tx) -> Result<ports::KeyRotation> {
+            if (!ValidId(node_id) || tx.exec_params(kNodeExists, node_id).empty())
+                return Error::NotFound("no node with id '" + node_id + "'");
+            tx.exec_params0(kInsertRotation, node_id, reason, ToPgTime(now));
+            return RotationFromRow(tx.exec_params1(
+                std::string(kRotationColumns) + "WHERE node_id = $1::uuid", node_id));
+        });
+}
+
+Result<std::vector<ports::KeyRotation>> PgRelayRepository::KeyRotations() {
+    using Out = std::vector<ports::KeyRotation>;
+    return InTransaction<Out>(pool_, [&](pqxx::work& tx) -> Result<Out> {
+        Out out;
+        for (const auto& r : tx.exec(std::string(kRotationColumns) + "ORDER BY node_id"))
+            out.push_back(RotationFromRow(r));
+        return out;
+    });
+}
+
+common::Status PgRelayRepository::SaveKeyRotation(const ports::KeyRotation& rotation,
+                                                  common::TimePoint now) {
+    std::string staged;
+    for (const auto& id : rotation.staged_on) {
+        if (!ValidId(id)) return Error::InvalidArgument("staged_on: not an id: '" + id + "'");
+        staged += (staged.empty() ? "" : ",") + id;
+    }
+    return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        const auto missing =
+            Error::NotFound("no key rotation in progress for node " + rotation.node_id);
+        if (!ValidId(rotation.node_id)) return missing;
+        const auto r = tx.exec_params0(kSaveRotation, rotation.node_id,
+                                       std::string(rotation.committing ? "committing" : "staging"),
+                                       rotation.next_public_key, staged, ToPgTime(now));
+        if (r.affected_rows() == 0) return missing;
+        return true;
+    }));
+}
+
+common::Status PgRelayRepository::FinishKeyRotation(const std::string& node_id) {
+    return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        if (!ValidId(node_id)) return true;
+        tx.exec_params0("DELETE FROM relay_key_rotations WHERE node_id = $1::uuid", node_id);
+        return true;
+    }));
 }
 
 Result<std::string> PgRelayRepository::AttributeVm(const std::string& vm_id) {

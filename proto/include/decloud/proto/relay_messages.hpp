@@ -34,6 +34,11 @@ struct RelayPeerSpec {
     std::string endpoint;    // "ip:port"; empty: learned from handshakes (relay side)
     std::vector<std::string> allowed_ips;
     std::uint32_t keepalive_seconds = 0;
+    // Key rotation: this peer is the new key of the peer whose key is `replaces`. The agent adds
+    // it without allowed IPs and moves `allowed_ips` to it from the replaced peer as soon as it
+    // completes a handshake (the other end switched keys), so the tunnel carries traffic again
+    // one handshake after the switch, without waiting for the orchestrator.
+    std::string replaces;
     friend bool operator==(const RelayPeerSpec&, const RelayPeerSpec&) = default;
 };
 
@@ -51,6 +56,11 @@ struct RelayInterfaceSpec {
 struct RelayDesiredState {
     std::vector<RelayInterfaceSpec> interfaces;
     std::vector<RelayForward> forwards;
+    // Key rotation of this agent's own key: "" none; "stage": generate a next key (or keep the
+    // one already staged) and report its public half; "commit": switch every interface to the
+    // staged key whose public half is `next_public_key` (the peers have it staged by now).
+    std::string key_rotation;
+    std::string next_public_key;
     friend bool operator==(const RelayDesiredState&, const RelayDesiredState&) = default;
 };
 
@@ -75,6 +85,7 @@ struct RelayInterfaceReport {
 
 struct RelayReport {
     std::string public_key;  // the agent's WireGuard public key (base64); never the private one
+    std::string next_public_key;  // a staged key not in use yet (key rotation), else empty
     std::vector<RelayInterfaceReport> interfaces;
     friend bool operator==(const RelayReport&, const RelayReport&) = default;
 };

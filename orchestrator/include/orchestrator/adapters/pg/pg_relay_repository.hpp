@@ -67,6 +67,20 @@ class PgRelayRepository final : public ports::RelayRepository {
     common::Result<std::vector<domain::PortMapping>> RemoveMappingsForVm(
         const std::string& vm_id) override;
     common::Result<std::string> AttributeVm(const std::string& vm_id) override;
+    common::Result<domain::PortMapping> RemoveMapping(const std::string& vm_id,
+                                                      std::uint16_t vm_port,
+                                                      domain::PortProtocol protocol) override;
+    common::Result<std::vector<domain::PortMapping>> PruneMappings() override;
+    common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
+                                 std::uint64_t tx_bytes, common::TimePoint now) override;
+    common::Result<ports::RelayTrafficTotals> TrafficTotals() override;
+    common::Result<ports::KeyRotation> RequestKeyRotation(const std::string& node_id,
+                                                          const std::string& reason,
+                                                          common::TimePoint now) override;
+    common::Result<std::vector<ports::KeyRotation>> KeyRotations() override;
+    common::Status SaveKeyRotation(const ports::KeyRotation& rotation,
+                                   common::TimePoint now) override;
+    common::Status FinishKeyRotation(const std::string& node_id) override;
 
   private:
     PgPool& pool_;

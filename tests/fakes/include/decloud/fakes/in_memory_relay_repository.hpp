@@ -69,9 +69,25 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     common::Result<std::vector<orchestrator::domain::PortMapping>> RemoveMappingsForVm(
         const std::string& vm_id) override;
     common::Result<std::string> AttributeVm(const std::string& vm_id) override;
+    common::Result<orchestrator::domain::PortMapping> RemoveMapping(
+        const std::string& vm_id, std::uint16_t vm_port,
+        orchestrator::domain::PortProtocol protocol) override;
+    common::Result<std::vector<orchestrator::domain::PortMapping>> PruneMappings() override;
+    common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
+                                 std::uint64_t tx_bytes, common::TimePoint now) override;
+    common::Result<orchestrator::ports::RelayTrafficTotals> TrafficTotals() override;
+    common::Result<orchestrator::ports::KeyRotation> RequestKeyRotation(
+        const std::string& node_id, const std::string& reason, common::TimePoint now) override;
+    common::Result<std::vector<orchestrator::ports::KeyRotation>> KeyRotations() override;
+    common::Status SaveKeyRotation(const orchestrator::ports::KeyRotation& rotation,
+                                   common::TimePoint now) override;
+    common::Status FinishKeyRotation(const std::string& node_id) override;
 
     // Test set-up: a VM on `node_id` (its relay is set from the node's live primary).
     void AddVm(const std::string& vm_id, const std::string& node_id);
+    // Test set-up: the VM was deleted (gone) or moved to `node_id`.
+    void DeleteVm(const std::string& vm_id);
+    void MoveVm(const std::string& vm_id, const std::string& node_id);
     // The VM's relay for revenue ("" for none); kNotFound for an unknown VM.
     common::Result<std::string> VmRelay(const std::string& vm_id) const;
     void FailNext() { fail_next_ = true; }
@@ -85,7 +101,14 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     struct Vm {
         std::string node_id;
         std::string relay_node_id;
+        bool gone = false;  // deleted or failed
     };
+    struct Traffic {
+        std::uint64_t rx = 0, tx = 0, relayed = 0;
+    };
+    std::map<std::string, Traffic> traffic_;  // by assignment id
+    std::uint64_t failovers_ = 0;
+    std::map<std::string, orchestrator::ports::KeyRotation> rotations_;  // by node id
     bool TakeFailure();
     std::string RelayAddress(const std::string& relay_node_id) const;  // "" if unknown
     const orchestrator::domain::RelayAssignment* LivePrimary(const std::string& node_id) const;
