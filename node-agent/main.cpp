@@ -73,9 +73,8 @@ agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) 
 }
 
 // Re-reads the routes every `interval` (VM commands trigger a refresh of their own as well).
-asio::awaitable<void> RefreshRoutesPeriodically(asio::io_context* ioc,
-                                                std::function<void()>* refresh,
-                                                std::chrono::milliseconds interval) {
+asio::awaitable<void> RunPeriodically(asio::io_context* ioc, std::function<void()>* refresh,
+                                      std::chrono::milliseconds interval) {
     asio::steady_timer timer(*ioc);
     while (true) {
         (*refresh)();
@@ -204,6 +203,8 @@ int Run(const agent::AgentConfig& config) {
     std::unique_ptr<agent::adapters::NftPortForwarder> relay_forwards;
     std::unique_ptr<agent::adapters::NftPortForwarder> cgnat_forwards;
     std::unique_ptr<agent::app::RelayAgent> relay_agent;
+    agent::adapters::FileWireGuardKeyStore wireguard_keys(config.state_dir + "/wireguard.key");
+    std::function<void()> promote_successors;
     if (config.relay.enabled) {
         auto wg_key =
             agent::adapters::LoadOrCreateWireGuardKey(config.state_dir + "/wireguard.key");
@@ -225,8 +226,8 @@ int Run(const agent::AgentConfig& config) {
         agent::adapters::NftPortForwarderOptions cgnat_nft;
         cgnat_nft.table = config.relay.cgnat_nft_table;
         cgnat_forwards = std::make_unique<agent::adapters::NftPortForwarder>(cgnat_nft);
-        relay_agent = std::make_unique<agent::app::RelayAgent>(*wireguard, *relay_forwards,
-                                                               *cgnat_forwards, *wg_key);
+        relay_agent = std::make_unique<agent::app::RelayAgent>(
+            *wireguard, *relay_forwards, *cgnat_forwards, wireguard_keys, *wg_key);
         link->SetRelayHooks([raw = relay_agent.get()] { return raw->Report(); },
                             [raw = relay_agent.get()](const proto::RelayDesiredState& desired) {
                                 if (auto st = raw->Apply(desired); !st)
@@ -236,6 +237,18 @@ int Run(const agent::AgentConfig& config) {
                             blocking);
         spdlog::info("relays: {} WireGuard, key {}", kernel ? "kernel" : "userspace",
                      relay_agent->PublicKey());
+        // During a peer's key rotation its successor takes over within a second of its first
+        // handshake, not at the next heartbeat.
+        promote_successors = [&blocking, raw = relay_agent.get()] {
+            if (!raw->HasPendingSuccessors()) return;
+            asio::post(blocking, [raw] {
+                if (auto st = raw->PromoteSuccessors(); !st)
+                    spdlog::warn("relay successor peers: {}", st.error().message);
+            });
+        };
+        asio::co_spawn(ioc,
+                       RunPeriodically(&ioc, &promote_successors, std::chrono::milliseconds{1000}),
+                       asio::detached);
     }
 
     if (config.ingress.enabled) {
@@ -261,10 +274,9 @@ int Run(const agent::AgentConfig& config) {
                     raw_ingress->UpdateRoutes(agent::app::RoutesFromDomains(*domains));
                 });
             };
-            asio::co_spawn(
-                ioc,
-                RefreshRoutesPeriodically(&ioc, &refresh_routes, config.ingress.refresh_interval),
-                asio::detached);
+            asio::co_spawn(ioc,
+                           RunPeriodically(&ioc, &refresh_routes, config.ingress.refresh_interval),
+                           asio::detached);
         }
     }
 

@@ -15,11 +15,15 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
+#include "decloud/chain/key_file.hpp"
 #include "decloud/common/log.hpp"
 #include "orchestrator/adapters/pg/migrations.hpp"
 #include "orchestrator/adapters/pg/pg_auth_repository.hpp"
+#include "orchestrator/adapters/pg/pg_chain_repository.hpp"
+#include "orchestrator/adapters/pg/pg_community_template_repository.hpp"
 #include "orchestrator/adapters/pg/pg_ledger_repository.hpp"
 #include "orchestrator/adapters/pg/pg_marketplace_repository.hpp"
 #include "orchestrator/adapters/pg/pg_node_repository.hpp"
@@ -27,9 +31,14 @@
 #include "orchestrator/adapters/pg/pg_relay_repository.hpp"
 #include "orchestrator/adapters/pg/pg_user_repository.hpp"
 #include "orchestrator/adapters/pg/pg_vm_repository.hpp"
+#include "orchestrator/adapters/templates/cloud_init_validator.hpp"
 #include "orchestrator/adapters/templates/template_catalog.hpp"
 #include "orchestrator/api/command_channels.hpp"
+#include "orchestrator/api/console_routes.hpp"
 #include "orchestrator/api/routes.hpp"
+#include "orchestrator/api/static_files.hpp"
+#include "orchestrator/app/deposit_watcher.hpp"
+#include "orchestrator/app/payout_service.hpp"
 #include "orchestrator/config.hpp"
 #include "orchestrator/jobs/periodic_job.hpp"
 
@@ -58,6 +67,14 @@ void MigrateWhenReachable(orchestrator::adapters::pg::PgPool& pool,
 }
 
 int Run(const orchestrator::OrchestratorConfig& config) {
+    // Before anything else: a treasury key readable by others refuses the start.
+    std::optional<chain::PrivateKey> treasury;
+    if (config.payouts.enabled) {
+        auto key = chain::LoadPrivateKeyFile(config.payouts.treasury_key_file);
+        if (!key) throw std::runtime_error("payouts.treasury_key_file: " + key.error().message);
+        treasury.emplace(std::move(*key));
+        spdlog::info("payouts: treasury {}", chain::ToString(treasury->address()));
+    }
     auto registry = std::make_shared<prometheus::Registry>();
     auto& flushed = prometheus::BuildCounter()
                         .Name("decloud_heartbeats_flushed_total")
@@ -124,12 +141,55 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::app::RelayService relays(relay_repository, repository, clock, config.relays);
     orchestrator::adapters::pg::PgLedgerRepository ledger_repository(pool);
     orchestrator::app::BillingService billing(ledger_repository, vms, clock, config.billing);
+    orchestrator::adapters::pg::PgChainRepository chain_repository(pool);
+    orchestrator::app::ChainAccountService chain_accounts(chain_repository);
+    // Deposits and payouts each get their own chain connection: their jobs may run at once.
+    std::unique_ptr<orchestrator::app::ChainSession> deposit_session;
+    std::unique_ptr<orchestrator::app::DepositWatcher> deposit_watcher;
+    std::unique_ptr<orchestrator::app::ChainSession> payout_session;
+    orchestrator::adapters::pg::PgPayoutJournal payout_journal(pool);
+    std::unique_ptr<orchestrator::app::PayoutService> payouts;
+    if (config.chain.enabled) {
+        auto open = [&] {
+            auto s = orchestrator::app::ChainSession::Open(config.chain.rpc_url,
+                                                           config.chain.request_timeout);
+            if (!s) throw std::runtime_error("chain.rpc_url: " + s.error().message);
+            return std::move(*s);
+        };
+        auto token = chain::ParseAddress(config.billing.deposit.token_address);
+        auto deposit_address = chain::ParseAddress(config.billing.deposit.deposit_address);
+        if (!token || !deposit_address)
+            throw std::runtime_error("billing.deposit_token_address / deposit_address: invalid");
+        orchestrator::app::DepositWatcherOptions watch;
+        watch.chain_id = config.billing.deposit.chain_id;
+        watch.token = *token;
+        watch.deposit_address = *deposit_address;
+        watch.confirmations = config.billing.deposit.confirmations;
+        watch.start_block = config.chain.start_block;
+        watch.max_range = config.chain.max_block_range;
+        deposit_session = open();
+        deposit_watcher = std::make_unique<orchestrator::app::DepositWatcher>(
+            *deposit_session, chain_repository, billing, watch);
+        if (treasury) {
+            auto options = config.payouts.options;
+            options.sender.token = *token;
+            payout_session = open();
+            payouts = std::make_unique<orchestrator::app::PayoutService>(
+                *payout_session, chain_repository, payout_journal, billing, *treasury, clock,
+                options);
+        }
+    }
     orchestrator::adapters::pg::PgMarketplaceRepositoryOptions market_repository_options;
     market_repository_options.host_reserved_memory_mib = config.host_reserved_memory_mib;
     orchestrator::adapters::pg::PgMarketplaceRepository market_repository(
         pool, market_repository_options);
     orchestrator::app::MarketplaceService market(market_repository, vms, &relay_repository, clock,
                                                  config.marketplace);
+    orchestrator::adapters::pg::PgCommunityTemplateRepository community_templates(pool);
+    orchestrator::adapters::templates::CloudInitValidator cloud_init_validator;
+    vms.SetCommunityTemplates(&community_templates);
+    orchestrator::app::TemplateService templates(vms.Templates(), community_templates,
+                                                 cloud_init_validator, clock);
 
     asio::io_context ioc(static_cast<int>(config.io_threads));
     asio::thread_pool blocking(config.blocking_threads);
@@ -141,7 +201,9 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     api->vms = &vms;
     api->relays = &relays;
     api->billing = &billing;
+    api->chain_accounts = &chain_accounts;
     api->market = &market;
+    api->templates = &templates;
     api->auth_limiter = &auth_limiter;
     api->clock = &clock;
     api->blocking = &blocking;
@@ -150,15 +212,34 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     auto channels = std::make_shared<orchestrator::api::CommandChannels>(ioc.get_executor(), api);
     api->channels = channels.get();
     vms.SetCommandListener([channels](const std::string& node_id) { channels->Notify(node_id); });
+    auto consoles =
+        std::make_shared<orchestrator::api::ConsoleBridge>(ioc.get_executor(), *channels);
+    api->consoles = consoles.get();
     auto router = std::make_shared<net::Router>();
     orchestrator::api::AddNodeRoutes(*router, api);
     orchestrator::api::AddAuthRoutes(*router, api);
     orchestrator::api::AddUserRoutes(*router, api);
     orchestrator::api::AddVmRoutes(*router, api);
+    orchestrator::api::AddConsoleRoutes(*router, api);
     orchestrator::api::AddRelayRoutes(*router, api);
     orchestrator::api::AddBillingRoutes(*router, api);
     orchestrator::api::AddMarketplaceRoutes(*router, api);
+    orchestrator::api::AddTemplateRoutes(*router, api);
     orchestrator::api::AddOperationalRoutes(*router, api);
+    // The web console takes what no API route does, so it is added last.
+    if (!config.web_root.empty()) {
+        // Like templates: a missing folder means no console, a broken one refuses the start.
+        auto web = orchestrator::api::StaticFiles::Load(config.web_root);
+        if (web) {
+            spdlog::info("web console: {} files from {}", web->size(), config.web_root);
+            orchestrator::api::AddStaticRoutes(
+                *router, std::make_shared<const orchestrator::api::StaticFiles>(std::move(*web)));
+        } else if (web.error().code == common::ErrorCode::kNotFound) {
+            spdlog::warn("no web console: {}", web.error().message);
+        } else {
+            throw std::runtime_error("web.root: " + web.error().message);
+        }
+    }
 
     net::HttpServer server(ioc, config.server, router, registry);
     const auto port = server.Start();
@@ -228,6 +309,77 @@ int Run(const orchestrator::OrchestratorConfig& config) {
             if (auto st = billing.Tick(); !st)
                 spdlog::warn("billing metering failed, will retry: {}", st.error().message);
         });
+    // Deposits and payouts: one replica at a time each (advisory locks in the repository).
+    auto& credited = prometheus::BuildCounter()
+                         .Name("decloud_chain_deposits_credited_total")
+                         .Help("On-chain deposits credited to users")
+                         .Register(*registry)
+                         .Add({});
+    auto& reorgs = prometheus::BuildCounter()
+                       .Name("decloud_chain_reorgs_total")
+                       .Help("Chain reorganisations within the confirmations the watcher handled")
+                       .Register(*registry)
+                       .Add({});
+    auto& deep_reorgs = prometheus::BuildCounter()
+                            .Name("decloud_chain_deep_reorgs_total")
+                            .Help(
+                                "Deposit scans refused: a reorganisation deeper than the "
+                                "confirmations (needs an operator; nothing moved)")
+                            .Register(*registry)
+                            .Add({});
+    auto& scanned_block = prometheus::BuildGauge()
+                              .Name("decloud_chain_scanned_block")
+                              .Help("Highest block the deposit watcher processed")
+                              .Register(*registry)
+                              .Add({});
+    auto& payouts_settled = prometheus::BuildCounter()
+                                .Name("decloud_payouts_settled_total")
+                                .Help("Payouts confirmed on chain and settled in the ledger")
+                                .Register(*registry)
+                                .Add({});
+    auto& payouts_in_flight = prometheus::BuildGauge()
+                                  .Name("decloud_payouts_in_flight")
+                                  .Help("Payouts reserved and not yet settled or cancelled")
+                                  .Register(*registry)
+                                  .Add({});
+    auto& payout_errors = prometheus::BuildCounter()
+                              .Name("decloud_payout_errors_total")
+                              .Help("Payout steps that failed and will be retried")
+                              .Register(*registry)
+                              .Add({});
+    std::shared_ptr<orchestrator::jobs::PeriodicJob> deposit_job;
+    std::shared_ptr<orchestrator::jobs::PeriodicJob> payout_job;
+    if (deposit_watcher) {
+        deposit_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+            ioc.get_executor(), blocking, "chain-deposits", config.chain.poll_interval, [&] {
+                auto r = deposit_watcher->Tick();
+                if (!r) {
+                    spdlog::warn("deposit watcher failed, will retry: {}", r.error().message);
+                    return;
+                }
+                credited.Increment(static_cast<double>(r->credited));
+                if (r->reorg) reorgs.Increment();
+                if (r->deep_reorg) deep_reorgs.Increment();
+                if (r->tip) scanned_block.Set(static_cast<double>(*r->tip));
+            });
+        deposit_job->Start();
+    }
+    if (payouts) {
+        payout_job = std::make_shared<orchestrator::jobs::PeriodicJob>(
+            ioc.get_executor(), blocking, "chain-payouts", config.chain.poll_interval, [&] {
+                auto r = payouts->Tick();
+                if (!r) {
+                    payout_errors.Increment();
+                    spdlog::warn("payouts failed, will retry: {}", r.error().message);
+                    return;
+                }
+                if (!r->ran) return;
+                payouts_settled.Increment(static_cast<double>(r->settled));
+                payout_errors.Increment(static_cast<double>(r->errors));
+                payouts_in_flight.Set(static_cast<double>(r->in_flight));
+            });
+        payout_job->Start();
+    }
     flush_job->Start();
     sweep_job->Start();
     command_poll_job->Start();
@@ -244,6 +396,8 @@ int Run(const orchestrator::OrchestratorConfig& config) {
         command_poll_job->Stop();
         relay_job->Stop();
         billing_job->Stop();
+        if (deposit_job) deposit_job->Stop();
+        if (payout_job) payout_job->Stop();
         market_job->Stop();
         server.Shutdown([&] {
             // In-flight heartbeats are answered; write what they buffered before leaving.

@@ -19,7 +19,7 @@ BIN=$ROOT/build/release
 scripts/install-deps.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}"
 cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator decloud-agent decloud
+cmake --build --preset release -j"$(nproc)" --target decloud-orchestrator decloud-agent decloud decloud_web
 
 mkdir -p "$VAR/log" "$VAR/run"
 scripts/dev-down.sh --quiet || true
@@ -36,7 +36,7 @@ DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
     --set server.port="$API_PORT" --set database.url="$DB_URL" \
     --set auth.domain="127.0.0.1:$API_PORT" --set auth.uri="http://127.0.0.1:$API_PORT" \
     --set auth.key_file="$VAR/orchestrator/jwt.keys" --set auth.admin_wallets="$WALLET" \
-    --set templates.directory="$ROOT/templates" \
+    --set templates.directory="$ROOT/templates" --set web.root="$ROOT/web/dist" \
     >"$VAR/log/orchestrator.log" 2>&1 &
 echo $! >"$VAR/run/orchestrator.pid"
 
@@ -81,6 +81,7 @@ cat <<MSG
 
 DeCloud is running.
   API:           http://127.0.0.1:$API_PORT  (OpenAPI description: proto/openapi.yaml)
+  web console:   http://127.0.0.1:$API_PORT/  (sign in with a browser wallet; web/dist)
   node:          $NODE_ID is online
   wallet:        $WALLET (operator and admin; key in $KEY)
   VMs:           $VMS_NOTE

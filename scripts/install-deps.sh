@@ -24,6 +24,8 @@ PACKAGES=(
     # the .deb packages: building (CPack's dpkg-shlibdeps), lintian, systemd-analyze, a Debian
     # 12 chroot for the install/upgrade/purge test
     dpkg-dev fakeroot lintian debootstrap systemd
+    # the web console's browser test (driven by playwright-core from npm)
+    chromium
 )
 
 missing=()

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-# npm packages the interoperability tests and the ingress tests' upstream run, and anvil + solc-js
-# for the chain tests, exactly as locked.
-for dir in tests/interop/*/ tests/tools/upstream/ tests/tools/chain/; do
+# npm packages the interoperability tests and the ingress tests' upstream run, anvil + solc-js
+# for the chain tests, and the web console's (Vite, xterm.js, playwright-core for the browser
+# test), exactly as locked.
+for dir in tests/interop/*/ tests/tools/upstream/ tests/tools/chain/ web/; do
     if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
         [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
         npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error

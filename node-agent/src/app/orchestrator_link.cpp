@@ -330,6 +330,19 @@ asio::awaitable<void> OrchestratorLink::RunChannel() {
                     break;
                 }
                 auto json = proto::ParseJson(*message);
+                if (json && proto::IsConsoleMessage(*json)) {
+                    auto console = proto::DecodeConsoleMessage(*json);
+                    if (!console) {
+                        spdlog::warn("command channel: ignoring a console message: {}",
+                                     console.error().message);
+                    } else if (console_handler_) {
+                        console_handler_(std::move(*console),
+                                         [weak = std::weak_ptr(channel_)](std::string text) {
+                                             if (auto c = weak.lock()) c->Send(std::move(text));
+                                         });
+                    }
+                    continue;
+                }
                 auto push = json ? proto::DecodeChannelPush(*json)
                                  : common::Result<proto::ChannelPush>(json.error());
                 if (!push) {
@@ -346,6 +359,7 @@ asio::awaitable<void> OrchestratorLink::RunChannel() {
         } catch (const std::exception& e) {
             NoteFailure(std::string("command channel: ") + e.what());
         }
+        if (channel_ && console_channel_closed_) console_channel_closed_();
         channel_.reset();
         {
             std::lock_guard lock(status_mutex_);

@@ -10,6 +10,7 @@
 #include "orchestrator/app/billing_service.hpp"
 #include "orchestrator/app/marketplace_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/payout_service.hpp"
 #include "orchestrator/app/relay_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/address_pool.hpp"
@@ -17,6 +18,24 @@
 #include "orchestrator/domain/rate_limiter.hpp"
 
 namespace decloud::orchestrator {
+
+// [chain]: the EVM node the deposit watcher (and the payouts) talk to. Which chain, token, deposit
+// address and confirmations are billing.deposit_*: what users are told is what is watched.
+struct ChainConfig {
+    bool enabled = false;
+    std::string rpc_url;
+    std::chrono::milliseconds poll_interval{15'000};
+    std::chrono::milliseconds request_timeout{10'000};
+    std::uint64_t start_block = 0;  // 0: the chain head when the watcher first runs
+    std::uint64_t max_block_range = 500;
+};
+
+// [payouts]: the weekly batch paying operators' earnings from the treasury key.
+struct PayoutConfig {
+    bool enabled = false;
+    std::string treasury_key_file = "/etc/decloud/treasury.key";
+    app::PayoutOptions options;
+};
 
 struct OrchestratorConfig {
     net::ServerOptions server;
@@ -42,7 +61,10 @@ struct OrchestratorConfig {
     std::chrono::milliseconds marketplace_refresh_interval{30'000};
     app::BillingOptions billing;
     std::chrono::milliseconds billing_metering_interval{60'000};
+    ChainConfig chain;
+    PayoutConfig payouts;
     std::string templates_directory = "/usr/share/decloud/templates";
+    std::string web_root;  // the web console's files; empty: not served
     std::string log_level = "info";
     std::string log_format = "human";
 };

@@ -1,4 +1,5 @@
-// /api/billing: a user's balance, ledger transactions and where to deposit; the ledger's
+// /api/billing: a user's balance (with deposits seen on chain but not confirmed yet), ledger
+// transactions and where to deposit; an operator's earnings and payouts; the ledger's
 // invariants for admins. Amounts travel as decimal strings with 6 decimals ("12.345678").
 
 #include "api_support.hpp"
@@ -47,6 +48,32 @@ json TransactionToJson(const ports::PostedTransaction& p, const std::string& wal
                 {"details", std::move(details)}};
 }
 
+// Micro-units as a 6-decimal string, also beyond int64 (an unconfirmed deposit is any U256).
+std::string FormatUnits(const chain::U256& units) {
+    std::string digits = units.ToDecimal();
+    const auto decimals = static_cast<std::size_t>(domain::kUsdcDecimals);
+    if (digits.size() <= decimals) digits.insert(0, decimals + 1 - digits.size(), '0');
+    digits.insert(digits.size() - decimals, ".");
+    return digits;
+}
+
+json PendingToJson(const ports::PendingDeposit& d) {
+    return json{{"txHash", d.tx_hash},
+                {"logIndex", d.log_index},
+                {"blockNumber", d.block_number},
+                {"amount", FormatUnits(d.amount)},
+                {"state", "pending"}};
+}
+
+json PayoutToJson(const ports::PayoutView& p) {
+    return json{{"id", p.payout_id},
+                {"amount", domain::FormatAmount(p.amount)},
+                {"state", p.state},
+                {"chainStatus", p.chain_status.empty() ? json(nullptr) : json(p.chain_status)},
+                {"txHash", p.tx_hash.empty() ? json(nullptr) : json(p.tx_hash)},
+                {"reservedAt", common::FormatRfc3339(p.reserved_at)}};
+}
+
 }  // namespace
 
 void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
@@ -60,6 +87,14 @@ void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                     if (!view) co_return ErrorResponse(ctx, view.error());
                     json events = json::array();
                     for (const auto& e : view->events) events.push_back(EventToJson(e));
+                    json pending = json::array();
+                    if (api->chain_accounts != nullptr) {
+                        auto seen = co_await net::RunBlocking(*api->blocking, [&] {
+                            return api->chain_accounts->PendingDeposits(who.wallet_address);
+                        });
+                        if (!seen) co_return ErrorResponse(ctx, seen.error());
+                        for (const auto& d : *seen) pending.push_back(PendingToJson(d));
+                    }
                     co_return net::MakeJson(
                         ctx.request, http::status::ok,
                         json{{"currency", std::string(domain::kUsdc)},
@@ -69,6 +104,7 @@ void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                              {"nodeEarnings", domain::FormatAmount(view->node_earnings)},
                              {"relayEarnings", domain::FormatAmount(view->relay_earnings)},
                              {"payoutsInFlight", domain::FormatAmount(view->payouts_in_flight)},
+                             {"pendingDeposits", std::move(pending)},
                              {"events", std::move(events)}});
                 }));
 
@@ -116,6 +152,52 @@ void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                                         {"depositAddress", d.deposit_address},
                                                         {"confirmations", d.confirmations}});
                        }));
+
+    router.Add(http::verb::get, "/api/billing/earnings",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           if (api->chain_accounts == nullptr)
+                               co_return ErrorResponse(ctx,
+                                                       Error::Unavailable("payouts are not wired"));
+                           auto view = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->chain_accounts->Earnings(who.wallet_address);
+                           });
+                           if (!view) co_return ErrorResponse(ctx, view.error());
+                           co_return net::MakeJson(
+                               ctx.request, http::status::ok,
+                               json{{"currency", std::string(domain::kUsdc)},
+                                    {"nodeEarnings", domain::FormatAmount(view->node_earnings)},
+                                    {"relayEarnings", domain::FormatAmount(view->relay_earnings)},
+                                    {"inFlight", domain::FormatAmount(view->in_flight)},
+                                    {"paid", domain::FormatAmount(view->paid)}});
+                       }));
+
+    router.Add(
+        http::verb::get, "/api/billing/payouts",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    if (api->chain_accounts == nullptr)
+                        co_return ErrorResponse(ctx, Error::Unavailable("payouts are not wired"));
+                    std::size_t limit = 50;
+                    if (auto text = QueryParam(ctx.request.target(), "limit"); !text.empty()) {
+                        auto parsed = ParseLimit(text);
+                        if (!parsed) co_return ErrorResponse(ctx, parsed.error());
+                        limit = *parsed;
+                    }
+                    if (limit < 1 || limit > 500)
+                        co_return ErrorResponse(ctx,
+                                                Error::InvalidArgument("limit: between 1 and 500"));
+                    auto payouts = co_await net::RunBlocking(*api->blocking, [&] {
+                        return api->chain_accounts->Payouts(who.wallet_address, limit);
+                    });
+                    if (!payouts) co_return ErrorResponse(ctx, payouts.error());
+                    json items = json::array();
+                    for (const auto& p : *payouts) items.push_back(PayoutToJson(p));
+                    co_return net::MakeJson(ctx.request, http::status::ok,
+                                            json{{"payouts", std::move(items)}});
+                }));
 
     router.Add(
         http::verb::get, "/api/admin/billing/invariants",

@@ -38,6 +38,18 @@ void CommandChannels::Detach(const std::string& node_id, const net::WebSocketCon
     channels_.erase(it);
 }
 
+bool CommandChannels::Send(const std::string& node_id, std::string text) {
+    std::shared_ptr<net::WebSocketConnection> channel;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = channels_.find(node_id);
+        if (it != channels_.end()) channel = it->second.channel.lock();
+    }
+    if (!channel || !channel->IsOpen()) return false;
+    channel->Send(std::move(text));
+    return true;
+}
+
 bool CommandChannels::IsConnected(const std::string& node_id) const {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(node_id);

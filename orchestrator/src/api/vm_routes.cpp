@@ -9,6 +9,7 @@
 #include "decloud/proto/field_reader.hpp"
 #include "decloud/proto/vm_messages.hpp"
 #include "orchestrator/api/command_channels.hpp"
+#include "orchestrator/api/console_routes.hpp"
 #include "orchestrator/api/routes.hpp"
 
 namespace decloud::orchestrator::api {
@@ -269,29 +270,6 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                             {{"events", std::move(items)}});
                 }));
 
-    router.Add(http::verb::get, "/api/templates",
-               ForUser(api,
-                       [api](net::RequestContext& ctx,
-                             const app::Principal&) -> asio::awaitable<net::Response> {
-                           json items = json::array();
-                           for (const auto& t : api->vms->Templates())
-                               items.push_back(domain::ToJson(t));
-                           co_return net::MakeJson(ctx.request, http::status::ok,
-                                                   {{"templates", std::move(items)}});
-                       }));
-    router.Add(
-        http::verb::get, "/api/templates/{id}",
-        ForUser(api,
-                [api](net::RequestContext& ctx,
-                      const app::Principal&) -> asio::awaitable<net::Response> {
-                    const auto* t = api->vms->FindTemplate(ctx.Param("id"));
-                    if (!t)
-                        co_return ErrorResponse(
-                            ctx,
-                            Error::NotFound("no template '" + std::string(ctx.Param("id")) + "'"));
-                    co_return net::MakeJson(ctx.request, http::status::ok, domain::ToJson(*t));
-                }));
-
     router.Add(http::verb::post, "/api/vms/{id}/start", VmAction(api, domain::VmAction::kStart));
     router.Add(http::verb::post, "/api/vms/{id}/stop", VmAction(api, domain::VmAction::kStop));
     router.Add(http::verb::post, "/api/vms/{id}/reboot", VmAction(api, domain::VmAction::kReboot));
@@ -334,6 +312,15 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                 auto message = co_await ws->Read();
                 if (!message) break;
                 auto parsed = proto::ParseJson(*message);
+                if (parsed && proto::IsConsoleMessage(*parsed)) {
+                    auto console = proto::DecodeConsoleMessage(*parsed);
+                    if (!console)
+                        spdlog::warn("node {}: bad console message: {}", node_id,
+                                     console.error().message);
+                    else if (api->consoles)
+                        api->consoles->OnAgentMessage(node_id, *console);
+                    continue;
+                }
                 std::optional<proto::CommandResult> result;
                 if (parsed && parsed->is_object() && parsed->value("type", "") == "result") {
                     if (auto decoded = proto::DecodeCommandResult(*parsed)) result = *decoded;
@@ -349,6 +336,7 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                  node_id, st.error().message);
             }
             api->channels->Detach(node_id, ws.get());
+            if (api->consoles) api->consoles->OnChannelClosed(node_id);
             spdlog::info("node {} closed its command channel", node_id);
         },
         [api](net::RequestContext& ctx) -> asio::awaitable<std::optional<net::Response>> {

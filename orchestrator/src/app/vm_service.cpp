@@ -174,15 +174,43 @@ const domain::VmTemplate* VmService::FindTemplate(std::string_view id) const {
     return nullptr;
 }
 
-Result<std::string> VmService::ApplyTemplate(CreateVmRequest& r) const {
+Result<domain::VmTemplate> VmService::ResolveTemplate(const std::string& id) const {
+    if (const auto* seed = FindTemplate(id)) return *seed;
+    const auto missing = [&] {
+        return Error::InvalidArgument("template: there is no template '" + id + "'");
+    };
+    // Community ids are "<name>.v<version>"; seed ids never hold a '.'.
+    const auto dot = id.rfind(".v");
+    if (community_ == nullptr || dot == std::string::npos || dot == 0) return missing();
+    std::int64_t version = 0;
+    const char* digits = id.data() + dot + 2;
+    const auto [end, ec] = std::from_chars(digits, id.data() + id.size(), version);
+    if (ec != std::errc() || end != id.data() + id.size() || version < 1) return missing();
+    auto found = community_->Get(id.substr(0, dot), version);
+    if (!found) {
+        if (found.error().code == common::ErrorCode::kNotFound) return missing();
+        return found.error();
+    }
+    // Deprecated: VMs already made from it keep running; new ones are refused.
+    if (found->deprecated)
+        return Error::Unprocessable("template '" + id +
+                                    "' is deprecated by its author; new VMs cannot use it (see "
+                                    "GET /api/templates?source=community for other versions)");
+    return std::move(found->tmpl);
+}
+
+Result<std::string> VmService::ApplyTemplate(CreateVmRequest& r,
+                                             std::optional<domain::VmTemplate>& resolved) const {
+    resolved.reset();
     if (r.template_id.empty()) {
         if (!r.template_params.is_null() && !r.template_params.empty())
             return Error::InvalidArgument("templateParams: only with a template");
         return std::string();
     }
-    const auto* tmpl = FindTemplate(r.template_id);
-    if (!tmpl)
-        return Error::InvalidArgument("template: there is no template '" + r.template_id + "'");
+    auto found = ResolveTemplate(r.template_id);
+    if (!found) return found.error();
+    resolved = std::move(*found);
+    const auto* tmpl = &*resolved;
     if (!r.user_data.empty())
         return Error::InvalidArgument(
             "userData: give either a template or your own user-data, not both");
@@ -199,7 +227,8 @@ Result<std::string> VmService::ApplyTemplate(CreateVmRequest& r) const {
 
 Result<VmQuote> VmService::Quote(const CreateVmRequest& original) {
     CreateVmRequest request = original;
-    if (auto rendered = ApplyTemplate(request); !rendered) return rendered.error();
+    std::optional<domain::VmTemplate> resolved;
+    if (auto rendered = ApplyTemplate(request, resolved); !rendered) return rendered.error();
     if (auto st = Validate(request); !st) return st.error();
     return Place(request.requirements);
 }
@@ -218,8 +247,10 @@ Result<VmQuote> VmService::Place(const domain::VmRequirements& requirements) {
 }
 
 Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequest request) {
-    auto rendered_template = ApplyTemplate(request);
+    std::optional<domain::VmTemplate> resolved;
+    auto rendered_template = ApplyTemplate(request, resolved);
     if (!rendered_template) return rendered_template.error();
+    const domain::VmTemplate* tmpl_used = resolved ? &*resolved : nullptr;
     if (auto st = Validate(request); !st) return st.error();
     if (!request.idempotency_key.empty()) {
         auto existing = vms_.FindByIdempotencyKey(owner, request.idempotency_key);
@@ -253,8 +284,8 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
     vm.encrypted_password = request.encrypted_password;
     vm.user_data = request.user_data;
     vm.template_id = request.template_id;
-    if (const auto* tmpl = FindTemplate(request.template_id))
-        vm.template_params = domain::PublicParameters(*tmpl, request.template_params);
+    if (tmpl_used)
+        vm.template_params = domain::PublicParameters(*tmpl_used, request.template_params);
     vm.gpu_count = request.requirements.gpu ? request.requirements.gpu->count : 0;
     vm.idempotency_key = request.idempotency_key;
     vm.created_at = now;
@@ -262,8 +293,8 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
     const auto hostname = HostNameFor(vm.name, vm.id);
     // The template's web ports are what its users open through the node's ingress.
     std::vector<std::uint16_t> ingress_ports;
-    if (const auto* tmpl = FindTemplate(request.template_id)) {
-        for (const auto& port : tmpl->ports) {
+    if (tmpl_used) {
+        for (const auto& port : tmpl_used->ports) {
             if (port.protocol == "http" || port.protocol == "https")
                 ingress_ports.push_back(port.port);
         }

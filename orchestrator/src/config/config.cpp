@@ -1,10 +1,12 @@
 #include "orchestrator/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "decloud/common/money.hpp"
 #include "decloud/crypto/crypto.hpp"
 #include "orchestrator/domain/cgnat.hpp"
+#include "orchestrator/domain/money.hpp"
 
 namespace decloud::orchestrator {
 
@@ -87,8 +89,26 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
          "the USDC token contract on that chain"},
         {"billing.deposit_address", "", "the platform's deposit address users send USDC to"},
         {"billing.deposit_confirmations", "64", "blocks after which a deposit is credited"},
+        {"chain.enabled", "false",
+         "watch the chain for deposits (chain id, token, address: billing.deposit_*)"},
+        {"chain.rpc_url", "", "JSON-RPC endpoint of an EVM node of billing.deposit_chain_id"},
+        {"chain.poll_interval", "15s", "how often new blocks are scanned for deposits"},
+        {"chain.request_timeout", "10s", "timeout of one JSON-RPC request"},
+        {"chain.start_block", "0", "first block of a fresh scan (0: the head at first start)"},
+        {"chain.max_block_range", "500", "blocks per eth_getLogs request"},
+        {"payouts.enabled", "false", "pay operators' earnings on chain (needs chain.enabled)"},
+        {"payouts.interval", "7d", "time between payout batches"},
+        {"payouts.minimum", "10", "USDC of earnings an operator needs to be paid in a batch"},
+        {"payouts.treasury_key_file", "/etc/decloud/treasury.key",
+         "treasury private key (hex), a file of mode 0600 owned by the orchestrator's user"},
+        {"payouts.gas_limit_cap", "150000", "refuse a payout whose gas estimate (+20%) is higher"},
+        {"payouts.max_fee_wei", "500000000000", "cap of the fee per gas, in wei"},
+        {"payouts.max_priority_fee_wei", "50000000000", "cap of the priority fee per gas, in wei"},
+        {"payouts.max_attempts", "3", "signed transactions per payout before it needs a human"},
         {"templates.directory", "/usr/share/decloud/templates",
          "VM templates, one folder per template (template.json, user-data.yaml)"},
+        {"web.root", "",
+         "the web console's built files (web/dist) served under /; empty: no console"},
         {"log.level", "info", "trace, debug, info, warn, error"},
         {"log.format", "human", "human or json"},
     };
@@ -270,7 +290,70 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
         DECLOUD_ASSIGN(confirmations, s.Int("billing.deposit_confirmations", 0, 100'000));
         c.billing.deposit.confirmations = static_cast<std::uint32_t>(confirmations);
     }
+    {
+        DECLOUD_ASSIGN(c.chain.enabled, s.Bool("chain.enabled"));
+        DECLOUD_ASSIGN(c.chain.rpc_url, s.String("chain.rpc_url"));
+        DECLOUD_ASSIGN(c.chain.poll_interval, s.Duration("chain.poll_interval"));
+        if (c.chain.poll_interval < std::chrono::milliseconds{100})
+            return Error::InvalidArgument("chain.poll_interval: at least 100ms");
+        DECLOUD_ASSIGN(c.chain.request_timeout, s.Duration("chain.request_timeout"));
+        if (c.chain.request_timeout < std::chrono::milliseconds{100})
+            return Error::InvalidArgument("chain.request_timeout: at least 100ms");
+        std::int64_t n = 0;
+        DECLOUD_ASSIGN(n, s.Int("chain.start_block", 0, 1LL << 53));
+        c.chain.start_block = static_cast<std::uint64_t>(n);
+        DECLOUD_ASSIGN(n, s.Int("chain.max_block_range", 1, 100'000));
+        c.chain.max_block_range = static_cast<std::uint64_t>(n);
+        if (c.chain.enabled) {
+            if (c.chain.rpc_url.empty())
+                return Error::InvalidArgument("chain.enabled needs chain.rpc_url");
+            if (c.billing.deposit.deposit_address.empty())
+                return Error::InvalidArgument("chain.enabled needs billing.deposit_address");
+            if (c.billing.deposit.confirmations < 1)
+                return Error::InvalidArgument(
+                    "chain.enabled needs billing.deposit_confirmations of at least 1");
+        }
+
+        auto& p = c.payouts;
+        DECLOUD_ASSIGN(p.enabled, s.Bool("payouts.enabled"));
+        DECLOUD_ASSIGN(p.options.interval, s.Duration("payouts.interval"));
+        if (p.options.interval < std::chrono::seconds{1})
+            return Error::InvalidArgument("payouts.interval: at least 1s");
+        std::string text;
+        DECLOUD_ASSIGN(text, s.String("payouts.minimum"));
+        auto minimum = domain::ParseAmount(text);
+        if (!minimum || minimum->IsZero())
+            return Error::InvalidArgument("payouts.minimum: '" + text +
+                                          "': a positive USDC amount, at most 6 decimals");
+        p.options.minimum = *minimum;
+        DECLOUD_ASSIGN(p.treasury_key_file, s.String("payouts.treasury_key_file"));
+        DECLOUD_ASSIGN(n, s.Int("payouts.gas_limit_cap", 21'000, 10'000'000));
+        p.options.sender.gas_limit_cap = static_cast<std::uint64_t>(n);
+        for (auto [key, out] :
+             {std::pair{"payouts.max_fee_wei", &p.options.sender.max_fee},
+              std::pair{"payouts.max_priority_fee_wei", &p.options.sender.max_priority_fee}}) {
+            DECLOUD_ASSIGN(text, s.String(key));
+            auto wei = chain::U256::ParseDecimal(text);
+            if (!wei) return Error::InvalidArgument(std::string(key) + ": '" + text + "': wei");
+            *out = *wei;
+        }
+        if (p.options.sender.max_priority_fee > p.options.sender.max_fee)
+            return Error::InvalidArgument(
+                "payouts.max_priority_fee_wei: must not exceed payouts.max_fee_wei");
+        DECLOUD_ASSIGN(n, s.Int("payouts.max_attempts", 1, 100));
+        p.options.sender.max_attempts = static_cast<int>(n);
+        p.options.sender.chain_id = c.billing.deposit.chain_id;
+        p.options.sender.confirmations =
+            std::max<std::uint64_t>(1, c.billing.deposit.confirmations);
+        if (p.enabled) {
+            if (!c.chain.enabled)
+                return Error::InvalidArgument("payouts.enabled needs chain.enabled");
+            if (p.treasury_key_file.empty())
+                return Error::InvalidArgument("payouts.enabled needs payouts.treasury_key_file");
+        }
+    }
     DECLOUD_ASSIGN(c.templates_directory, s.String("templates.directory"));
+    DECLOUD_ASSIGN(c.web_root, s.String("web.root"));
     DECLOUD_ASSIGN(c.log_level, s.String("log.level"));
     DECLOUD_ASSIGN(c.log_format, s.String("log.format"));
     c.server.threads_hint = c.io_threads;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -122,6 +123,30 @@ class AuthorizationTest : public ::testing::Test {
         return r[0].as<std::string>();
     }
 
+    // Node profiles, prices and reviews, as one comparable string.
+    static std::string MarketState() {
+        pqxx::connection conn(database_url_);
+        pqxx::work tx(conn);
+        auto r = tx.exec1(
+            "SELECT (SELECT coalesce(string_agg(node_id::text || display_name || updated_at::text,"
+            "   ',' ORDER BY node_id), '') FROM node_profiles) || '/' || "
+            "(SELECT coalesce(string_agg(id::text || price_per_point_micro_usdc::text, ',' "
+            "   ORDER BY id), '') FROM nodes) || '/' || "
+            "(SELECT count(*) FROM node_reviews)::text");
+        return r[0].as<std::string>();
+    }
+
+    // Community template versions and their state, as one comparable string.
+    static std::string TemplateState() {
+        pqxx::connection conn(database_url_);
+        pqxx::work tx(conn);
+        auto r = tx.exec1(
+            "SELECT coalesce(string_agg(name || '.v' || version || author_wallet || "
+            "   coalesce(deprecated_at::text, '-'), ',' ORDER BY name, version), '') "
+            "FROM community_templates");
+        return r[0].as<std::string>();
+    }
+
     // Asserts one status per caller for a request; `body` is sent by every caller.
     void ExpectRow(const std::string& method, const std::string& target,
                    std::array<int, kCallerCount> expected, const std::string& body = {}) {
@@ -225,6 +250,56 @@ TEST_F(AuthorizationTest, MatrixOverEveryEndpoint) {
               json{{"domains", json::array()}}.dump());
     EXPECT_EQ(VmState(), vm_before);
     EXPECT_EQ(Status(kUserA, "DELETE", va), 202);
+
+    // Marketplace: searches, profiles and reviews are public reads; a node's profile is its
+    // operator's to change (403 for anyone else signed in); a VM's review is its owner's (404
+    // for anyone else), and only once the VM has ended (409 while it is still being deleted).
+    const std::string profile = json{{"displayName", "Node A"}, {"tags", {"ssd"}}}.dump();
+    const auto market_before = MarketState();
+    for (Caller c : {kAnonymous, kUserB, kAdmin, kNodeA})
+        EXPECT_EQ(Status(c, "PUT", na + "/profile", profile),
+                  c == kAnonymous || c == kNodeA ? 401 : 403)
+            << "PUT profile as " << kCallerNames[c];
+    EXPECT_EQ(MarketState(), market_before) << "refused profile changes change nothing";
+    EXPECT_EQ(Status(kUserA, "PUT", na + "/profile", profile), 200);
+    ExpectRow("GET", "/api/marketplace/nodes", {200, 200, 200, 200, 200});
+    ExpectRow("GET", "/api/marketplace/featured", {200, 200, 200, 200, 200});
+    ExpectRow("GET", "/api/marketplace/nodes/" + node_a_.id, {200, 200, 200, 200, 200});
+    ExpectRow("GET", "/api/marketplace/nodes/" + node_a_.id + "/reviews",
+              {200, 200, 200, 200, 200});
+    const auto reviews_before = MarketState();
+    ExpectRow("POST", va + "/review", {401, 409, 404, 404, 401}, json{{"rating", 5}}.dump());
+    EXPECT_EQ(MarketState(), reviews_before) << "refused reviews change nothing";
+
+    // Templates: signed-in users read the catalogue and publish; only a version's author may
+    // deprecate it (404 for anyone else); a name stays its first author's (409).
+    ExpectRow("GET", "/api/templates", {401, 200, 200, 200, 401});
+    ExpectRow("GET", "/api/templates?source=community", {401, 200, 200, 200, 401});
+    std::string tmpl_name = "authz-" + user_a_.Address().substr(2, 10);
+    std::transform(tmpl_name.begin(), tmpl_name.end(), tmpl_name.begin(), ::tolower);
+    const std::string tmpl_body =
+        json{{"name", tmpl_name},
+             {"description", "authorization matrix"},
+             {"minimum", {{"cpuCores", 1}, {"memoryMib", 256}, {"diskGib", 1}}},
+             {"userData", "#cloud-config\nruncmd:\n  - [echo, hi]\n"}}
+            .dump();
+    const auto templates_before = TemplateState();
+    EXPECT_EQ(Status(kAnonymous, "POST", "/api/templates", tmpl_body), 401);
+    EXPECT_EQ(Status(kNodeA, "POST", "/api/templates", tmpl_body), 401);
+    EXPECT_EQ(TemplateState(), templates_before) << "refused publishes store nothing";
+    EXPECT_EQ(Status(kUserA, "POST", "/api/templates", tmpl_body), 201);
+    const auto published = TemplateState();
+    EXPECT_EQ(Status(kUserB, "POST", "/api/templates", tmpl_body), 409);
+    EXPECT_EQ(Status(kAdmin, "POST", "/api/templates", tmpl_body), 409);
+    const std::string ta = "/api/templates/" + tmpl_name + ".v1";
+    ExpectRow("GET", ta, {401, 200, 200, 200, 401});
+    for (Caller c : {kAnonymous, kUserB, kAdmin, kNodeA})
+        EXPECT_EQ(Status(c, "POST", ta + "/deprecate"), c == kAnonymous || c == kNodeA ? 401 : 404)
+            << "deprecate as " << kCallerNames[c];
+    EXPECT_EQ(Status(kUserB, "POST", "/api/templates/nextcloud/deprecate"), 404);
+    EXPECT_EQ(TemplateState(), published) << "refused publishes and deprecations change nothing";
+    EXPECT_EQ(Status(kUserA, "POST", ta + "/deprecate"), 200);
+    EXPECT_NE(TemplateState(), published);
 
     // The caller's own account.
     ExpectRow("GET", "/api/users/me", {401, 200, 200, 200, 401});

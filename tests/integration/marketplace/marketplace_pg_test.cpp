@@ -82,9 +82,11 @@ class MarketplacePgTest : public ::testing::Test {
                                            clock_.Now() + hours{1}));
     }
 
-    // Registers a node (signed, as an agent does) and brings it online with one heartbeat.
-    std::string AddNode(const NodeSpec& spec = {}) {
-        const auto key = crypto::Ed25519KeyPair::Generate();
+    // Registers a node (signed, as an agent does) and brings it online with one heartbeat; with
+    // `node_key`, the same node registers again (as an agent does after a restart).
+    std::string AddNode(const NodeSpec& spec = {},
+                        const crypto::Ed25519KeyPair* node_key = nullptr) {
+        const auto key = node_key ? *node_key : crypto::Ed25519KeyPair::Generate();
         proto::RegisterNodeRequest r;
         r.node_public_key = key.PublicKeyBase64();
         r.operator_wallet = kOperator;
@@ -544,6 +546,57 @@ TEST_F(MarketplacePgTest, OnlyTheOperatorSetsTheProfileAndItIsValidated) {
     f.tags_all = {"fibre"};
     f.min_price = 42;
     EXPECT_EQ(Ids(f), std::vector<std::string>{node});
+    // And the scheduler prices with it.
+    auto quote = vms_->Quote(Request());
+    ASSERT_TRUE(quote);
+    ASSERT_FALSE(quote->schedule.candidates.empty());
+    EXPECT_EQ(quote->schedule.candidates[0].hourly_rate_micro_usdc,
+              quote->schedule.candidates[0].points * 42);
+}
+
+TEST_F(MarketplacePgTest, ReRegistrationKeepsThePriceAndProfileTheOperatorSet) {
+    const auto key = crypto::Ed25519KeyPair::Generate();
+    NodeSpec spec;
+    spec.price = 10;
+    spec.tags = {"agent-tag"};
+    const auto node = AddNode(spec, &key);
+    // Without a profile price, the agent's configured price follows each registration.
+    clock_.Advance(seconds{1});
+    spec.price = 12;
+    ASSERT_EQ(AddNode(spec, &key), node);
+    auto got = node_repository_->Get(node);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->price_per_point_micro_usdc, 12u);
+
+    domain::NodeProfile p;
+    p.display_name = "Rack 7";
+    p.tags = {"fibre"};
+    p.price_per_point_micro_usdc = 42;
+    ASSERT_TRUE(market_->UpdateProfile(kOperator, node, p));
+    // The agent restarts with its own price: the operator's profile and price stay.
+    clock_.Advance(seconds{1});
+    spec.price = 10;
+    ASSERT_EQ(AddNode(spec, &key), node);
+    got = node_repository_->Get(node);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->price_per_point_micro_usdc, 42u);
+    Refresh();
+    auto shown = market_->Profile(node);
+    ASSERT_TRUE(shown);
+    EXPECT_EQ(shown->display_name, "Rack 7");
+    EXPECT_EQ(shown->price_per_point, 42u);
+    EXPECT_NE(std::find(shown->tags.begin(), shown->tags.end(), "fibre"), shown->tags.end());
+    EXPECT_NE(std::find(shown->tags.begin(), shown->tags.end(), "agent-tag"), shown->tags.end());
+
+    // A later profile edit without a price keeps the one set before, across registrations too.
+    p.price_per_point_micro_usdc.reset();
+    p.display_name = "Rack 7b";
+    ASSERT_TRUE(market_->UpdateProfile(kOperator, node, p));
+    clock_.Advance(seconds{1});
+    ASSERT_EQ(AddNode(spec, &key), node);
+    got = node_repository_->Get(node);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->price_per_point_micro_usdc, 42u);
     // And the scheduler prices with it.
     auto quote = vms_->Quote(Request());
     ASSERT_TRUE(quote);

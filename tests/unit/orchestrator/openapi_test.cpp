@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "orchestrator/api/console_routes.hpp"
 #include "orchestrator/api/routes.hpp"
 
 namespace decloud::orchestrator::api {
@@ -45,9 +46,11 @@ std::set<Operation> ServedOperations() {
     AddAuthRoutes(router, api);
     AddUserRoutes(router, api);
     AddVmRoutes(router, api);
+    AddConsoleRoutes(router, api);
     AddRelayRoutes(router, api);
     AddBillingRoutes(router, api);
     AddMarketplaceRoutes(router, api);
+    AddTemplateRoutes(router, api);
     AddOperationalRoutes(router, api);
     std::set<Operation> out;
     for (const auto& r : router.Routes()) {

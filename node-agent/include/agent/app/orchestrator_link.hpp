@@ -18,6 +18,7 @@
 #include "agent/app/registration.hpp"
 #include "decloud/net/http_client.hpp"
 #include "decloud/net/websocket.hpp"
+#include "decloud/proto/console_messages.hpp"
 #include "decloud/proto/vm_messages.hpp"
 
 namespace decloud::agent::app {
@@ -86,6 +87,15 @@ class OrchestratorLink {
         relay_apply_ = std::move(apply);
         relay_blocking_ = &blocking;
     }
+    // Console messages (proto/console_messages.hpp) arriving on the command channel go to
+    // `on_message` (on the link's executor; must not block) with a `send` that answers on the
+    // same channel; `on_channel_closed` runs whenever that channel closes.
+    using ConsoleSend = std::function<void(std::string)>;
+    using ConsoleHandler = std::function<void(proto::ConsoleMessage, ConsoleSend)>;
+    void SetConsoleHooks(ConsoleHandler on_message, std::function<void()> on_channel_closed) {
+        console_handler_ = std::move(on_message);
+        console_channel_closed_ = std::move(on_channel_closed);
+    }
     // Thread-safe: queues a command result for the orchestrator and wakes the link, which sends
     // it (and a fresh VM report) at once, keeping it until the orchestrator has accepted it.
     void PostResult(proto::CommandResult result);
@@ -123,6 +133,8 @@ class OrchestratorLink {
     std::atomic<bool> wake_pending_{false};
 
     CommandHandler command_handler_;
+    ConsoleHandler console_handler_;
+    std::function<void()> console_channel_closed_;
     ReportSource report_source_;
     boost::asio::thread_pool* blocking_ = nullptr;
     RelayReportSource relay_report_;

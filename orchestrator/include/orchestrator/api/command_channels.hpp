@@ -28,6 +28,8 @@ class CommandChannels : public std::enable_shared_from_this<CommandChannels> {
     // Forgets the channel if it is still the node's current one.
     void Detach(const std::string& node_id, const net::WebSocketConnection* channel);
     void Notify(const std::string& node_id);
+    // Puts one message on the node's current channel (console sessions); false if it has none.
+    bool Send(const std::string& node_id, std::string text);
     bool IsConnected(const std::string& node_id) const;
     std::size_t Connected() const;
 

@@ -11,7 +11,9 @@
 #include "orchestrator/app/billing_service.hpp"
 #include "orchestrator/app/marketplace_service.hpp"
 #include "orchestrator/app/node_service.hpp"
+#include "orchestrator/app/payout_service.hpp"
 #include "orchestrator/app/relay_service.hpp"
+#include "orchestrator/app/template_service.hpp"
 #include "orchestrator/app/user_service.hpp"
 #include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/rate_limiter.hpp"
@@ -19,6 +21,7 @@
 namespace decloud::orchestrator::api {
 
 class CommandChannels;
+class ConsoleBridge;
 
 struct ApiContext {
     app::NodeService* nodes = nullptr;
@@ -27,8 +30,12 @@ struct ApiContext {
     app::VmService* vms = nullptr;
     app::RelayService* relays = nullptr;
     app::BillingService* billing = nullptr;
+    // Earnings, payouts and pending deposits; null: /api/billing/earnings and payouts answer 503.
+    app::ChainAccountService* chain_accounts = nullptr;
     app::MarketplaceService* market = nullptr;    // null: marketplace routes answer 503
+    app::TemplateService* templates = nullptr;    // null: template routes answer 503
     CommandChannels* channels = nullptr;          // agents' command channels connected here
+    ConsoleBridge* consoles = nullptr;            // serial console sessions bridged here
     domain::RateLimiter* auth_limiter = nullptr;  // per client address, on /api/auth/*
     const common::Clock* clock = nullptr;
     boost::asio::thread_pool* blocking = nullptr;  // where repository calls run
@@ -58,6 +65,8 @@ void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // /api/marketplace/... (node search, featured nodes, profiles and reviews: public reads),
 // PUT /api/nodes/{id}/profile (the node's operator) and POST /api/vms/{id}/review (the owner).
 void AddMarketplaceRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
+// /api/templates... (seed and community templates, publishing, deprecating a version).
+void AddTemplateRoutes(net::Router& router, std::shared_ptr<ApiContext> api);
 // What a VM quote adds from the marketplace: the chosen node and its relay.
 nlohmann::json MarketQuoteToJson(const app::MarketQuote& quote);
 // /api/billing/... (balance, transactions, deposit info) and /api/admin/billing/invariants.

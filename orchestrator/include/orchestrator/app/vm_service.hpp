@@ -12,6 +12,7 @@
 #include "decloud/proto/node_messages.hpp"
 #include "orchestrator/domain/scheduling.hpp"
 #include "orchestrator/domain/vm_template.hpp"
+#include "orchestrator/ports/community_template_repository.hpp"
 #include "orchestrator/ports/user_repository.hpp"
 #include "orchestrator/ports/vm_repository.hpp"
 
@@ -104,6 +105,11 @@ class VmService {
     }
     const std::vector<domain::VmTemplate>& Templates() const { return templates_; }
     const domain::VmTemplate* FindTemplate(std::string_view id) const;
+    // Community templates ("<name>.v<n>" ids), looked up when no seed template has the id; a
+    // deprecated version is refused for new VMs (kUnprocessable). Null: seed templates only.
+    void SetCommunityTemplates(ports::CommunityTemplateRepository* repository) {
+        community_ = repository;
+    }
 
     const VmServiceOptions& options() const { return options_; }
 
@@ -111,7 +117,10 @@ class VmService {
     common::Status Validate(const CreateVmRequest& request) const;
     // Fills the image from the template, checks its minimum resources and renders it; the
     // rendered cloud-init (empty without a template).
-    common::Result<std::string> ApplyTemplate(CreateVmRequest& request) const;
+    // `resolved` receives the template (empty without one).
+    common::Result<std::string> ApplyTemplate(CreateVmRequest& request,
+                                              std::optional<domain::VmTemplate>& resolved) const;
+    common::Result<domain::VmTemplate> ResolveTemplate(const std::string& id) const;
     // The scheduler's answer over the online nodes, for a request already validated.
     common::Result<VmQuote> Place(const domain::VmRequirements& requirements);
     void HintCommand(const std::string& node_id);
@@ -123,6 +132,7 @@ class VmService {
 
     std::function<void(const std::string&)> listener_;
     std::vector<domain::VmTemplate> templates_;
+    ports::CommunityTemplateRepository* community_ = nullptr;
     mutable std::mutex hints_mutex_;
     std::unordered_set<std::string> nodes_with_commands_;
 };

@@ -381,12 +381,19 @@ common::Status PgMarketplaceRepository::SaveProfile(const std::string& node_id,
             tx.exec_params("SELECT 1 FROM nodes WHERE id = $1::uuid FOR NO KEY UPDATE", node_id);
         if (locked.empty()) return Error::NotFound("no node with id '" + node_id + "'");
         tx.exec_params(R"sql(
-INSERT INTO node_profiles (node_id, display_name, description, tags, updated_at)
-VALUES ($1::uuid, $2, $3, $4::text[], $5::timestamptz)
+INSERT INTO node_profiles (node_id, display_name, description, tags, updated_at,
+                           price_per_point_micro_usdc)
+VALUES ($1::uuid, $2, $3, $4::text[], $5::timestamptz, $6)
 ON CONFLICT (node_id) DO UPDATE SET display_name = EXCLUDED.display_name,
-    description = EXCLUDED.description, tags = EXCLUDED.tags, updated_at = EXCLUDED.updated_at)sql",
+    description = EXCLUDED.description, tags = EXCLUDED.tags, updated_at = EXCLUDED.updated_at,
+    price_per_point_micro_usdc = coalesce(EXCLUDED.price_per_point_micro_usdc,
+                                          node_profiles.price_per_point_micro_usdc))sql",
                        node_id, profile.display_name, profile.description, TextArray(profile.tags),
-                       ToPgTime(now));
+                       ToPgTime(now),
+                       profile.price_per_point_micro_usdc
+                           ? std::optional<long long>(
+                                 static_cast<long long>(*profile.price_per_point_micro_usdc))
+                           : std::nullopt);
         if (profile.price_per_point_micro_usdc)
             tx.exec_params("UPDATE nodes SET price_per_point_micro_usdc = $2 WHERE id = $1::uuid",
                            node_id, static_cast<long long>(*profile.price_per_point_micro_usdc));

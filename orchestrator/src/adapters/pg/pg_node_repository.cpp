@@ -53,7 +53,10 @@ ON CONFLICT (public_key) DO UPDATE SET
     behind_cgnat = EXCLUDED.behind_cgnat,
     requires_relay = EXCLUDED.requires_relay,
     cgnat_reason = EXCLUDED.cgnat_reason,
-    price_per_point_micro_usdc = EXCLUDED.price_per_point_micro_usdc,
+    -- A price the operator set through the node's profile outlives re-registration.
+    price_per_point_micro_usdc = coalesce(
+        (SELECT p.price_per_point_micro_usdc FROM node_profiles p WHERE p.node_id = nodes.id),
+        EXCLUDED.price_per_point_micro_usdc),
     updated_at = EXCLUDED.updated_at
 RETURNING id::text, (xmax = 0) AS created)sql";
 

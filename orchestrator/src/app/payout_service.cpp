@@ -1,0 +1,182 @@
+#include "orchestrator/app/payout_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace decloud::orchestrator::app {
+
+using common::Error;
+using common::Result;
+using domain::Amount;
+
+namespace {
+
+std::int64_t EpochSeconds(common::TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+PayoutService::PayoutService(ChainSession& session, ports::ChainRepository& repository,
+                             chain::PayoutJournal& journal, BillingService& billing,
+                             const chain::PrivateKey& treasury, const common::Clock& clock,
+                             PayoutOptions options)
+    : session_(session),
+      repository_(repository),
+      journal_(journal),
+      billing_(billing),
+      treasury_(treasury),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+Result<PayoutReport> PayoutService::Tick() {
+    PayoutReport report;
+    common::Status inner = common::Ok();
+    auto locked = repository_.WithLock(ports::ChainLock::kPayouts, [&] { inner = Work(report); });
+    if (!locked) return locked.error();
+    report.ran = *locked;
+    if (!inner) return inner.error();
+    return report;
+}
+
+common::Status PayoutService::Work(PayoutReport& report) {
+    // A fresh sender each tick: the journal in the database is the truth, also across replicas.
+    chain::PayoutSender sender(session_.chain(), journal_, treasury_, options_.sender);
+    if (auto st = sender.Start(); !st) return st;
+
+    // 1. Resume: reserved payouts the journal does not know were never signed (a crash between
+    //    reserve and sign, or a send that failed): sign and send them now.
+    auto open = repository_.OpenPayouts();
+    if (!open) return open.error();
+    for (const auto& p : *open)
+        if (sender.Find(p.payout_id) == nullptr) Send(sender, p, report);
+
+    // 2. Advance: receipts, confirmations, re-broadcasts, replacements of dead nonces.
+    auto polled = session_.Run(sender.Poll());
+    if (!polled) return polled.error();
+    for (const auto& p : *open) Finish(sender, p, report);
+
+    // 3. The batch, when due.
+    const auto now = clock_.Now();
+    auto last = repository_.LastPayoutBatch();
+    if (!last) return last.error();
+    if (!*last || now - **last >= options_.interval) {
+        report.batch_ran = true;
+        auto still_open = repository_.OpenPayouts();
+        if (!still_open) return still_open.error();
+        // One payout in flight per operator: earnings that arrived since wait for the next batch.
+        std::set<std::string> busy;
+        for (const auto& p : *still_open) busy.insert(p.wallet);
+        auto operators = repository_.OperatorsWithEarnings(options_.minimum);
+        if (!operators) return operators.error();
+        const std::string batch = "batch-" + std::to_string(EpochSeconds(now));
+        for (const auto& op : *operators) {
+            if (busy.contains(op.wallet)) continue;
+            const std::string id = batch + "-" + op.wallet;
+            // Reserved in the ledger BEFORE anything is signed: a crash from here on leaves an
+            // open payout that step 1 of the next tick sends.
+            auto reserved = billing_.ReservePayout(op.wallet, op.earnings, id);
+            if (!reserved) {
+                ++report.errors;
+                spdlog::warn("payouts: reserving {} USDC for {} failed: {}",
+                             domain::FormatAmount(op.earnings), op.wallet,
+                             reserved.error().message);
+                continue;
+            }
+            if (!reserved->replayed) ++report.reserved;
+            Send(sender, ports::OpenPayout{id, op.wallet, op.earnings}, report);
+        }
+        if (auto st = repository_.SetLastPayoutBatch(now); !st) return st;
+        spdlog::info("payouts: batch {} reserved {} payout(s)", batch, report.reserved);
+    }
+    auto left = repository_.OpenPayouts();
+    if (!left) return left.error();
+    report.in_flight = left->size();
+    return common::Ok();
+}
+
+void PayoutService::Send(chain::PayoutSender& sender, const ports::OpenPayout& p,
+                         PayoutReport& report) {
+    auto to = chain::ParseAddress(p.wallet);
+    if (!to) {
+        ++report.errors;
+        spdlog::error("payouts: {} has no valid payout address ({}): {}", p.payout_id, p.wallet,
+                      to.error().message);
+        return;
+    }
+    chain::PayoutRequest request{p.payout_id, *to,
+                                 chain::U256(static_cast<std::uint64_t>(p.amount.micros()))};
+    auto sent = session_.Run(sender.Submit(std::move(request)));
+    if (!sent) {
+        // Not signed, or signed and journaled but not broadcast: the next tick retries both.
+        ++report.errors;
+        spdlog::warn("payouts: sending {} ({} USDC to {}) failed, will retry: {}", p.payout_id,
+                     domain::FormatAmount(p.amount), p.wallet, sent.error().message);
+        return;
+    }
+    ++report.submitted;
+    spdlog::info("payouts: {} USDC to {} sent as {} ({})", domain::FormatAmount(p.amount), p.wallet,
+                 chain::ToString(sent->attempts.back().hash), p.payout_id);
+}
+
+void PayoutService::Finish(const chain::PayoutSender& sender, const ports::OpenPayout& p,
+                           PayoutReport& report) {
+    const auto* record = sender.Find(p.payout_id);
+    if (record == nullptr || record->status == chain::PayoutStatus::kPending) return;
+    if (record->status == chain::PayoutStatus::kConfirmed) {
+        auto settled = billing_.SettlePayout(p.payout_id);
+        if (!settled) {
+            ++report.errors;
+            spdlog::error("payouts: {} is confirmed on chain but settling it failed: {}",
+                          p.payout_id, settled.error().message);
+            return;
+        }
+        if (!settled->replayed) {
+            ++report.settled;
+            report.settled_micros += p.amount.micros();
+        }
+        spdlog::info("payouts: {} settled ({} USDC to {}, tx {})", p.payout_id,
+                     domain::FormatAmount(p.amount), p.wallet,
+                     record->mined_hash ? chain::ToString(*record->mined_hash) : "?");
+        return;
+    }
+    // kFailed: every attempt was mined reverted, nothing moved: the earnings go back.
+    auto cancelled = billing_.CancelPayout(p.payout_id);
+    if (!cancelled) {
+        ++report.errors;
+        spdlog::error("payouts: cancelling failed payout {} failed: {}", p.payout_id,
+                      cancelled.error().message);
+        return;
+    }
+    if (!cancelled->replayed) ++report.cancelled;
+    spdlog::error(
+        "payouts: {} ({} USDC to {}) reverted on chain; cancelled, the earnings are "
+        "back and the next batch retries",
+        p.payout_id, domain::FormatAmount(p.amount), p.wallet);
+}
+
+Result<EarningsView> ChainAccountService::Earnings(const std::string& wallet) {
+    auto normalized = domain::NormalizeWallet(wallet);
+    if (!normalized) return normalized.error();
+    auto totals = repository_.TotalsOf(*normalized);
+    if (!totals) return totals.error();
+    return EarningsView{totals->node_earnings, totals->relay_earnings, totals->in_flight,
+                        totals->paid};
+}
+
+Result<std::vector<ports::PayoutView>> ChainAccountService::Payouts(const std::string& wallet,
+                                                                    std::size_t limit) {
+    auto normalized = domain::NormalizeWallet(wallet);
+    if (!normalized) return normalized.error();
+    return repository_.PayoutsOf(*normalized, limit);
+}
+
+Result<std::vector<ports::PendingDeposit>> ChainAccountService::PendingDeposits(
+    const std::string& wallet) {
+    auto normalized = domain::NormalizeWallet(wallet);
+    if (!normalized) return normalized.error();
+    return repository_.PendingDeposits(*normalized);
+}
+
+}  // namespace decloud::orchestrator::app

@@ -1,0 +1,112 @@
+import { get, type Template, type Vm } from '../api';
+import type { Page } from '../main';
+import { append, clear, copyButton, h, mib, showError, spinner, table, usdc, when } from '../ui';
+import { actionButtons, kBusyStates, stateView } from '../vm_actions';
+
+interface VmEvent {
+  at: string;
+  from: string | null;
+  to: string;
+  reason: string;
+}
+
+export const vmPage: Page = (main, params) => {
+  const id = params.id;
+  const errors = h('div', {});
+  const body = h('div', {}, spinner('Loading the VM…'));
+  const consoleHost = h('div', {});
+  const consoleStatus = h('div', { class: 'muted small', 'data-testid': 'console-status' });
+  let closeConsole: (() => void) | null = null;
+  const consoleButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'open-console' }, 'Open serial console');
+  consoleButton.addEventListener('click', () => {
+    if (closeConsole) {
+      closeConsole();
+      closeConsole = null;
+      clear(consoleHost);
+      consoleStatus.textContent = '';
+      consoleButton.textContent = 'Open serial console';
+      return;
+    }
+    // xterm.js loads only when a console is opened.
+    consoleButton.disabled = true;
+    consoleStatus.textContent = 'Loading the terminal…';
+    void import('../console').then(({ openConsole }) => {
+      consoleButton.disabled = false;
+      if (stopped) return;
+      closeConsole = openConsole(consoleHost, id, consoleStatus);
+      consoleButton.textContent = 'Close console';
+    }, (e: unknown) => {
+      consoleButton.disabled = false;
+      consoleStatus.textContent = `The terminal did not load (${String(e)}); reload the page.`;
+    });
+  });
+  main.append(h('p', {}, h('a', { href: '/vms', 'data-nav': '' }, '← My VMs')), errors, body,
+              h('section', { class: 'card' }, h('h2', {}, 'Serial console'),
+                h('p', { class: 'muted small' }, 'The VM\'s serial port (ttyS0): boot messages and a login prompt.'),
+                consoleButton, consoleStatus, consoleHost));
+  let timer = 0;
+  let stopped = false;
+  let template: Template | null = null;
+
+  async function load(): Promise<void> {
+    let vm: Vm;
+    let events: VmEvent[];
+    try {
+      [vm, events] = await Promise.all([
+        get<Vm>(`/api/vms/${id}`),
+        get<{ events: VmEvent[] }>(`/api/vms/${id}/events`).then((r) => r.events),
+      ]);
+      if (vm.template && template?.id !== vm.template) template = await get<Template>(`/api/templates/${vm.template}`);
+    } catch (e) {
+      showError(errors, e);
+      clear(body);
+      schedule(10_000);
+      return;
+    }
+    if (stopped) return;
+    clear(body);
+    const ports = template?.ports ?? [];
+    append(body,
+      h('div', { class: 'title-row' }, h('h1', { 'data-testid': 'vm-name' }, vm.name), stateView(vm)),
+      vm.stateReason ? h('p', { class: 'muted' }, vm.stateReason) : null,
+      h('section', { class: 'card' },
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'Price'), h('dd', { 'data-testid': 'vm-price' }, `${usdc(vm.hourlyRateUsdc)} USDC / hour (while running)`),
+          h('dt', {}, 'Size'), h('dd', {}, `${vm.cpuCores} cores (${vm.tier}) · ${mib(vm.memoryMib)} · ${vm.diskGib} GiB`),
+          h('dt', {}, 'Image'), h('dd', {}, vm.template ? `${vm.template} on ${vm.image}` : vm.image),
+          h('dt', {}, 'Node'), h('dd', {}, h('code', {}, vm.nodeId ?? '–'), vm.nodeOffline ? ' (offline)' : ''),
+          h('dt', {}, 'Created'), h('dd', {}, when(vm.createdAt)),
+          h('dt', {}, 'VM id'), h('dd', {}, h('code', {}, vm.id), ' ', copyButton(vm.id))),
+        h('div', { class: 'actions' }, actionButtons(vm, errors, () => void load()))),
+      h('section', { class: 'card', 'data-testid': 'vm-access' }, h('h2', {}, 'Access'),
+        vm.addresses.length
+          ? h('p', {}, 'Addresses on its node\'s network: ', ...vm.addresses.map((a) => h('code', {}, a, ' ')))
+          : h('p', { class: 'muted' }, vm.state === 'running' ? 'The node has not reported an address yet.' : 'Addresses appear once the VM runs.'),
+        ports.length
+          ? h('ul', {}, ...ports.map((p) => h('li', {},
+              `${p.name} (${p.protocol} ${p.port}): `,
+              p.protocol === 'http' || p.protocol === 'https'
+                ? h('code', {}, `<node ingress>/api/vms/${vm.id}/proxy/http/${p.port}/`)
+                : h('code', {}, `${vm.addresses[0] ?? '<vm address>'}:${p.port}`))))
+          : null,
+        h('p', { class: 'muted small' }, 'HTTP ports are reached through the node\'s ingress proxy by path (above) or by host name ',
+          h('code', {}, `<port>-<name>.<vm domain>`), '; SSH with the keys you chose: ', h('code', {}, 'ssh decloud@<address>'), '.')),
+      h('section', { class: 'card' }, h('h2', {}, 'Events'),
+        table(['When', 'Change', 'Why'], events.slice().reverse().map((e) => [
+          when(e.at), `${e.from ?? '–'} → ${e.to}`, e.reason,
+        ]), { 'data-testid': 'vm-events' })));
+    schedule(kBusyStates.has(vm.state) ? 2_000 : 10_000);
+  }
+
+  function schedule(ms: number): void {
+    window.clearTimeout(timer);
+    if (!stopped) timer = window.setTimeout(() => void load(), ms);
+  }
+
+  void load();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    closeConsole?.();
+  };
+};
