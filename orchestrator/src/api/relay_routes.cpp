@@ -39,6 +39,20 @@ json MappingToJson(const domain::PortMapping& m) {
                 {"createdAt", common::FormatRfc3339(m.created_at)}};
 }
 
+// The body {"reason": "..."} of an operation on a relay (required: the body must carry it;
+// otherwise an empty body means no reason). Any other field is refused.
+common::Result<std::string> ReasonFromBody(const net::Request& request, bool required) {
+    std::string reason;
+    if (!required && request.body().empty()) return reason;
+    auto body = JsonObjectBody(request);
+    if (!body) return body.error();
+    for (const auto& [key, value] : body->items())
+        if (key != "reason") return Error::InvalidArgument("unknown field '" + key + "'");
+    proto::FieldReader r(*body, "");
+    if (auto st = r.String("reason", reason, required); !st) return st.error();
+    return reason;
+}
+
 json RotationToJson(const ports::KeyRotation& r) {
     return json{{"nodeId", r.node_id},
                 {"state", r.committing ? "committing" : "staging"},
@@ -66,33 +80,21 @@ void AddKeyRotationRoutes(net::Router& router, const std::shared_ptr<ApiContext>
                                json{{"rotation", *r ? RotationToJson(**r) : json(nullptr)}});
                        }));
 
-    router.Add(
-        http::verb::post, "/api/nodes/{id}/relay-key/rotate",
-        ForUser(
-            api,
-            [api](net::RequestContext& ctx,
-                  const app::Principal& who) -> asio::awaitable<net::Response> {
-                const std::string id(ctx.Param("id"));
-                std::string reason;
-                if (!ctx.request.body().empty()) {
-                    auto body = JsonObjectBody(ctx.request);
-                    if (!body) co_return ErrorResponse(ctx, body.error());
-                    for (const auto& [key, value] : body->items()) {
-                        if (key != "reason" || !value.is_string())
-                            co_return ErrorResponse(
-                                ctx, Error::InvalidArgument("the body may only carry \"reason\", a "
-                                                            "string; got \"" +
-                                                            key + "\""));
-                        reason = value.get<std::string>();
-                    }
-                }
-                const auto viewer = ViewerOf(who);
-                auto r = co_await net::RunBlocking(*api->blocking, [&] {
-                    return api->relays->RequestKeyRotation(id, viewer, reason);
-                });
-                if (!r) co_return ErrorResponse(ctx, r.error());
-                co_return net::MakeJson(ctx.request, http::status::accepted, RotationToJson(*r));
-            }));
+    router.Add(http::verb::post, "/api/nodes/{id}/relay-key/rotate",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           const std::string id(ctx.Param("id"));
+                           auto reason = ReasonFromBody(ctx.request, false);
+                           if (!reason) co_return ErrorResponse(ctx, reason.error());
+                           const auto viewer = ViewerOf(who);
+                           auto r = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->relays->RequestKeyRotation(id, viewer, *reason);
+                           });
+                           if (!r) co_return ErrorResponse(ctx, r.error());
+                           co_return net::MakeJson(ctx.request, http::status::accepted,
+                                                   RotationToJson(*r));
+                       }));
 }
 
 // "{port}" of /api/vms/{id}/ports/{port} and ?protocol=tcp|udp (tcp by default).
@@ -278,19 +280,11 @@ void AddRelayRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                         co_return ErrorResponse(
                             ctx, Error::PermissionDenied(
                                      "this operation needs an admin wallet (auth.admin_wallets)"));
-                    auto body = JsonObjectBody(ctx.request);
-                    if (!body) co_return ErrorResponse(ctx, body.error());
-                    for (const auto& [key, value] : body->items())
-                        if (key != "reason")
-                            co_return ErrorResponse(
-                                ctx, Error::InvalidArgument("unknown field '" + key + "'"));
-                    std::string reason;
-                    proto::FieldReader r(*body, "");
-                    if (auto st = r.String("reason", reason, true); !st)
-                        co_return ErrorResponse(ctx, st.error());
+                    auto reason = ReasonFromBody(ctx.request, true);
+                    if (!reason) co_return ErrorResponse(ctx, reason.error());
                     const std::string id(ctx.Param("id"));
                     auto repaired = co_await net::RunBlocking(
-                        *api->blocking, [&] { return api->relays->Repair(id, reason); });
+                        *api->blocking, [&] { return api->relays->Repair(id, *reason); });
                     if (!repaired) co_return ErrorResponse(ctx, repaired.error());
                     co_return net::MakeJson(ctx.request, http::status::accepted,
                                             RelayAssignmentToJson(*repaired));

@@ -296,12 +296,15 @@ Result<RelayReconcileResult> RelayService::Reconcile() {
         live_ids.insert(a.id);
     }
     // A node rotating its key exchanges relay state even when it carries no tunnel.
+    bool rotating = true;  // when unknown, heartbeats keep looking
     if (auto rotations = relays_.KeyRotations()) {
         for (const auto& r : *rotations) involved.insert(r.node_id);
+        rotating = !rotations->empty();
     } else {
         spdlog::warn("reading key rotations failed: {}", rotations.error().message);
     }
     std::lock_guard lock(mu_);
+    rotations_hint_ = rotating;
     std::erase_if(learned_endpoints_,
                   [&](const auto& entry) { return !live_ids.contains(entry.first); });
     // A node that stopped taking part gets one more exchange, which empties its relay state.
@@ -454,6 +457,7 @@ common::Status RelayService::AdvanceRotations(const std::string& node_id,
                                               const std::vector<RelayAssignment>& as_cgnat,
                                               const std::vector<RelayAssignment>& as_relay,
                                               common::TimePoint now) {
+    if (!RotationsMayBeInProgress()) return common::Ok();
     auto rotations = relays_.KeyRotations();
     if (!rotations) return rotations.error();
     if (rotations->empty()) return common::Ok();
@@ -517,6 +521,11 @@ common::Status RelayService::AdvanceRotations(const std::string& node_id,
     return common::Ok();
 }
 
+bool RelayService::RotationsMayBeInProgress() const {
+    std::lock_guard lock(mu_);
+    return rotations_hint_;
+}
+
 common::Status RelayService::CheckNodeVisible(const std::string& node_id,
                                               const RelayViewer& viewer) {
     auto node = nodes_.Get(node_id);
@@ -540,6 +549,7 @@ Result<ports::KeyRotation> RelayService::RequestKeyRotation(const std::string& n
     std::lock_guard lock(mu_);
     recorded_keys_.erase(node_id);
     involved_.insert(node_id);
+    rotations_hint_ = true;
     return rotation;
 }
 
@@ -593,7 +603,9 @@ void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInter
 
 Result<proto::RelayDesiredState> RelayService::DesiredState(const std::string& node_id) {
     proto::RelayDesiredState out;
-    auto rotations = relays_.KeyRotations();
+    std::vector<ports::KeyRotation> none;
+    auto rotations = RotationsMayBeInProgress() ? relays_.KeyRotations()
+                                                : Result<std::vector<ports::KeyRotation>>(none);
     if (!rotations) return rotations.error();
     std::unordered_map<std::string, const ports::KeyRotation*> rotation_of;
     for (const auto& r : *rotations) rotation_of[r.node_id] = &r;

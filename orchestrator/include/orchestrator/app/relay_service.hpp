@@ -167,6 +167,7 @@ class RelayService {
                                     const std::vector<domain::RelayAssignment>& as_cgnat,
                                     const std::vector<domain::RelayAssignment>& as_relay,
                                     common::TimePoint now);
+    bool RotationsMayBeInProgress() const;
     // kNotFound unless the viewer is an admin or the node's operator.
     common::Status CheckNodeVisible(const std::string& node_id, const RelayViewer& viewer);
     // Recovery of the live assignments of one CGNAT node (domain::DecideRecovery).
@@ -190,7 +191,7 @@ class RelayService {
     const common::Clock& clock_;
     RelayServiceOptions options_;
 
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::unordered_set<std::string> involved_;                    // nodes in live assignments
     std::unordered_map<std::string, std::string> recorded_keys_;  // node -> key recorded
     // Assignment id -> the CGNAT end's endpoint as its relay last saw it (the carrier NAT's
@@ -199,6 +200,10 @@ class RelayService {
     // its session is gone. Per tunnel, not per key: the primary and standby tunnels of a CGNAT
     // node share its key but leave through different NAT mappings.
     std::unordered_map<std::string, std::string> learned_endpoints_;
+    // Whether a key rotation may be in progress, so heartbeats skip reading rotations when none
+    // is (the usual case). Set by a request on this replica; refreshed by every relay pass, so a
+    // rotation requested on another replica is seen within one reconcile interval.
+    bool rotations_hint_ = false;
 };
 
 }  // namespace decloud::orchestrator::app
