@@ -1,7 +1,9 @@
 #include "agent/app/relay_agent.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -139,8 +141,29 @@ Status RelayAgent::ApplyInterface(const proto::RelayInterfaceSpec& spec,
     std::vector<relay::PortMapping> mappings;
     mappings.reserve(forwards.size());
     for (const auto& f : forwards) mappings.push_back(ToMapping(f));
-    return forwarder->Apply(spec.interface, mappings);
+    // The desired state is authoritative across interfaces: at a failover the VMs' ports move
+    // from the old primary's interface to the new one's in one atomic change.
+    return forwarder->Claim(spec.interface, mappings);
 }
+
+namespace {
+
+// Claiming lets an interface take a port from another, so a desired state that gives one port
+// to two interfaces of the same role would move it back and forth: refused as a whole.
+Status PortsMappedOnce(const proto::RelayDesiredState& desired) {
+    std::set<std::tuple<bool, std::string, std::uint32_t>> seen;
+    for (const auto& f : desired.forwards) {
+        const auto role = relay::RelayInterfaceRole(f.interface);
+        const bool relay_side = role && *role == relay::RelayRole::kRelay;
+        if (!seen.emplace(relay_side, f.protocol, f.public_port).second)
+            return Error::InvalidArgument("public port " + f.protocol + "/" +
+                                          std::to_string(f.public_port) +
+                                          " is forwarded on two interfaces");
+    }
+    return common::Ok();
+}
+
+}  // namespace
 
 Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
     std::lock_guard lock(mu_);
@@ -151,8 +174,16 @@ Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
     for (const auto& f : desired.forwards) forwards[f.interface].push_back(f);
 
     Status first = common::Ok();
+    if (auto unique = PortsMappedOnce(desired); !unique) return unique;
+    // Interfaces that carry ports first: one that gains a port takes it from the interface that
+    // loses it in the same change; the other order would leave the port unmapped in between.
+    std::vector<const proto::RelayInterfaceSpec*> order;
+    for (const auto& spec : desired.interfaces) order.push_back(&spec);
+    std::stable_partition(order.begin(), order.end(),
+                          [&](const auto* spec) { return forwards.contains(spec->interface); });
     std::set<std::string> wanted;
-    for (const auto& spec : desired.interfaces) {
+    for (const auto* spec_ptr : order) {
+        const auto& spec = *spec_ptr;
         wanted.insert(spec.interface);
         auto st = ApplyInterface(spec, forwards[spec.interface]);
         if (st) {

@@ -287,6 +287,23 @@ TEST_F(NftPortForwarderTest, MappingsAreOwnedPerInterface) {
     ASSERT_TRUE(forwarder_.Remove(kIfB));
 }
 
+TEST_F(NftPortForwarderTest, ClaimMovesAPortBetweenInterfacesInOneTransaction) {
+    ASSERT_TRUE(forwarder_.Apply(kIfA, {Tcp(8080, "10.99.0.2", 80)}));
+    ASSERT_TRUE(forwarder_.Apply(kIfB, {Tcp(9090, "10.98.0.2", 80)}));
+    const auto before = forwarder_.Transactions();
+    ASSERT_TRUE(forwarder_.Claim(kIfB, {Tcp(9090, "10.98.0.2", 80), Tcp(8080, "10.98.0.2", 80)}));
+    EXPECT_EQ(forwarder_.Transactions(), before + 1) << "delete and add in one transaction";
+    EXPECT_EQ(Installed(),
+              Keys({Tcp(9090, "10.98.0.2", 80), Tcp(8080, "10.98.0.2", 80)}, kIfB));
+    EXPECT_TRUE(forwarder_.Read(kIfA)->empty());
+    // What the forwarder remembers agrees with the kernel: the loser has nothing left to change.
+    ASSERT_TRUE(forwarder_.Apply(kIfA, {}));
+    EXPECT_EQ(forwarder_.Transactions(), before + 1);
+    // Plain Apply still refuses to take a port.
+    EXPECT_EQ(forwarder_.Apply(kIfA, {Tcp(8080, "10.99.0.2", 80)}).error().code,
+              common::ErrorCode::kConflict);
+}
+
 TEST_F(NftPortForwarderTest, ReconcileUndoesChangesMadeBehindItsBack) {
     const std::vector<PortMapping> desired = {Tcp(8080, "10.99.0.2", 80),
                                               Tcp(8081, "10.99.0.2", 81)};

@@ -97,6 +97,32 @@ TEST(DiffMappingsTest, APortHeldByAnotherInterfaceIsAConflict) {
     EXPECT_FALSE(DiffMappings(kA, {Tcp(7000, "10.99.0.2", 7000)}, orphan));
 }
 
+TEST(DiffMappingsTest, ATakeOverMovesThePortInOneDiff) {
+    const auto s = TwoInterfaces();
+    // A failover: kB's port 2222 now belongs to kA, with kA's own tunnel address.
+    const auto diff = DiffMappings(kA,
+                                   {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53),
+                                    Tcp(2222, "10.99.0.2", 22)},
+                                   s, HeldElsewhere::kTakeOver);
+    ASSERT_TRUE(diff);
+    EXPECT_EQ(diff->remove, (std::vector<PortMapping>{Tcp(2222, "10.98.0.2", 22)}));
+    EXPECT_EQ(diff->add, (std::vector<PortMapping>{Tcp(2222, "10.99.0.2", 22)}));
+    auto after = s;
+    ApplyDiff(after, kA, *diff);
+    EXPECT_FALSE(after.mappings.contains(kB)) << "the port left the interface that held it";
+    EXPECT_EQ(after.mappings.at(kA).size(), 3u);
+    const auto again = DiffMappings(kA,
+                                    {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53),
+                                     Tcp(2222, "10.99.0.2", 22)},
+                                    after, HeldElsewhere::kTakeOver);
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->Empty());
+    // The interface that lost it now holds nothing to remove.
+    const auto loser = DiffMappings(kB, {}, after);
+    ASSERT_TRUE(loser);
+    EXPECT_TRUE(loser->Empty());
+}
+
 TEST(DiffMappingsTest, RemovalTakesTheInterfaceOut) {
     auto s = TwoInterfaces();
     const auto diff = RemovalDiff(kA, s);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -67,6 +68,21 @@ class MemoryForwarder : public ports::PortForwarder {
         table[interface] = mappings;
         return common::Ok();
     }
+    common::Status Claim(const std::string& interface,
+                         const std::vector<relay::PortMapping>& mappings) override {
+        if (auto st = relay::ValidateMappings(mappings); !st) return st;
+        for (auto& [other, list] : table) {
+            if (other == interface) continue;
+            std::erase_if(list, [&](const relay::PortMapping& held) {
+                return std::any_of(mappings.begin(), mappings.end(), [&](const auto& m) {
+                    return m.protocol == held.protocol && m.public_port == held.public_port;
+                });
+            });
+        }
+        table[interface] = mappings;
+        Snapshot();
+        return common::Ok();
+    }
     common::Status Reconcile(const std::string& interface,
                              const std::vector<relay::PortMapping>& mappings) override {
         return Apply(interface, mappings);
@@ -76,13 +92,22 @@ class MemoryForwarder : public ports::PortForwarder {
     }
     common::Status Remove(const std::string& interface) override {
         table.erase(interface);
+        Snapshot();
         return common::Ok();
     }
     common::Status RemoveAll() override {
         table.clear();
         return common::Ok();
     }
+    // The public ports mapped after each Claim or Remove, on any interface.
+    void Snapshot() {
+        std::set<std::uint16_t> ports;
+        for (const auto& [name, list] : table)
+            for (const auto& m : list) ports.insert(m.public_port);
+        history.push_back(std::move(ports));
+    }
     std::map<std::string, std::vector<relay::PortMapping>> table;
+    std::vector<std::set<std::uint16_t>> history;
 };
 
 class MemoryKeyStore : public ports::WireGuardKeyStore {
@@ -181,6 +206,35 @@ TEST_F(RelayAgentTest, BadStateIsRefusedWithoutTouchingTheRest) {
     EXPECT_FALSE(agent_.Apply(foreign));
     EXPECT_FALSE(wireguard_.configs.contains("eth0"));
     EXPECT_TRUE(wireguard_.configs.contains(kCgnatIf));
+}
+
+TEST_F(RelayAgentTest, AFailoverMovesTheVmPortsWithoutAMomentUnmapped) {
+    const std::string standby_if = "dcc000000000008";
+    auto desired = Desired(peer_);
+    desired.interfaces.push_back(
+        {standby_if, 0, {"10.200.0.10/30"}, {{peer_, "203.0.113.6:51820", {"10.200.0.9/32"}, 25, ""}}});
+    ASSERT_TRUE(agent_.Apply(desired));
+    ASSERT_EQ(cgnat_table_.table[kCgnatIf].size(), 1u);
+    cgnat_table_.history.clear();
+
+    // The standby becomes the primary: the VM's port moves to its interface, which the desired
+    // state lists after the old primary's.
+    desired.forwards.back().interface = standby_if;
+    ASSERT_TRUE(agent_.Apply(desired));
+    EXPECT_TRUE(cgnat_table_.table[kCgnatIf].empty());
+    ASSERT_EQ(cgnat_table_.table[standby_if].size(), 1u);
+    EXPECT_EQ(cgnat_table_.table[standby_if][0].public_port, 30007);
+    ASSERT_FALSE(cgnat_table_.history.empty());
+    for (const auto& ports : cgnat_table_.history)
+        EXPECT_TRUE(ports.contains(30007)) << "the port was unmapped between two changes";
+
+    // One port on two interfaces of the same role would move back and forth: refused.
+    auto twice = desired;
+    twice.forwards.push_back({kCgnatIf, 30007, "tcp", "10.77.0.2", 8080});
+    const auto refused = agent_.Apply(twice);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("30007"), std::string::npos);
+    EXPECT_EQ(cgnat_table_.table[standby_if].size(), 1u);
 }
 
 TEST_F(RelayAgentTest, KeyRotationStagesThenCommitsTheSameKey) {

@@ -23,6 +23,12 @@ class PortForwarder {
     // kInvalidArgument for bad mappings, kConflict for a port another interface holds.
     virtual common::Status Apply(const std::string& interface,
                                  const std::vector<PortMapping>& mappings) = 0;
+    // Like Apply, but a port another interface holds moves to `interface` in the same atomic
+    // change instead of being a kConflict: for a desired state that is authoritative across
+    // interfaces, where a failover moves a VM's ports from one tunnel to another and a
+    // connection arriving in between must not be refused.
+    virtual common::Status Claim(const std::string& interface,
+                                 const std::vector<PortMapping>& mappings) = 0;
     // Like Apply, but first reads what is really installed, so changes made behind the agent's
     // back are undone. For start-up and periodic reconciliation.
     virtual common::Status Reconcile(const std::string& interface,

@@ -159,6 +159,17 @@ Status NftPortForwarder::Apply(const std::string& interface,
     });
 }
 
+Status NftPortForwarder::Claim(const std::string& interface,
+                               const std::vector<ports::PortMapping>& mappings) {
+    if (!relay::IsValidInterfaceName(interface))
+        return Error::InvalidArgument("invalid interface name '" + interface + "'");
+    if (auto valid = relay::ValidateMappings(mappings); !valid) return valid;
+    std::lock_guard lock(mu_);
+    return ChangeLocked(interface, [&](const relay::NftTableState& state) {
+        return relay::DiffMappings(interface, mappings, state, relay::HeldElsewhere::kTakeOver);
+    });
+}
+
 Status NftPortForwarder::Reconcile(const std::string& interface,
                                    const std::vector<ports::PortMapping>& mappings) {
     if (!relay::IsValidInterfaceName(interface))

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
@@ -146,7 +147,7 @@ Status ValidateMappings(const std::vector<PortMapping>& mappings) {
 
 Result<MappingDiff> DiffMappings(std::string_view interface,
                                  const std::vector<PortMapping>& desired,
-                                 const NftTableState& actual) {
+                                 const NftTableState& actual, HeldElsewhere held_elsewhere) {
     MappingDiff diff;
     diff.add_interface = std::find(actual.interfaces.begin(), actual.interfaces.end(), interface) ==
                          actual.interfaces.end();
@@ -156,6 +157,17 @@ Result<MappingDiff> DiffMappings(std::string_view interface,
         if (owner == interface) continue;
         for (const auto& m : mappings) taken[KeyOf(m)] = true;
     }
+    // Built on the first take-over only: a take-over is rare (a failover), a diff is not.
+    std::unordered_map<std::size_t, const PortMapping*> held_by_other;
+    const auto holder_of = [&](std::size_t key) {
+        if (held_by_other.empty()) {
+            for (const auto& [owner, mappings] : actual.mappings) {
+                if (owner == interface) continue;
+                for (const auto& other : mappings) held_by_other.emplace(KeyOf(other), &other);
+            }
+        }
+        return held_by_other.at(key);
+    };
     static const std::vector<PortMapping> kNone;
     const auto mine_it = actual.mappings.find(std::string(interface));
     const auto& mine = mine_it == actual.mappings.end() ? kNone : mine_it->second;
@@ -167,6 +179,11 @@ Result<MappingDiff> DiffMappings(std::string_view interface,
     for (const auto& m : desired) {
         const auto key = KeyOf(m);
         wanted[key] = true;
+        if (taken[key] && held_elsewhere == HeldElsewhere::kTakeOver) {
+            diff.remove.push_back(*holder_of(key));
+            diff.add.push_back(m);
+            continue;
+        }
         if (taken[key]) {
             std::string owner = "an unknown owner";
             for (const auto& [name, mappings] : actual.mappings) {
@@ -212,14 +229,19 @@ void ApplyDiff(NftTableState& state, std::string_view interface, const MappingDi
     if (diff.add_interface && std::find(ifaces.begin(), ifaces.end(), name) == ifaces.end())
         ifaces.insert(std::lower_bound(ifaces.begin(), ifaces.end(), name), name);
     if (diff.remove_interface) std::erase(ifaces, name);
-    auto& mine = state.mappings[name];
     if (!diff.remove.empty()) {
         std::vector<bool> removed(kKeySpace);
         for (const auto& m : diff.remove) removed[KeyOf(m)] = true;
-        std::erase_if(mine, [&](const PortMapping& m) { return removed[KeyOf(m)]; });
+        // Keys are unique in the map: a removed key leaves whichever interface held it.
+        for (auto it = state.mappings.begin(); it != state.mappings.end();) {
+            std::erase_if(it->second, [&](const PortMapping& m) { return removed[KeyOf(m)]; });
+            it = it->second.empty() ? state.mappings.erase(it) : std::next(it);
+        }
     }
-    mine.insert(mine.end(), diff.add.begin(), diff.add.end());
-    if (mine.empty()) state.mappings.erase(name);
+    if (!diff.add.empty()) {
+        auto& mine = state.mappings[name];
+        mine.insert(mine.end(), diff.add.begin(), diff.add.end());
+    }
 }
 
 bool SkeletonIntact(const NftTableState& state) {

@@ -46,6 +46,8 @@ class NftPortForwarder final : public ports::PortForwarder {
     // ports::PortForwarder
     common::Status Apply(const std::string& interface,
                          const std::vector<ports::PortMapping>& mappings) override;
+    common::Status Claim(const std::string& interface,
+                         const std::vector<ports::PortMapping>& mappings) override;
     common::Status Reconcile(const std::string& interface,
                              const std::vector<ports::PortMapping>& mappings) override;
     common::Result<std::vector<ports::PortMapping>> Read(const std::string& interface) override;

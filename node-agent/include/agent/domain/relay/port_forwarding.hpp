@@ -76,18 +76,27 @@ struct MappingDiff {
     }
 };
 
+// What to do with a desired key that another interface (or an element without owner) holds.
+enum class HeldElsewhere {
+    kConflict,  // refuse: the other holder may be right
+    kTakeOver,  // the desired state is authoritative: delete it there and add it here, in one
+                // transaction, so a connection arriving while a port moves is never refused
+};
+
 // The minimal element changes that make `interface`'s mappings in `actual` exactly `desired`
 // (validated). A changed target is a delete and an add of the same key in one transaction.
-// kConflict when a desired key is held by another interface (or by an element without owner).
+// A desired key held by another interface is kConflict or taken over, as `held_elsewhere` says.
 // Linear in the number of mappings, without sorting them (the diff itself comes out sorted).
 common::Result<MappingDiff> DiffMappings(std::string_view interface,
                                          const std::vector<PortMapping>& desired,
-                                         const NftTableState& actual);
+                                         const NftTableState& actual,
+                                         HeldElsewhere held_elsewhere = HeldElsewhere::kConflict);
 
 // The changes that take every trace of `interface` out of `actual`.
 MappingDiff RemovalDiff(std::string_view interface, const NftTableState& actual);
 
-// `state` after `diff` was applied for `interface`. Linear, no sorting.
+// `state` after `diff` was applied for `interface` (a removed key leaves whichever interface held
+// it). Linear, no sorting.
 void ApplyDiff(NftTableState& state, std::string_view interface, const MappingDiff& diff);
 
 // True when `state` has the set, the map and exactly the skeleton's chains with their number of
