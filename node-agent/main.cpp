@@ -25,11 +25,13 @@
 #include "agent/adapters/benchmark.hpp"
 #include "agent/adapters/identity.hpp"
 #include "agent/adapters/image_catalog.hpp"
+#include "agent/adapters/libvirt/libvirt_console.hpp"
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
 #include "agent/adapters/nftables/nft_port_forwarder.hpp"
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/adapters/wireguard/netlink_wireguard.hpp"
 #include "agent/adapters/wireguard/uapi_wireguard.hpp"
+#include "agent/app/console_sessions.hpp"
 #include "agent/app/ingress_routes.hpp"
 #include "agent/app/orchestrator_link.hpp"
 #include "agent/app/relay_agent.hpp"
@@ -152,6 +154,8 @@ int Run(const agent::AgentConfig& config) {
     std::unique_ptr<agent::adapters::LibvirtHypervisor> hypervisor;
     std::unique_ptr<agent::adapters::ImageCatalog> images;
     std::unique_ptr<agent::app::VmManager> vms;
+    std::unique_ptr<agent::adapters::LibvirtConsoles> consoles;
+    std::shared_ptr<agent::app::ConsoleSessions> console_sessions;
     if (config.vms.enabled) {
         agent::adapters::LibvirtOptions lv;
         lv.uri = config.vms.libvirt_uri;
@@ -179,6 +183,16 @@ int Run(const agent::AgentConfig& config) {
         link->SetCommandHandler(
             [&vms](std::vector<proto::Command> commands) { vms->Submit(std::move(commands)); });
         link->SetReportSource([&vms] { return vms->Report(); }, blocking);
+        // Serial consoles: the orchestrator opens them over the command channel for a VM's owner.
+        consoles = std::make_unique<agent::adapters::LibvirtConsoles>(lv.uri);
+        console_sessions =
+            std::make_shared<agent::app::ConsoleSessions>(ioc.get_executor(), *consoles);
+        link->SetConsoleHooks(
+            [raw = console_sessions.get()](proto::ConsoleMessage message,
+                                           agent::app::OrchestratorLink::ConsoleSend send) {
+                raw->Handle(std::move(message), std::move(send));
+            },
+            [raw = console_sessions.get()] { raw->CloseAll(); });
         spdlog::info("VMs: libvirt {} (domain type {}), images in {}, disks in {}", lv.uri,
                      lv.domain_type, config.vms.images_dir, config.vm_storage_path);
     } else {
@@ -376,6 +390,14 @@ int Run(const agent::AgentConfig& config) {
         // Runs after the connections were closed by Stop's handler.
         asio::post(ingress_io, [&ingress_io] { ingress_io.stop(); });
         ingress_thread.join();
+    }
+    if (console_sessions) {
+        // Sessions end (their libvirt streams freed on the console thread) before the consoles
+        // and the event loop go; the link forgets its hooks into them.
+        link->SetConsoleHooks({}, {});
+        console_sessions->Stop();
+        console_sessions.reset();
+        consoles.reset();
     }
     if (vms) vms->Shutdown();
     blocking.join();

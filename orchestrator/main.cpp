@@ -141,6 +141,7 @@ int Run(const orchestrator::OrchestratorConfig& config) {
     orchestrator::app::RelayService relays(relay_repository, repository, clock, config.relays);
     orchestrator::adapters::pg::PgLedgerRepository ledger_repository(pool);
     orchestrator::app::BillingService billing(ledger_repository, vms, clock, config.billing);
+    if (config.billing.require_balance_to_start) vms.SetFundsCheck(&billing);
     orchestrator::adapters::pg::PgChainRepository chain_repository(pool);
     orchestrator::app::ChainAccountService chain_accounts(chain_repository);
     // Deposits and payouts each get their own chain connection: their jobs may run at once.

@@ -1,6 +1,7 @@
 # Debian packages of the two daemons, built by CPack (scripts/package.sh):
 #   decloud-node-agent_<version>-<revision>_amd64.deb    decloud-agent, its unit, /etc/decloud/agent.toml
-#   decloud-orchestrator_<version>-<revision>_amd64.deb  decloud-orchestrator, templates, its unit,
+#   decloud-orchestrator_<version>-<revision>_amd64.deb  decloud-orchestrator, templates, the web
+#                                                         console, its unit,
 #                                                         /etc/decloud/orchestrator.toml
 # Each package is one CPack component; the daemons' own install() rules (component Unspecified)
 # are not packaged. Included from the top CMakeLists.txt after every target exists.
@@ -71,6 +72,9 @@ install(FILES ${_pkg_gen}/decloud-agent.8.gz DESTINATION share/man/man8 ${_doc_p
 install(TARGETS decloud-orchestrator RUNTIME DESTINATION bin COMPONENT orchestrator)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/templates/ DESTINATION share/decloud/templates
         COMPONENT orchestrator FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+# The built web console (target decloud_web), served under / from web.root's default.
+install(DIRECTORY ${DECLOUD_WEB_DIST}/ DESTINATION share/decloud/web COMPONENT orchestrator
+        FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 install(FILES ${_pkg_gen}/orchestrator.toml DESTINATION /etc/decloud ${_secret}
         COMPONENT orchestrator)
 install(FILES ${_pkg_dir}/systemd/decloud-orchestrator.service DESTINATION /lib/systemd/system

@@ -7,6 +7,7 @@
 # Ports (override with the environment): DECLOUD_PG_PORT=55432 DECLOUD_API_PORT=8080
 # DECLOUD_AGENT_PORT=9090. The node's operator is a local dev wallet (var/dev-wallet.key, created
 # on first use, also an admin); the `decloud` CLI is signed in as it (DECLOUD_CONFIG_DIR=var/cli).
+# No chain runs here, so nobody could deposit: VMs start without a balance (billing still meters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,6 +38,7 @@ DB_URL=$(scripts/pg-cluster.sh start "$VAR/pg" "$PG_PORT" | tail -n 1)
     --set auth.domain="127.0.0.1:$API_PORT" --set auth.uri="http://127.0.0.1:$API_PORT" \
     --set auth.key_file="$VAR/orchestrator/jwt.keys" --set auth.admin_wallets="$WALLET" \
     --set templates.directory="$ROOT/templates" --set web.root="$ROOT/web/dist" \
+    --set billing.require_balance_to_start=false \
     >"$VAR/log/orchestrator.log" 2>&1 &
 echo $! >"$VAR/run/orchestrator.pid"
 

@@ -24,7 +24,8 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/decloud-ccache}" CCACHE_BASEDIR="$
 cd "$root"
 # cpack installs only the packaged components; it must not build every target of the tree.
 cmake --preset release -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target decloud-agent decloud-orchestrator decloud_package_files
+cmake --build "$build" -j"${JOBS:-2}" --target decloud-agent decloud-orchestrator decloud_package_files \
+    decloud_web
 
 args=(--config "$build/CPackConfig.cmake" -B "$output")
 [ -n "$revision" ] && args+=(-D "CPACK_DEBIAN_PACKAGE_RELEASE=$revision")

@@ -18,6 +18,8 @@ common::ErrorCode ErrorCodeForStatus(int status) {
             return ErrorCode::kInvalidArgument;
         case 401:
             return ErrorCode::kUnauthenticated;
+        case 402:
+            return ErrorCode::kPaymentRequired;
         case 403:
             return ErrorCode::kPermissionDenied;
         case 404:

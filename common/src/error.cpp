@@ -18,6 +18,8 @@ std::string_view ToString(ErrorCode code) {
             return "unauthenticated";
         case ErrorCode::kPermissionDenied:
             return "permission_denied";
+        case ErrorCode::kPaymentRequired:
+            return "payment_required";
         case ErrorCode::kPayloadTooLarge:
             return "payload_too_large";
         case ErrorCode::kRateLimited:

@@ -136,6 +136,25 @@ class VmEndToEndTest : public ::testing::Test {
         return r && r->status == 201 ? json::parse(r->body)["id"].get<std::string>() : "";
     }
 
+    // One console session through the ws-client test tool: types `send` until it comes back.
+    json Console(const std::string& id, const std::string& token, const std::string& send) {
+        std::vector<std::string> args{
+            std::string(DECLOUD_UPSTREAM_DIR) + "/ws-client.js",
+            "console",
+            "ws://127.0.0.1:" + std::to_string(port_) + "/api/vms/" + id + "/console",
+            "--token",
+            token,
+            "--ms",
+            "30000"};
+        if (!send.empty()) {
+            args.insert(args.end(), {"--send", send, "--expect", "decloud-console-check"});
+        }
+        const auto run = testing::RunCommand(testing::FindExecutable("node"), args, {}, {}, 60s);
+        auto out = json::parse(run.out, nullptr, false);
+        if (run.exit_code != 0 || out.is_discarded()) return json{{"error", run.out + run.err}};
+        return out;
+    }
+
     std::vector<std::string> Domains() {
         auto r = sandbox_->Virsh({"list", "--all", "--name"});
         std::vector<std::string> out;
@@ -188,6 +207,20 @@ TEST_F(VmEndToEndTest, CreateRunStopStartDeleteThroughTheApi) {
     EXPECT_EQ(hostname, "hello-world-co") << "the seed's local-hostname, derived from the name";
     EXPECT_EQ(sandbox_->HttpGet(address, testing::TinyGuest::kHttpPort, "/instance-id"), id);
     EXPECT_EQ(Domains(), std::vector<std::string>{"decloud-" + id});
+
+    // The serial console, as the web console opens it: the owner's WebSocket reaches the guest's
+    // ttyS0 through the orchestrator, the agent's command channel and libvirt; what is typed
+    // comes back (the guest's tty echoes it).
+    const auto console = Console(id, session_.token, "decloud-console-check\r");
+    EXPECT_EQ(console["open"], true) << console.dump();
+    EXPECT_EQ(console["sawExpected"], true) << console.dump() << "\n" << agent_->Log();
+    EXPECT_EQ(console["badFrames"], 0) << console.dump();
+    // Another wallet does not learn the VM exists.
+    auto stranger = testing::SignIn(port_, crypto::EthereumKey::Generate());
+    ASSERT_TRUE(stranger) << stranger.error().message;
+    const auto refused = Console(id, stranger->token, "");
+    EXPECT_EQ(refused["open"], false) << refused.dump();
+    EXPECT_EQ(refused["status"], 404) << refused.dump();
 
     auto stop = Api("POST", "/api/vms/" + id + "/stop");
     ASSERT_TRUE(stop && stop->status == 202) << (stop ? stop->body : "");

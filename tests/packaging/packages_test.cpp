@@ -344,6 +344,12 @@ TEST_F(Packages, InstallUpgradeRemoveAndPurgeInADebian12Chroot) {
         EXPECT_EQ(info.gid, e.gid) << e.path;
     }
     EXPECT_TRUE(fs::exists(root / "/usr/share/decloud/templates"));
+    // The web console, where web.root's default looks for it.
+    const auto index = Stat(root / "/usr/share/decloud/web/index.html");
+    EXPECT_TRUE(index.exists);
+    EXPECT_EQ(index.mode, 0644u) << std::oct << index.mode;
+    EXPECT_NE(ReadAll(root / "/usr/share/decloud/web/index.html").find("<script"),
+              std::string::npos);
     auto conffiles = root.Run({"dpkg-query", "-W", "-f=${Conffiles}", "decloud-node-agent"});
     EXPECT_NE(conffiles.out.find("/etc/decloud/agent.toml"), std::string::npos) << conffiles.out;
     conffiles = root.Run({"dpkg-query", "-W", "-f=${Conffiles}", "decloud-orchestrator"});

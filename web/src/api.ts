@@ -149,7 +149,15 @@ export const get = <T>(path: string, options?: RequestOptions) =>
   api<T>('GET', path, undefined, options);
 export const post = <T>(path: string, body?: unknown, options?: RequestOptions) =>
   api<T>('POST', path, body, options);
+export const put = <T>(path: string, body?: unknown) => api<T>('PUT', path, body);
 export const del = <T>(path: string) => api<T>('DELETE', path);
+
+// A VM port published on its node's relay (GET /api/vms/{id}/ports).
+export interface PublicPort {
+  vmPort: number;
+  protocol: 'tcp' | 'udp';
+  publicUrl: string;
+}
 
 // ---- the shapes the console reads (proto/openapi.yaml) ----
 

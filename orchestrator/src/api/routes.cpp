@@ -34,6 +34,8 @@ http::status StatusFor(ErrorCode code) {
             return http::status::unauthorized;
         case ErrorCode::kPermissionDenied:
             return http::status::forbidden;
+        case ErrorCode::kPaymentRequired:
+            return http::status::payment_required;
         case ErrorCode::kPayloadTooLarge:
             return http::status::payload_too_large;
         case ErrorCode::kRateLimited:
@@ -62,6 +64,8 @@ std::string_view TitleFor(ErrorCode code) {
             return "Authentication required";
         case ErrorCode::kPermissionDenied:
             return "Forbidden";
+        case ErrorCode::kPaymentRequired:
+            return "Payment required";
         case ErrorCode::kPayloadTooLarge:
             return "Payload too large";
         case ErrorCode::kRateLimited:

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <map>
 
 #include "orchestrator/domain/metering.hpp"
@@ -296,6 +297,22 @@ common::Status BillingService::ChargeSlice(const ports::MeterableVm& vm,
     }
     return Error::Unavailable("metering: the balance of " + vm.owner_wallet +
                               " kept changing; retrying next run");
+}
+
+common::Status BillingService::MayStart(const std::string& owner,
+                                        std::uint64_t hourly_rate_micro_usdc) {
+    if (hourly_rate_micro_usdc == 0) return common::Ok();
+    auto wallet = domain::NormalizeWallet(owner);
+    if (!wallet) return wallet.error();
+    auto balance = ledger_.Balance(domain::UserBalance(*wallet));
+    if (!balance) return balance.error();
+    if (!balance->IsZero()) return common::Ok();
+    const auto rate = domain::Amount::Micros(static_cast<std::int64_t>(
+        std::min<std::uint64_t>(hourly_rate_micro_usdc, std::numeric_limits<std::int64_t>::max())));
+    return Error::PaymentRequired(
+        "your balance is 0 USDC and this VM costs " + domain::FormatAmount(rate) +
+        " USDC an hour: deposit USDC first (GET /api/billing/deposit-info says where to send it; "
+        "it is credited after the confirmations it names)");
 }
 
 Result<LowBalanceReport> BillingService::CheckBalances() {

@@ -310,6 +310,10 @@ Result<CreateVmOutcome> VmService::Create(const std::string& owner, CreateVmRequ
         vm.node_id = placement.node_id;
         vm.points = placement.points;
         vm.hourly_rate_micro_usdc = placement.hourly_rate_micro_usdc;
+        if (funds_ && vm.hourly_rate_micro_usdc > 0) {
+            if (auto st = funds_->MayStart(owner, vm.hourly_rate_micro_usdc); !st)
+                return st.error();
+        }
         json payload{{"vmId", vm.id},
                      {"name", vm.name},
                      {"hostname", hostname},
@@ -391,6 +395,10 @@ Result<ports::VmRecord> VmService::Act(const std::string& owner, const std::stri
     }
     switch (action) {
         case VmAction::kStart:
+            if (funds_ && vm->hourly_rate_micro_usdc > 0) {
+                if (auto st = funds_->MayStart(owner, vm->hourly_rate_micro_usdc); !st)
+                    return st.error();
+            }
             t.reason = "started by its owner";
             t.command = NewCommand(*vm, "start_vm", CommandPayload(*vm), now);
             break;

@@ -82,6 +82,9 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
          "a CGNAT node's relay gets this share of the node's revenue, in basis points"},
         {"billing.low_balance_horizon", "1h",
          "users are warned when their balance cannot pay this long of their running VMs"},
+        {"billing.require_balance_to_start", "true",
+         "VMs that cost something are created and started only for users with a balance above "
+         "zero (402 otherwise)"},
         {"billing.metering_interval", "1m",
          "how often whole hours are metered and balances checked"},
         {"billing.deposit_chain_id", "137", "chain users deposit USDC on (137: Polygon PoS)"},
@@ -269,6 +272,8 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
         c.billing.relay_share_bps = static_cast<std::uint32_t>(bps);
         DECLOUD_ASSIGN(ms, s.Duration("billing.low_balance_horizon"));
         c.billing.low_balance_horizon = ms;
+        DECLOUD_ASSIGN(c.billing.require_balance_to_start,
+                       s.Bool("billing.require_balance_to_start"));
         DECLOUD_ASSIGN(c.billing_metering_interval, s.Duration("billing.metering_interval"));
         if (c.billing_metering_interval < std::chrono::seconds{1})
             return Error::InvalidArgument("billing.metering_interval: at least 1s");

@@ -39,8 +39,8 @@ class BillingApiTest : public ::testing::Test {
             {"auth.admin_wallets=" + admin_->Address(),
              std::string("billing.deposit_address=") + kDepositAddress,
              "billing.deposit_chain_id=80002", "billing.deposit_confirmations=12",
-             "billing.metering_interval=1s", "nodes.heartbeat_flush_interval=50ms",
-             "vms.command_poll_interval=100ms"});
+             "billing.metering_interval=1s", "billing.require_balance_to_start=true",
+             "nodes.heartbeat_flush_interval=50ms", "vms.command_poll_interval=100ms"});
         port_ = started.port;
         orchestrator_ = started.process.release();
         ASSERT_TRUE(started.ready) << orchestrator_->Log();
@@ -184,7 +184,7 @@ TEST_F(BillingApiTest, InvariantsAreForAdminsOnly) {
 }
 
 TEST_F(BillingApiTest, TheMeteringJobStopsRunningVmsAtZeroBalanceAndADepositAllowsAStart) {
-    // A second user with nothing deposited.
+    // A second user with nothing deposited yet.
     const auto key = crypto::EthereumKey::Generate();
     auto session = testing::SignIn(port_, key);
     ASSERT_TRUE(session) << session.error().message;
@@ -237,13 +237,40 @@ TEST_F(BillingApiTest, TheMeteringJobStopsRunningVmsAtZeroBalanceAndADepositAllo
 
     const json create{{"name", "billed"}, {"cpuCores", 1},        {"memoryMib", 512},
                       {"diskGib", 2},     {"image", "debian-12"}, {"nodeId", node->id}};
+    const auto vm_count = [&] {
+        auto r = testing::HttpRequest(port_, "GET", "/api/vms", {}, {header});
+        return r ? json::parse(r->body, nullptr, false)["vms"].size() : 1000;
+    };
+    // Nothing deposited: a VM that costs something is refused with what to do, and nothing is
+    // created.
+    auto refused = testing::HttpRequest(port_, "POST", "/api/vms", create.dump(),
+                                        {header, {"Content-Type", "application/json"}});
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 402) << refused->body;
+    EXPECT_NE(refused->headers.find("application/problem+json"), std::string::npos);
+    EXPECT_NE(refused->body.find("deposit-info"), std::string::npos) << refused->body;
+    EXPECT_EQ(vm_count(), 0u);
+
+    // One micro-USDC is enough to start; a charge then takes it, as metering would.
+    const auto wallet = orchestrator::domain::NormalizeWallet(key.Address()).value();
+    Deposit(Amount::Micros(1), 99, wallet);
     auto created = testing::HttpRequest(port_, "POST", "/api/vms", create.dump(),
                                         {header, {"Content-Type", "application/json"}});
     ASSERT_TRUE(created);
     ASSERT_EQ(created->status, 201) << created->body;
+    EXPECT_EQ(vm_count(), 1u);
     const auto vm_id = json::parse(created->body)["id"].get<std::string>();
     ASSERT_TRUE(testing::WaitUntil([&] { return ack_all() > 0; }, 10s));
     ASSERT_EQ(vm_state(vm_id), "running");
+    auto charge = orchestrator::domain::BuildTransaction(
+        "test-charge:" + vm_id, orchestrator::domain::TransactionKind::kCharge,
+        {{orchestrator::domain::UserBalance(wallet), Amount::Micros(-1)},
+         {orchestrator::domain::NodeEarnings(
+              orchestrator::domain::NormalizeWallet(kOperator).value()),
+          Amount::Micros(1)}},
+        json{{"vmId", vm_id}}, std::chrono::system_clock::now());
+    ASSERT_TRUE(charge);
+    ASSERT_TRUE(ledger_->Post(*charge));
 
     // Balance zero with a running VM: the job (every second) stops it, and says so.
     ASSERT_TRUE(testing::WaitUntil([&] { return vm_state(vm_id) == "stopping"; }, 15s))
@@ -257,9 +284,15 @@ TEST_F(BillingApiTest, TheMeteringJobStopsRunningVmsAtZeroBalanceAndADepositAllo
     EXPECT_EQ(view["events"][0]["detail"]["vmIds"][0], vm_id);
     ASSERT_TRUE(testing::WaitUntil([&] { return ack_all() > 0; }, 10s));
     ASSERT_EQ(vm_state(vm_id), "stopped");  // stopped, not deleted
+    // Not startable again before a deposit; the refusal changes nothing.
+    auto unfunded =
+        testing::HttpRequest(port_, "POST", "/api/vms/" + vm_id + "/start", {}, {header});
+    ASSERT_TRUE(unfunded);
+    EXPECT_EQ(unfunded->status, 402) << unfunded->body;
+    EXPECT_EQ(vm_state(vm_id), "stopped");
+    EXPECT_EQ(ack_all(), 0) << "no command reached the node";
 
-    Deposit(Amount::Micros(50'000'000), 100,
-            orchestrator::domain::NormalizeWallet(key.Address()).value());
+    Deposit(Amount::Micros(50'000'000), 100, wallet);
     auto started =
         testing::HttpRequest(port_, "POST", "/api/vms/" + vm_id + "/start", {}, {header});
     ASSERT_TRUE(started);

@@ -207,6 +207,20 @@ TEST_F(BillingPgTest, DepositIsCreditedOncePerChainTransactionAndLog) {
     EXPECT_FALSE(billing_->CreditDeposit(kAlice, Usdc(1), 137, "0x1234", 0));
 }
 
+TEST_F(BillingPgTest, StartingAPaidVmNeedsABalanceAboveZero) {
+    const auto refused = billing_->MayStart(kAlice, 10);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, common::ErrorCode::kPaymentRequired);
+    EXPECT_NE(refused.error().message.find("0.000010 USDC an hour"), std::string::npos)
+        << refused.error().message;
+    EXPECT_TRUE(billing_->MayStart(kAlice, 0)) << "a free node needs no balance";
+    Deposit(kAlice, Amount::Micros(1), 1);
+    EXPECT_TRUE(billing_->MayStart(kAlice, 10));
+    EXPECT_TRUE(billing_->MayStart("0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb", 10))
+        << "the wallet is matched whatever its letter case";
+    EXPECT_FALSE(billing_->MayStart("not a wallet", 10));
+}
+
 TEST_F(BillingPgTest, ConcurrentReplaysOfOneDepositCreditItOnce) {
     constexpr int kThreads = 4;
     constexpr int kRounds = 25;

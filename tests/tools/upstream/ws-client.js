@@ -13,6 +13,8 @@
 //   node ws-client.js many URL --count 1000 --stats URL
 //       opens `count` connections at once, each echoes a unique text and binary message while all
 //       are open; {opened, echoed, mismatched, errors, upstreamActive, firstError}
+//   node ws-client.js console URL --token JWT [--send TEXT] [--expect TEXT] [--ms N]
+//       a DeCloud serial console: {open, status, body, sawExpected, output, dropped, close}
 //   node ws-client.js slow-reader URL --pause-ms 3000 --stats URL
 //       stops reading as soon as it is open, asks the upstream how much it sent after pause-ms,
 //       then reads every flooded message: {sentWhilePaused, received, bytes, inOrder, finished}
@@ -259,10 +261,50 @@ async function slowReader(url, options) {
     return { sentWhilePaused, received, bytes, inOrder };
 }
 
+// A DeCloud serial console (GET /api/vms/{id}/console): types `--send` (JSON input frames) once
+// open, every 2 s until the decoded output contains `--expect` or `--ms` pass, then closes.
+async function consoleSession(url, options) {
+    const headers = options.token ? { Authorization: `Bearer ${options.token}` } : {};
+    const result = await connect(url, [], { headers });
+    if (!result.ws) return { open: false, status: result.status, body: result.body };
+    const { ws } = result;
+    let output = '';
+    let dropped = 0;
+    let badFrames = 0;
+    let closeInfo = null;
+    ws.on('message', (data, isBinary) => {
+        try {
+            const frame = JSON.parse(data.toString('utf8'));
+            if (isBinary || frame.type !== 'output') throw new Error('not an output frame');
+            output += Buffer.from(frame.data, 'base64').toString('latin1');
+            dropped += frame.dropped;
+        } catch {
+            badFrames += 1;
+        }
+    });
+    ws.on('close', (code, reason) => { closeInfo = { code, reason: reason.toString() }; });
+    const expect = options.expect ?? '';
+    const deadline = Date.now() + Number(options.ms ?? 20000);
+    while (closeInfo === null && Date.now() < deadline && !(expect && output.includes(expect))) {
+        if (options.send) ws.send(JSON.stringify({ type: 'input', text: options.send }));
+        const until = Math.min(deadline, Date.now() + 2000);
+        while (closeInfo === null && Date.now() < until && !(expect && output.includes(expect)))
+            await sleep(50);
+    }
+    const sawExpected = expect !== '' && output.includes(expect);
+    if (closeInfo === null) {
+        const done = closed(ws);
+        ws.close(1000, 'test done');
+        await withTimeout(done, 10000, 'close');
+    }
+    return { open: true, sawExpected, output: output.slice(-2000), dropped, badFrames, close: closeInfo };
+}
+
 async function main() {
     const { command, url, options } = parseArgs(process.argv);
     const commands = {
         handshake, exchange, 'server-close': serverClose, many, 'slow-reader': slowReader,
+        console: consoleSession,
     };
     if (!commands[command]) throw new Error(`unknown command ${command}`);
     const report = await commands[command](url, options);

@@ -1,4 +1,4 @@
-import { get, type Template, type Vm } from '../api';
+import { del, get, put, type PublicPort, type Template, type Vm } from '../api';
 import type { Page } from '../main';
 import { append, clear, copyButton, h, mib, showError, spinner, table, usdc, when } from '../ui';
 import { actionButtons, kBusyStates, stateView } from '../vm_actions';
@@ -47,6 +47,51 @@ export const vmPage: Page = (main, params) => {
   let timer = 0;
   let stopped = false;
   let template: Template | null = null;
+  // Kept across reloads of the page's data, so a half-typed port survives the refresh timer.
+  const publicPorts = h('div', { 'data-testid': 'vm-public-ports' });
+  const portInput = h('input', { type: 'number', min: 1, max: 65535, placeholder: '8080', 'aria-label': 'VM port', 'data-testid': 'publish-port' });
+  const protocolInput = h('select', { 'aria-label': 'Protocol' }, h('option', { value: 'tcp' }, 'TCP'), h('option', { value: 'udp' }, 'UDP'));
+  const portErrors = h('div', {});
+  const publishButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'publish' }, 'Publish');
+  publishButton.addEventListener('click', () => {
+    const port = Number(portInput.value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      showError(portErrors, new Error('A port is a whole number from 1 to 65535.'));
+      return;
+    }
+    publishButton.disabled = true;
+    put<PublicPort>(`/api/vms/${id}/ports/${port}?protocol=${protocolInput.value}`).then(() => {
+      portInput.value = '';
+      showError(portErrors, null);
+      return loadPorts();
+    }, (e: unknown) => showError(portErrors, e)).finally(() => { publishButton.disabled = false; });
+  });
+  const publishForm = h('div', { class: 'actions' }, portInput, protocolInput, publishButton);
+
+  // Ports published through the relay of a node behind CGNAT: reachable from anywhere.
+  async function loadPorts(): Promise<void> {
+    let ports: PublicPort[];
+    try {
+      ports = (await get<{ ports: PublicPort[] }>(`/api/vms/${id}/ports`)).ports;
+    } catch (e) {
+      showError(portErrors, e);
+      return;
+    }
+    clear(publicPorts);
+    if (!ports.length) {
+      append(publicPorts, h('p', { class: 'muted small' }, 'No port published. A VM on a node behind CGNAT can publish a port on its relay\'s public address.'));
+      return;
+    }
+    append(publicPorts, h('ul', {}, ...ports.map((p) => {
+      const remove = h('button', { type: 'button', class: 'secondary small' }, 'Remove');
+      remove.addEventListener('click', () => {
+        remove.disabled = true;
+        del(`/api/vms/${id}/ports/${p.vmPort}?protocol=${p.protocol}`).then(() => loadPorts(),
+          (e: unknown) => { remove.disabled = false; showError(portErrors, e); });
+      });
+      return h('li', {}, `${p.protocol.toUpperCase()} ${p.vmPort} → `, h('code', {}, p.publicUrl), ' ', copyButton(p.publicUrl), ' ', remove);
+    })));
+  }
 
   async function load(): Promise<void> {
     let vm: Vm;
@@ -90,7 +135,8 @@ export const vmPage: Page = (main, params) => {
                 : h('code', {}, `${vm.addresses[0] ?? '<vm address>'}:${p.port}`))))
           : null,
         h('p', { class: 'muted small' }, 'HTTP ports are reached through the node\'s ingress proxy by path (above) or by host name ',
-          h('code', {}, `<port>-<name>.<vm domain>`), '; SSH with the keys you chose: ', h('code', {}, 'ssh decloud@<address>'), '.')),
+          h('code', {}, `<port>-<name>.<vm domain>`), '; SSH with the keys you chose: ', h('code', {}, 'ssh decloud@<address>'), '.'),
+        h('h3', {}, 'Public ports'), publicPorts, publishForm, portErrors),
       h('section', { class: 'card' }, h('h2', {}, 'Events'),
         table(['When', 'Change', 'Why'], events.slice().reverse().map((e) => [
           when(e.at), `${e.from ?? '–'} → ${e.to}`, e.reason,
@@ -104,6 +150,7 @@ export const vmPage: Page = (main, params) => {
   }
 
   void load();
+  void loadPorts();
   return () => {
     stopped = true;
     window.clearTimeout(timer);

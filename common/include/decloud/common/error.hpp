@@ -15,6 +15,7 @@ enum class ErrorCode {
     kUnprocessable,     // well-formed, but cannot be satisfied (e.g. no node can host this VM)
     kUnauthenticated,   // no or bad credentials
     kPermissionDenied,  // credentials fine, but not allowed to touch this
+    kPaymentRequired,   // the account's balance cannot pay for what was asked
     kPayloadTooLarge,
     kRateLimited,
     kUnavailable,  // a dependency (database, daemon) cannot be reached now; retrying may help
@@ -41,6 +42,9 @@ struct Error {
     }
     static Error PermissionDenied(std::string msg) {
         return {ErrorCode::kPermissionDenied, std::move(msg)};
+    }
+    static Error PaymentRequired(std::string msg) {
+        return {ErrorCode::kPaymentRequired, std::move(msg)};
     }
     static Error Unavailable(std::string msg) { return {ErrorCode::kUnavailable, std::move(msg)}; }
     static Error Timeout(std::string msg) { return {ErrorCode::kTimeout, std::move(msg)}; }

@@ -73,7 +73,7 @@ class LibvirtEventLoop {
 namespace {
 
 // What the stream's event callback shares with the LibvirtConsoleStream: the callback runs on
-// the event loop thread and holds its own reference (freed by libvirt through FreeState).
+// the event loop thread and reaches it through a reference of its own (CallbackRef).
 struct StreamState {
     std::mutex mutex;
     virStreamPtr stream = nullptr;  // owned by LibvirtConsoleStream
@@ -81,7 +81,25 @@ struct StreamState {
     bool ended = false;  // guarded by mutex; no sink call after it is set
 };
 
-void FreeState(void* opaque) { delete static_cast<std::shared_ptr<StreamState>*>(opaque); }
+// The event callback's opaque: its own reference to the state. Freed by us, not through
+// libvirt's free callback (libvirt 9.0 dropped it without calling that when a stream was removed
+// and aborted, leaking the state), and only on the event loop thread after the callback was
+// removed: a dispatch already under way runs on that thread too, so it has finished by then.
+using CallbackRef = std::shared_ptr<StreamState>;
+
+void FreeCallbackRefOnLoop(CallbackRef* ref) {
+    const int timer = virEventAddTimeout(
+        0,
+        [](int id, void* opaque) {
+            virEventRemoveTimeout(id);
+            delete static_cast<CallbackRef*>(opaque);
+        },
+        ref, nullptr);
+    // Without a timer the reference stays: a few bytes, rather than a callback on freed memory.
+    if (timer < 0)
+        spdlog::warn("libvirt console: cannot schedule the release of a stream's state: {}",
+                     virGetLastErrorMessage());
+}
 
 // Stops the stream's events and aborts it; mutex held, not yet ended.
 void EndLocked(StreamState& state) {
@@ -91,7 +109,7 @@ void EndLocked(StreamState& state) {
 }
 
 void OnStreamEvent(virStreamPtr stream, int events, void* opaque) {
-    auto& state = **static_cast<std::shared_ptr<StreamState>*>(opaque);
+    auto& state = **static_cast<CallbackRef*>(opaque);
     const std::lock_guard lock(state.mutex);
     if (state.ended) return;
     std::string reason;
@@ -119,11 +137,15 @@ void OnStreamEvent(virStreamPtr stream, int events, void* opaque) {
 class LibvirtConsoleStream final : public ports::ConsoleStream {
   public:
     LibvirtConsoleStream(ConnectionHandle conn, std::shared_ptr<StreamState> state,
-                         std::shared_ptr<LibvirtEventLoop> loop)
-        : conn_(std::move(conn)), state_(std::move(state)), loop_(std::move(loop)) {}
+                         CallbackRef* callback_ref, std::shared_ptr<LibvirtEventLoop> loop)
+        : conn_(std::move(conn)),
+          state_(std::move(state)),
+          callback_ref_(callback_ref),
+          loop_(std::move(loop)) {}
 
     ~LibvirtConsoleStream() override {
-        Close();
+        Close();  // the callback is removed: no new dispatch starts
+        FreeCallbackRefOnLoop(callback_ref_);
         const ScopedSigpipeBlock no_sigpipe;
         virStreamFree(state_->stream);
         conn_.reset();
@@ -160,6 +182,7 @@ class LibvirtConsoleStream final : public ports::ConsoleStream {
   private:
     ConnectionHandle conn_;
     std::shared_ptr<StreamState> state_;
+    CallbackRef* callback_ref_;               // the callback's opaque
     std::shared_ptr<LibvirtEventLoop> loop_;  // outlives the stream's callbacks
 };
 
@@ -208,14 +231,14 @@ Result<std::unique_ptr<ports::ConsoleStream>> LibvirtConsoles::Open(const std::s
             return Error::Conflict("the console of " + name + " cannot be opened: " + why);
         return Error::Unavailable("opening the console of " + name + ": " + why);
     }
-    auto* opaque = new std::shared_ptr<StreamState>(state);
+    auto* opaque = new CallbackRef(state);
     {
         // The callback may fire at once on the loop thread; it waits for this lock.
         const std::lock_guard lock(state->mutex);
         if (virStreamEventAddCallback(
                 stream,
                 VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP,
-                OnStreamEvent, opaque, FreeState) < 0) {
+                OnStreamEvent, opaque, nullptr) < 0) {
             const std::string why = virGetLastErrorMessage();
             delete opaque;
             virStreamAbort(stream);
@@ -225,7 +248,7 @@ Result<std::unique_ptr<ports::ConsoleStream>> LibvirtConsoles::Open(const std::s
     }
     spdlog::info("opened the console of {}", name);
     return std::unique_ptr<ports::ConsoleStream>(
-        std::make_unique<LibvirtConsoleStream>(std::move(conn), std::move(state), loop_));
+        std::make_unique<LibvirtConsoleStream>(std::move(conn), std::move(state), opaque, loop_));
 }
 
 }  // namespace decloud::agent::adapters

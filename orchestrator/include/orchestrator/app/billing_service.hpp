@@ -8,6 +8,7 @@
 #include "decloud/common/result.hpp"
 #include "orchestrator/app/vm_service.hpp"
 #include "orchestrator/domain/ledger.hpp"
+#include "orchestrator/ports/funds_check.hpp"
 #include "orchestrator/ports/ledger_repository.hpp"
 
 namespace decloud::orchestrator::app {
@@ -27,6 +28,9 @@ struct BillingOptions {
     common::Duration low_balance_horizon = std::chrono::hours{1};
     // At most this many hours are metered per run (a long catch-up continues next run).
     std::size_t max_hours_per_run = 24 * 7;
+    // VMs that cost something are created and started only for users with a balance above zero
+    // (the orchestrator wires this check into the VM use cases).
+    bool require_balance_to_start = true;
     DepositInfo deposit;
 };
 
@@ -70,11 +74,15 @@ struct TransactionPage {
 // The billing use cases over the ledger. Blocking, thread-safe; run it off the I/O threads.
 // Every ledger movement is one database transaction with an idempotency key: calling a use case
 // again with the same key returns the first result and moves nothing.
-class BillingService {
+class BillingService final : public ports::FundsCheck {
   public:
     // `vms` stops VMs of users whose balance reached zero (through its owner stop use case).
     BillingService(ports::LedgerRepository& ledger, VmService& vms, const common::Clock& clock,
                    BillingOptions options);
+
+    // ports::FundsCheck: kPaymentRequired at a zero balance, saying how to deposit.
+    common::Status MayStart(const std::string& owner,
+                            std::uint64_t hourly_rate_micro_usdc) override;
 
     // Deposit watcher: credits `amount` to the wallet's balance, once per (chain id, transaction
     // hash, log index). kConflict if that key was credited with another wallet or amount.

@@ -13,6 +13,7 @@
 #include "orchestrator/domain/scheduling.hpp"
 #include "orchestrator/domain/vm_template.hpp"
 #include "orchestrator/ports/community_template_repository.hpp"
+#include "orchestrator/ports/funds_check.hpp"
 #include "orchestrator/ports/user_repository.hpp"
 #include "orchestrator/ports/vm_repository.hpp"
 
@@ -107,6 +108,8 @@ class VmService {
     const domain::VmTemplate* FindTemplate(std::string_view id) const;
     // Community templates ("<name>.v<n>" ids), looked up when no seed template has the id; a
     // deprecated version is refused for new VMs (kUnprocessable). Null: seed templates only.
+    // Creating or starting a VM that costs something asks `funds` first (null: never refused).
+    void SetFundsCheck(ports::FundsCheck* funds) { funds_ = funds; }
     void SetCommunityTemplates(ports::CommunityTemplateRepository* repository) {
         community_ = repository;
     }
@@ -133,6 +136,7 @@ class VmService {
     std::function<void(const std::string&)> listener_;
     std::vector<domain::VmTemplate> templates_;
     ports::CommunityTemplateRepository* community_ = nullptr;
+    ports::FundsCheck* funds_ = nullptr;
     mutable std::mutex hints_mutex_;
     std::unordered_set<std::string> nodes_with_commands_;
 };

@@ -8,14 +8,13 @@ TestOrchestrator StartTestOrchestrator(const std::string& binary, const std::str
     TestOrchestrator out;
     out.port = FreeTcpPort();
     const auto origin = out.Origin();
-    std::vector<std::string> sets{"server.port=" + std::to_string(out.port),
-                                  "database.url=" + database_url,
-                                  "auth.domain=" + origin,
-                                  "auth.uri=http://" + origin,
-                                  "auth.chain_ids=31337",
-                                  "auth.key_file=" + dir + "/jwt.keys",
-                                  "auth.rate_limit_per_minute=100000",
-                                  "auth.rate_limit_burst=100000"};
+    std::vector<std::string> sets{
+        "server.port=" + std::to_string(out.port), "database.url=" + database_url,
+        "auth.domain=" + origin, "auth.uri=http://" + origin, "auth.chain_ids=31337",
+        "auth.key_file=" + dir + "/jwt.keys", "auth.rate_limit_per_minute=100000",
+        "auth.rate_limit_burst=100000",
+        // Tests about billing turn it back on; others need no deposit.
+        "billing.require_balance_to_start=false"};
     sets.insert(sets.end(), settings.begin(), settings.end());
     std::vector<std::string> args;
     for (auto& s : sets) {

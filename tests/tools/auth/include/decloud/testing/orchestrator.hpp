@@ -11,7 +11,8 @@ namespace decloud::testing {
 
 // A decloud-orchestrator process for a test: on a free loopback port, against `database_url`,
 // with sign-in bound to http://127.0.0.1:<port> on chain 31337, its token key in `dir` and
-// sign-in limits high enough not to get in the way. `settings` ("key=value") come last and win.
+// sign-in limits high enough not to get in the way, and VMs startable without a deposit. `settings`
+// ("key=value") come last and win.
 struct TestOrchestrator {
     std::unique_ptr<ChildProcess> process;
     std::uint16_t port = 0;
