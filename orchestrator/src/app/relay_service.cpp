@@ -431,7 +431,14 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         if (a.cgnat_public_key.empty()) continue;
         JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
         const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
+        bool traffic_due = false;
         if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0)) {
+            std::lock_guard lock(mu_);
+            const auto it = last_traffic_.find(a.id);
+            traffic_due = it == last_traffic_.end() || now - it->second >= options_.traffic_interval;
+            if (traffic_due) last_traffic_[a.id] = now;
+        }
+        if (traffic_due) {
             if (auto st = relays_.RecordTraffic(a.id, peer->rx_bytes, peer->tx_bytes, now); !st)
                 spdlog::warn("relay assignment {}: recording traffic failed: {}", a.id,
                              st.error().message);
@@ -441,6 +448,14 @@ common::Status RelayService::RecordReport(const std::string& node_id,
             learned_endpoints_[a.id] = peer->endpoint;
         }
     }
+    bool audit_due = false;
+    {
+        std::lock_guard lock(mu_);
+        const auto it = last_port_audit_.find(node_id);
+        audit_due = it == last_port_audit_.end() || now - it->second >= options_.port_audit_interval;
+        if (audit_due) last_port_audit_[node_id] = now;
+    }
+    if (audit_due) AuditForwards(node_id, report, *as_cgnat, *as_relay, now);
     // A rotation that cannot move on now is retried with the next report; the tunnels' state
     // above is recorded regardless.
     if (auto st = AdvanceRotations(node_id, report, *as_cgnat, *as_relay, now); !st)
@@ -561,6 +576,77 @@ Result<std::optional<ports::KeyRotation>> RelayService::KeyRotationOf(const std:
     for (auto& r : *rotations)
         if (r.node_id == node_id) return std::optional<ports::KeyRotation>(std::move(r));
     return std::optional<ports::KeyRotation>();
+}
+
+// An agent reads its forwards back from the kernel when it reports, and the next heartbeat reply
+// re-applies the desired ones over what it read, so a difference (a rule deleted by hand, a
+// mapping allocated after the report) normally heals by itself: the first one is recorded in
+// the assignment's events. One that is still there at the next audit is repaired, which counts
+// towards failing over to another relay.
+void RelayService::AuditForwards(const std::string& node_id, const proto::RelayReport& report,
+                                 const std::vector<RelayAssignment>& as_cgnat,
+                                 const std::vector<RelayAssignment>& as_relay,
+                                 common::TimePoint now) {
+    struct Check {
+        const RelayAssignment* assignment;
+        const proto::RelayInterfaceReport* seen;
+        std::size_t desired;
+    };
+    std::vector<Check> checks;
+    if (!as_relay.empty()) {
+        // The relay side: one interface carries the ports of every tunnel.
+        auto mappings = relays_.MappingsForRelay(node_id);
+        if (!mappings) {
+            spdlog::warn("node {}: port audit: {}", node_id, mappings.error().message);
+            return;
+        }
+        std::unordered_set<std::string> ids;
+        for (const auto& a : as_relay) ids.insert(a.id);
+        std::size_t desired = 0;
+        for (const auto& m : *mappings) desired += ids.contains(m.assignment_id) ? 1 : 0;
+        const auto* seen = FindInterface(report, domain::RelayInterfaceName(node_id));
+        for (const auto& a : as_relay) checks.push_back({&a, seen, desired});
+    }
+    for (const auto& a : as_cgnat) {
+        if (a.role != RelayRole::kPrimary) continue;
+        auto mappings = relays_.MappingsForRelay(a.relay_node_id);
+        if (!mappings) {
+            spdlog::warn("node {}: port audit: {}", node_id, mappings.error().message);
+            return;
+        }
+        std::size_t desired = 0;
+        for (const auto& m : *mappings)
+            desired += m.assignment_id == a.id && !m.vm_address.empty() ? 1 : 0;
+        checks.push_back({&a, FindInterface(report, a.interface_name), desired});
+    }
+    for (const auto& [a, seen, desired] : checks) {
+        // A missing interface is the tunnel judge's business, not a forwarding difference.
+        if (!seen || !domain::IsLive(a->state)) continue;
+        const bool differs = seen->forwards != desired;
+        bool differed_before = false;
+        {
+            std::lock_guard lock(mu_);
+            differed_before = forwards_differed_.contains(a->id);
+            if (differs) {
+                forwards_differed_.insert(a->id);
+            } else {
+                forwards_differed_.erase(a->id);
+            }
+        }
+        if (!differs) continue;
+        const std::string what = "port audit: " + std::to_string(seen->forwards) + " of " +
+                                 std::to_string(desired) + " forwards installed on " +
+                                 seen->interface + " of node " + node_id;
+        if (!differed_before) {
+            spdlog::info("relay assignment {}: {}", a->id, what);
+            if (auto st = relays_.RecordEvent(a->id, what + "; the node re-applies them", now); !st)
+                spdlog::warn("relay assignment {}: {}", a->id, st.error().message);
+            continue;
+        }
+        if (auto repaired = Repair(a->id, what + " at two audits in a row"); !repaired)
+            spdlog::warn("relay assignment {}: repair after the port audit: {}", a->id,
+                         repaired.error().message);
+    }
 }
 
 void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,

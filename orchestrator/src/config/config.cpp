@@ -68,6 +68,10 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"relay.release_after_offline", "30m",
          "a CGNAT node offline this long has its relay assignments released"},
         {"relay.handshake_stale_after", "3m", "a tunnel without a handshake this long is degraded"},
+        {"relay.port_audit_interval", "5m",
+         "how often nodes' installed port forwards are compared with the desired ones"},
+        {"relay.traffic_interval", "30s",
+         "how often tunnels' transfer counters become traffic and bandwidth figures"},
         {"relay.degraded_grace", "1m", "a degraded tunnel gets this long to recover, then repair"},
         {"relay.provisioning_timeout", "3m", "a new tunnel not up after this long is repaired"},
         {"relay.repair_timeout", "2m", "time one repair attempt gets before the next"},
@@ -246,6 +250,10 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     c.relays.release_after_offline = ms;
     DECLOUD_ASSIGN(ms, s.Duration("relay.handshake_stale_after"));
     c.relays.handshake_stale_after = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.port_audit_interval"));
+    c.relays.port_audit_interval = ms;
+    DECLOUD_ASSIGN(ms, s.Duration("relay.traffic_interval"));
+    c.relays.traffic_interval = ms;
     DECLOUD_ASSIGN(ms, s.Duration("relay.degraded_grace"));
     c.relays.policy.degraded_grace = ms;
     DECLOUD_ASSIGN(ms, s.Duration("relay.provisioning_timeout"));

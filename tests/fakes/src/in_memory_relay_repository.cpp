@@ -252,6 +252,19 @@ Result<RelayAssignment> InMemoryRelayRepository::Transition(
     return ApplyLocked(assignment_id, to, reason, now);
 }
 
+common::Status InMemoryRelayRepository::RecordEvent(const std::string& assignment_id,
+                                                    const std::string& reason,
+                                                    common::TimePoint now) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    const auto it = assignments_.find(assignment_id);
+    if (it == assignments_.end())
+        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    const auto& a = it->second;
+    events_[assignment_id].push_back(RelayEvent{now, a.state, a.state, a.role, reason});
+    return common::Ok();
+}
+
 Result<RelayAssignment> InMemoryRelayRepository::SetCgnatKey(const std::string& assignment_id,
                                                              const std::string& public_key,
                                                              common::TimePoint now) {

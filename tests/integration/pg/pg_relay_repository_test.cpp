@@ -338,6 +338,12 @@ TEST_F(PgRelayRepositoryTest, StateChangesAreCheckedAndKeptWithTheirReasons) {
     ASSERT_TRUE(repo_->SetCgnatKey(a.id, "wg-cgnat-rotated", t0_ + seconds{800}));
     ASSERT_TRUE(repo_->SetCgnatKey(a.id, "wg-cgnat-rotated", t0_ + seconds{801}));
     EXPECT_EQ(repo_->Get(a.id)->cgnat_public_key, "wg-cgnat-rotated");
+    // An observation leaves the state as it is.
+    ASSERT_TRUE(repo_->RecordEvent(a.id, "port audit: 0 of 1 forwards", t0_ + seconds{900}));
+    EXPECT_EQ(repo_->Get(a.id)->state, RelayState::kActive);
+    EXPECT_EQ(repo_->Get(a.id)->state_changed_at, t0_ + seconds{700});
+    EXPECT_EQ(repo_->RecordEvent("00000000-0000-4000-8000-000000000000", "x", t0_).error().code,
+              common::ErrorCode::kNotFound);
 
     const auto events = repo_->Events(a.id);
     ASSERT_TRUE(events);
@@ -354,8 +360,9 @@ TEST_F(PgRelayRepositoryTest, StateChangesAreCheckedAndKeptWithTheirReasons) {
                            "repairing>active repaired",
                            "active>active the CGNAT node rotated its WireGuard key to "
                            "wg-cgnat-rotated",
+                           "active>active port audit: 0 of 1 forwards",
                        }));
-    EXPECT_EQ(events->back().at, t0_ + seconds{800});
+    EXPECT_EQ(events->back().at, t0_ + seconds{900});
 }
 
 TEST_F(PgRelayRepositoryTest, RelayKeyRotationReachesItsLiveAssignments) {

@@ -541,12 +541,60 @@ TEST_F(RelayExchangeTest, RelayCountersAddUpToBytesRelayedAcrossResets) {
         return report;
     };
     ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(1000, 500)));
+    // Counters are read once per traffic_interval (30 s), not at every heartbeat.
+    clock_.Advance(10s);
+    ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(2000, 600)));
+    EXPECT_EQ(service_.Stats()->bytes_relayed, 1500u);
+    clock_.Advance(20s);
     ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(3000, 700)));
     EXPECT_EQ(service_.Stats()->bytes_relayed, 3700u);
     // The interface was recreated: its counters start again from zero.
+    clock_.Advance(30s);
     ASSERT_TRUE(service_.RecordReport(primary_.relay_node_id, with_counters(100, 50)));
     EXPECT_EQ(service_.Stats()->bytes_relayed, 3850u);
     EXPECT_EQ(service_.Stats()->failovers, 0u);
+}
+
+TEST_F(RelayExchangeTest, PortAuditRecordsADifferenceAndRepairsOneThatStays) {
+    const auto vm = AddVm(cgnat_);
+    ASSERT_TRUE(service_.AllocatePortForVm(vm, 8080, domain::PortProtocol::kTcp));
+    const auto relay = primary_.relay_node_id;
+    auto reporting = [&](std::uint32_t forwards) {
+        auto report = Report(KeyOf(relay), domain::RelayInterfaceName(relay), Key('C'),
+                             clock_.Now());
+        report.interfaces[0].forwards = forwards;
+        return service_.RecordReport(relay, report);
+    };
+    auto audit_events = [&] {
+        std::size_t n = 0;
+        for (const auto& e : *relays_.Events(primary_.id))
+            n += e.reason.find("port audit") != std::string::npos ? 1 : 0;
+        return n;
+    };
+    clock_.Advance(5min);  // the set-up's reports audited nodes without tunnels up yet
+    ASSERT_TRUE(reporting(0));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+    ASSERT_EQ(audit_events(), 1u);
+    EXPECT_NE(relays_.Events(primary_.id)->back().reason.find("0 of 1 forwards installed"),
+              std::string::npos)
+        << relays_.Events(primary_.id)->back().reason;
+
+    // Not audited again before port_audit_interval.
+    clock_.Advance(1min);
+    ASSERT_TRUE(reporting(0));
+    EXPECT_EQ(audit_events(), 1u);
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+
+    // Still missing five minutes later: repaired.
+    clock_.Advance(4min);
+    ASSERT_TRUE(reporting(0));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kRepairing);
+    EXPECT_NE(Current(primary_.id).state_reason.find("two audits in a row"), std::string::npos);
+
+    // Healed: the next audit records nothing.
+    clock_.Advance(5min);
+    ASSERT_TRUE(reporting(1));
+    EXPECT_EQ(audit_events(), 2u);  // the first difference and the repair
 }
 
 TEST_F(RelayExchangeTest, PortsOfDeletedOrMovedVmsArePrunedAndVmsFollowTheirNodesRelay) {

@@ -33,6 +33,10 @@ struct RelayServiceOptions {
     // A tunnel whose latest handshake is older than this is degraded. WireGuard renews its
     // session every 2 minutes while keepalives (25 s) flow, so a healthy tunnel never gets there.
     common::Duration handshake_stale_after = std::chrono::minutes{3};
+    // How often a node's reported port forwards are compared with the ones it should have.
+    common::Duration port_audit_interval = std::chrono::minutes{5};
+    // How often a tunnel's transfer counters are turned into traffic and bandwidth figures.
+    common::Duration traffic_interval = std::chrono::seconds{30};
 };
 
 // Who is asking: admins see every relay, an operator the assignments involving a node of theirs
@@ -175,6 +179,12 @@ class RelayService {
                  const std::unordered_map<std::string, bool>& online,
                  std::vector<domain::RelayCandidate>& candidates, common::TimePoint now,
                  RelayReconcileResult& result);
+    // Compares the forwards `report` says are installed with the ones DesiredState gives the
+    // node (domain::AuditForwards); see the definition for what a difference leads to.
+    void AuditForwards(const std::string& node_id, const proto::RelayReport& report,
+                       const std::vector<domain::RelayAssignment>& as_cgnat,
+                       const std::vector<domain::RelayAssignment>& as_relay,
+                       common::TimePoint now);
     // One tunnel's health as seen by one of its ends.
     void JudgeTunnel(const domain::RelayAssignment& a, const proto::RelayInterfaceReport* seen,
                      const std::string& peer_key, common::TimePoint now);
@@ -204,6 +214,9 @@ class RelayService {
     // is (the usual case). Set by a request on this replica; refreshed by every relay pass, so a
     // rotation requested on another replica is seen within one reconcile interval.
     bool rotations_hint_ = false;
+    std::unordered_map<std::string, common::TimePoint> last_port_audit_;  // node -> last audit
+    std::unordered_set<std::string> forwards_differed_;  // assignments off at their last audit
+    std::unordered_map<std::string, common::TimePoint> last_traffic_;  // assignment -> recorded
 };
 
 }  // namespace decloud::orchestrator::app

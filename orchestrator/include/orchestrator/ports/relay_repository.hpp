@@ -125,6 +125,9 @@ class RelayRepository {
     virtual common::Result<std::vector<domain::RelayEvent>> Events(
         const std::string& assignment_id) = 0;
 
+    // Records an event on the assignment that leaves its state as it is (an observation).
+    virtual common::Status RecordEvent(const std::string& assignment_id, const std::string& reason,
+                                       common::TimePoint now) = 0;
     // Applies a state change under a row lock (domain::ApplyTransition; kConflict when it is not
     // allowed or the assignment is not in one of `expected_from`, when that is not empty).
     // Going to removed deletes the assignment's port mappings, and for a primary clears its

@@ -684,6 +684,18 @@ Result<RelayAssignment> PgRelayRepository::Transition(const std::string& assignm
     });
 }
 
+common::Status PgRelayRepository::RecordEvent(const std::string& assignment_id,
+                                              const std::string& reason, common::TimePoint now) {
+    return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        if (!ValidId(assignment_id) || tx.exec_params(kLockAssignment, assignment_id).empty())
+            return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+        auto a = SelectAssignment(tx, assignment_id);
+        if (!a) return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+        InsertEvent(tx, assignment_id, {now, a->state, a->state, a->role, reason});
+        return true;
+    }));
+}
+
 Result<RelayAssignment> PgRelayRepository::SetCgnatKey(const std::string& assignment_id,
                                                        const std::string& public_key,
                                                        common::TimePoint now) {

@@ -42,6 +42,8 @@ class PgRelayRepository final : public ports::RelayRepository {
     common::Result<std::vector<domain::RelayAssignment>> Live() override;
     common::Result<std::vector<domain::RelayEvent>> Events(
         const std::string& assignment_id) override;
+    common::Status RecordEvent(const std::string& assignment_id, const std::string& reason,
+                               common::TimePoint now) override;
     common::Result<domain::RelayAssignment> Transition(
         const std::string& assignment_id, const std::vector<domain::RelayState>& expected_from,
         domain::RelayState to, const std::string& reason, common::TimePoint now) override;

@@ -43,6 +43,8 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     common::Result<std::vector<orchestrator::domain::RelayAssignment>> Live() override;
     common::Result<std::vector<orchestrator::domain::RelayEvent>> Events(
         const std::string& assignment_id) override;
+    common::Status RecordEvent(const std::string& assignment_id, const std::string& reason,
+                               common::TimePoint now) override;
     common::Result<orchestrator::domain::RelayAssignment> Transition(
         const std::string& assignment_id,
         const std::vector<orchestrator::domain::RelayState>& expected_from,
