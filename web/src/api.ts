@@ -46,6 +46,8 @@ function hintFor(status: number, retryAfter: string | null): string {
       return 'Correct the value named above and try again.';
     case 401:
       return 'Your session has ended. Sign in again with your wallet.';
+    case 402:
+      return 'Your balance is zero. Deposit USDC (Billing shows where), wait for the confirmations it names, then try again.';
     case 403:
       return 'Your wallet may not do this (operator or admin only).';
     case 404:
@@ -53,7 +55,7 @@ function hintFor(status: number, retryAfter: string | null): string {
     case 409:
       return 'Another change is under way or the state does not allow it. Wait for it to finish, then retry.';
     case 422:
-      return 'No node can take this. Ask for fewer cores, memory or disk, another tier, or pick a node with free capacity in the marketplace.';
+      return 'It cannot be done as asked; the detail above says why (for a VM: ask for fewer cores, memory or disk, another tier, or pick a node with free capacity).';
     case 429:
       return `Too many attempts. Wait ${retryAfter ?? 'a minute'} seconds and try again.`;
     case 502:
