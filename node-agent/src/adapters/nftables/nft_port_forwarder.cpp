@@ -148,38 +148,32 @@ Status NftPortForwarder::ChangeLocked(const std::string& interface, DiffFor diff
     }
 }
 
-Status NftPortForwarder::Apply(const std::string& interface,
-                               const std::vector<ports::PortMapping>& mappings) {
+Status NftPortForwarder::SetMappings(const std::string& interface,
+                                     const std::vector<ports::PortMapping>& mappings,
+                                     relay::HeldElsewhere held_elsewhere, bool read_first) {
     if (!relay::IsValidInterfaceName(interface))
         return Error::InvalidArgument("invalid interface name '" + interface + "'");
     if (auto valid = relay::ValidateMappings(mappings); !valid) return valid;
     std::lock_guard lock(mu_);
+    if (read_first) cache_.reset();
     return ChangeLocked(interface, [&](const relay::NftTableState& state) {
-        return relay::DiffMappings(interface, mappings, state);
+        return relay::DiffMappings(interface, mappings, state, held_elsewhere);
     });
+}
+
+Status NftPortForwarder::Apply(const std::string& interface,
+                               const std::vector<ports::PortMapping>& mappings) {
+    return SetMappings(interface, mappings, relay::HeldElsewhere::kConflict, false);
 }
 
 Status NftPortForwarder::Claim(const std::string& interface,
                                const std::vector<ports::PortMapping>& mappings) {
-    if (!relay::IsValidInterfaceName(interface))
-        return Error::InvalidArgument("invalid interface name '" + interface + "'");
-    if (auto valid = relay::ValidateMappings(mappings); !valid) return valid;
-    std::lock_guard lock(mu_);
-    return ChangeLocked(interface, [&](const relay::NftTableState& state) {
-        return relay::DiffMappings(interface, mappings, state, relay::HeldElsewhere::kTakeOver);
-    });
+    return SetMappings(interface, mappings, relay::HeldElsewhere::kTakeOver, false);
 }
 
 Status NftPortForwarder::Reconcile(const std::string& interface,
                                    const std::vector<ports::PortMapping>& mappings) {
-    if (!relay::IsValidInterfaceName(interface))
-        return Error::InvalidArgument("invalid interface name '" + interface + "'");
-    if (auto valid = relay::ValidateMappings(mappings); !valid) return valid;
-    std::lock_guard lock(mu_);
-    cache_.reset();
-    return ChangeLocked(interface, [&](const relay::NftTableState& state) {
-        return relay::DiffMappings(interface, mappings, state);
-    });
+    return SetMappings(interface, mappings, relay::HeldElsewhere::kConflict, true);
 }
 
 Result<std::vector<ports::PortMapping>> NftPortForwarder::Read(const std::string& interface) {

@@ -69,6 +69,11 @@ class NftPortForwarder final : public ports::PortForwarder {
     common::Result<NftOutcome> RunNftLocked(const std::string& commands, bool json);
     common::Result<domain::relay::NftTableState> ReadTableLocked();
     common::Status RunLocked(const std::string& commands);
+    // Apply, Claim and Reconcile: validates, then ChangeLocked with DiffMappings (after reading
+    // the table again when `read_first`).
+    common::Status SetMappings(const std::string& interface,
+                               const std::vector<ports::PortMapping>& mappings,
+                               domain::relay::HeldElsewhere held_elsewhere, bool read_first);
     // Computes and applies a diff against the cached state; `diff_for` is DiffMappings or
     // RemovalDiff bound to the interface.
     template <class DiffFor>
