@@ -453,9 +453,8 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     EXPECT_EQ(events.size(), 1u) << "the VM's events say the URL changed";
     auto [new_address, new_port] = Split(moved_url);
     ws = WebSocketFromUser(new_address, new_port);
-    EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}))
-        << ws.dump() << "\n"
-        << LogsOfAll();
+    EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}})) << ws.dump() << "\n"
+                                                                       << LogsOfAll();
 
     // 5. The CGNAT node leaves (offline past the grace period): the relay's peer, its map
     //    elements and its addresses go.

@@ -435,7 +435,8 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0)) {
             std::lock_guard lock(mu_);
             const auto it = last_traffic_.find(a.id);
-            traffic_due = it == last_traffic_.end() || now - it->second >= options_.traffic_interval;
+            traffic_due =
+                it == last_traffic_.end() || now - it->second >= options_.traffic_interval;
             if (traffic_due) last_traffic_[a.id] = now;
         }
         if (traffic_due) {
@@ -452,7 +453,8 @@ common::Status RelayService::RecordReport(const std::string& node_id,
     {
         std::lock_guard lock(mu_);
         const auto it = last_port_audit_.find(node_id);
-        audit_due = it == last_port_audit_.end() || now - it->second >= options_.port_audit_interval;
+        audit_due =
+            it == last_port_audit_.end() || now - it->second >= options_.port_audit_interval;
         if (audit_due) last_port_audit_[node_id] = now;
     }
     if (audit_due) AuditForwards(node_id, report, *as_cgnat, *as_relay, now);

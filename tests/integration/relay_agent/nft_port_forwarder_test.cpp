@@ -293,8 +293,7 @@ TEST_F(NftPortForwarderTest, ClaimMovesAPortBetweenInterfacesInOneTransaction) {
     const auto before = forwarder_.Transactions();
     ASSERT_TRUE(forwarder_.Claim(kIfB, {Tcp(9090, "10.98.0.2", 80), Tcp(8080, "10.98.0.2", 80)}));
     EXPECT_EQ(forwarder_.Transactions(), before + 1) << "delete and add in one transaction";
-    EXPECT_EQ(Installed(),
-              Keys({Tcp(9090, "10.98.0.2", 80), Tcp(8080, "10.98.0.2", 80)}, kIfB));
+    EXPECT_EQ(Installed(), Keys({Tcp(9090, "10.98.0.2", 80), Tcp(8080, "10.98.0.2", 80)}, kIfB));
     EXPECT_TRUE(forwarder_.Read(kIfA)->empty());
     // What the forwarder remembers agrees with the kernel: the loser has nothing left to change.
     ASSERT_TRUE(forwarder_.Apply(kIfA, {}));

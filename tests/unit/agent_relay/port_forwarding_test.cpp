@@ -100,10 +100,9 @@ TEST(DiffMappingsTest, APortHeldByAnotherInterfaceIsAConflict) {
 TEST(DiffMappingsTest, ATakeOverMovesThePortInOneDiff) {
     const auto s = TwoInterfaces();
     // A failover: kB's port 2222 now belongs to kA, with kA's own tunnel address.
-    const auto diff = DiffMappings(kA,
-                                   {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53),
-                                    Tcp(2222, "10.99.0.2", 22)},
-                                   s, HeldElsewhere::kTakeOver);
+    const auto diff = DiffMappings(
+        kA, {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53), Tcp(2222, "10.99.0.2", 22)}, s,
+        HeldElsewhere::kTakeOver);
     ASSERT_TRUE(diff);
     EXPECT_EQ(diff->remove, (std::vector<PortMapping>{Tcp(2222, "10.98.0.2", 22)}));
     EXPECT_EQ(diff->add, (std::vector<PortMapping>{Tcp(2222, "10.99.0.2", 22)}));
@@ -111,10 +110,9 @@ TEST(DiffMappingsTest, ATakeOverMovesThePortInOneDiff) {
     ApplyDiff(after, kA, *diff);
     EXPECT_FALSE(after.mappings.contains(kB)) << "the port left the interface that held it";
     EXPECT_EQ(after.mappings.at(kA).size(), 3u);
-    const auto again = DiffMappings(kA,
-                                    {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53),
-                                     Tcp(2222, "10.99.0.2", 22)},
-                                    after, HeldElsewhere::kTakeOver);
+    const auto again = DiffMappings(
+        kA, {Tcp(8080, "10.99.0.2", 80), Udp(5353, "10.99.0.2", 53), Tcp(2222, "10.99.0.2", 22)},
+        after, HeldElsewhere::kTakeOver);
     ASSERT_TRUE(again);
     EXPECT_TRUE(again->Empty());
     // The interface that lost it now holds nothing to remove.

@@ -211,8 +211,10 @@ TEST_F(RelayAgentTest, BadStateIsRefusedWithoutTouchingTheRest) {
 TEST_F(RelayAgentTest, AFailoverMovesTheVmPortsWithoutAMomentUnmapped) {
     const std::string standby_if = "dcc000000000008";
     auto desired = Desired(peer_);
-    desired.interfaces.push_back(
-        {standby_if, 0, {"10.200.0.10/30"}, {{peer_, "203.0.113.6:51820", {"10.200.0.9/32"}, 25, ""}}});
+    desired.interfaces.push_back({standby_if,
+                                  0,
+                                  {"10.200.0.10/30"},
+                                  {{peer_, "203.0.113.6:51820", {"10.200.0.9/32"}, 25, ""}}});
     ASSERT_TRUE(agent_.Apply(desired));
     ASSERT_EQ(cgnat_table_.table[kCgnatIf].size(), 1u);
     cgnat_table_.history.clear();

@@ -560,8 +560,8 @@ TEST_F(RelayExchangeTest, PortAuditRecordsADifferenceAndRepairsOneThatStays) {
     ASSERT_TRUE(service_.AllocatePortForVm(vm, 8080, domain::PortProtocol::kTcp));
     const auto relay = primary_.relay_node_id;
     auto reporting = [&](std::uint32_t forwards) {
-        auto report = Report(KeyOf(relay), domain::RelayInterfaceName(relay), Key('C'),
-                             clock_.Now());
+        auto report =
+            Report(KeyOf(relay), domain::RelayInterfaceName(relay), Key('C'), clock_.Now());
         report.interfaces[0].forwards = forwards;
         return service_.RecordReport(relay, report);
     };

@@ -183,8 +183,7 @@ class RelayService {
     // node (domain::AuditForwards); see the definition for what a difference leads to.
     void AuditForwards(const std::string& node_id, const proto::RelayReport& report,
                        const std::vector<domain::RelayAssignment>& as_cgnat,
-                       const std::vector<domain::RelayAssignment>& as_relay,
-                       common::TimePoint now);
+                       const std::vector<domain::RelayAssignment>& as_relay, common::TimePoint now);
     // One tunnel's health as seen by one of its ends.
     void JudgeTunnel(const domain::RelayAssignment& a, const proto::RelayInterfaceReport* seen,
                      const std::string& peer_key, common::TimePoint now);
