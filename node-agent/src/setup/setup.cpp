@@ -20,12 +20,12 @@
 #include "agent/adapters/benchmark.hpp"
 #include "agent/adapters/identity.hpp"
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
-#include "agent/adapters/process/run_program.hpp"
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/app/registration.hpp"
 #include "agent/config.hpp"
 #include "decloud/crypto/crypto.hpp"
 #include "decloud/net/http_client.hpp"
+#include "decloud/process/run_program.hpp"
 #include "decloud/proto/node_messages.hpp"
 
 namespace decloud::agent::setup {
@@ -402,7 +402,7 @@ bool CheckPrerequisites(const AgentConfig& config, bool kvm_usable, Reporter& r)
         r.Fail("nftables", "nft not found: apt install nftables");
         ok = false;
     } else {
-        auto listed = adapters::RunProgram({*nft, "list", "tables"}, std::chrono::seconds{10});
+        auto listed = process::RunProgram({*nft, "list", "tables"}, std::chrono::seconds{10});
         if (listed && listed->exit_code == 0) {
             r.Ok("nftables", "nft can read the ruleset");
         } else {

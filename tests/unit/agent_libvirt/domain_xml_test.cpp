@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/adapters/process/run_program.hpp"
+#include "decloud/process/run_program.hpp"
 #include "decloud/testing/process.hpp"
 
 namespace decloud::agent::adapters::libvirt {
@@ -98,7 +98,7 @@ void ExpectValidForLibvirt(const std::string& xml) {
     testing::TempDir dir("decloud-domxml");
     const auto path = dir.path() + "/domain.xml";
     std::ofstream(path) << xml;
-    auto result = RunProgram({"virt-xml-validate", path, "domain"}, 60s);
+    auto result = process::RunProgram({"virt-xml-validate", path, "domain"}, 60s);
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(result->exit_code, 0) << result->out << result->err << "\n" << xml;
 }

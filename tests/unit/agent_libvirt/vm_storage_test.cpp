@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/adapters/process/run_program.hpp"
+#include "decloud/process/run_program.hpp"
 #include "decloud/testing/process.hpp"
 
 namespace decloud::agent::adapters::libvirt {
@@ -36,7 +36,8 @@ class VmStorageTest : public ::testing::Test {
   protected:
     void SetUp() override {
         base_ = dir_.path() + "/base image's.qcow2";  // a quote in the path must not matter
-        auto made = RunProgramChecked({"qemu-img", "create", "-f", "qcow2", base_, "64M"}, 60s);
+        auto made =
+            process::RunProgramChecked({"qemu-img", "create", "-f", "qcow2", base_, "64M"}, 60s);
         ASSERT_TRUE(made) << made.error().message;
         spec_.vm_id = kVmId;
         spec_.disk_gib = 2;
@@ -46,20 +47,22 @@ class VmStorageTest : public ::testing::Test {
     }
 
     nlohmann::json Info(const fs::path& image) {
-        auto out = RunProgramChecked({"qemu-img", "info", "--output=json", image.string()}, 60s);
+        auto out =
+            process::RunProgramChecked({"qemu-img", "info", "--output=json", image.string()}, 60s);
         EXPECT_TRUE(out) << (out ? "" : out.error().message);
         return out ? nlohmann::json::parse(out->out) : nlohmann::json{};
     }
 
     // isoinfo reads a file out of the ISO by its Rock Ridge name.
     std::string IsoFile(const fs::path& iso, const std::string& name) {
-        auto out = RunProgramChecked({"isoinfo", "-R", "-i", iso.string(), "-x", "/" + name}, 60s);
+        auto out = process::RunProgramChecked(
+            {"isoinfo", "-R", "-i", iso.string(), "-x", "/" + name}, 60s);
         EXPECT_TRUE(out) << (out ? "" : out.error().message);
         return out ? out->out : "";
     }
 
     std::string IsoListing(const fs::path& iso) {
-        auto out = RunProgramChecked({"isoinfo", "-R", "-i", iso.string(), "-f"}, 60s);
+        auto out = process::RunProgramChecked({"isoinfo", "-R", "-i", iso.string(), "-f"}, 60s);
         EXPECT_TRUE(out) << (out ? "" : out.error().message);
         return out ? out->out : "";
     }
@@ -112,7 +115,7 @@ TEST_F(VmStorageTest, BuildsANoCloudSeedLabelledCidata) {
     label.erase(label.find_last_not_of(' ') + 1);
     EXPECT_EQ(label, "cidata");
 
-    auto isoinfo = RunProgramChecked({"isoinfo", "-d", "-i", seed.string()}, 60s);
+    auto isoinfo = process::RunProgramChecked({"isoinfo", "-d", "-i", seed.string()}, 60s);
     ASSERT_TRUE(isoinfo) << isoinfo.error().message;
     EXPECT_NE(isoinfo->out.find("Volume id: cidata"), std::string::npos) << isoinfo->out;
 

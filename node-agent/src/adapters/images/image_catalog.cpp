@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/adapters/process/run_program.hpp"
 #include "decloud/crypto/crypto.hpp"
+#include "decloud/process/run_program.hpp"
 
 namespace decloud::agent::adapters {
 
@@ -102,7 +102,7 @@ common::Status ImageCatalog::Fetch(const std::string& name) {
     };
     const auto url = fetch_.base_url + "/" + name + "/";
     const auto download = [&](const std::string& file) -> common::Status {
-        auto ran = RunProgram(
+        auto ran = process::RunProgram(
             {fetch_.curl, "-fsSL", "--proto", "=http,https", "--max-time",
              std::to_string(fetch_.timeout.count()), "-o", partial + "/" + file, url + file},
             fetch_.timeout + std::chrono::seconds{10});

@@ -6,7 +6,7 @@
 #include <system_error>
 
 #include "agent/adapters/libvirt/domain_xml.hpp"
-#include "agent/adapters/process/run_program.hpp"
+#include "decloud/process/run_program.hpp"
 
 namespace decloud::agent::adapters::libvirt {
 
@@ -74,8 +74,8 @@ VmFiles VmStorage::FilesFor(const std::string& canonical_vm_id) const {
 }
 
 Result<std::string> VmStorage::ImageFormat(const std::string& image) const {
-    auto info =
-        RunProgramChecked(ImageInfoArgv(options_.qemu_img, image), options_.program_timeout);
+    auto info = process::RunProgramChecked(ImageInfoArgv(options_.qemu_img, image),
+                                           options_.program_timeout);
     if (!info) return info.error();
     const auto parsed = nlohmann::json::parse(info->out, nullptr, false);
     if (!parsed.is_object() || !parsed.contains("format") || !parsed["format"].is_string())
@@ -99,7 +99,7 @@ common::Status VmStorage::CreateOverlay(const ports::VmSpec& spec, const VmFiles
     auto partial = files.disk;
     partial += ".part";
     fs::remove(partial, ec);
-    auto created = RunProgramChecked(
+    auto created = process::RunProgramChecked(
         OverlayArgv(options_.qemu_img, base.string(), *format, partial.string(), spec.disk_gib),
         options_.program_timeout);
     if (!created) {
@@ -123,9 +123,9 @@ common::Status VmStorage::CreateSeed(const ports::CloudInitSeed& seed, const VmF
     partial += ".part";
     if (status) {
         fs::remove(partial, ec);
-        auto built =
-            RunProgramChecked(SeedArgv(options_.genisoimage, partial.string(), with_network),
-                              options_.program_timeout, staging.string());
+        auto built = process::RunProgramChecked(
+            SeedArgv(options_.genisoimage, partial.string(), with_network),
+            options_.program_timeout, staging.string());
         if (built) {
             status = Rename(partial, files.seed);
         } else {

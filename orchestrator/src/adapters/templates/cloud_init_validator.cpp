@@ -1,10 +1,5 @@
 #include "orchestrator/adapters/templates/cloud_init_validator.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,9 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
-#include <thread>
 
-extern char** environ;
+#include "decloud/process/run_program.hpp"
 
 namespace decloud::orchestrator::adapters::templates {
 
@@ -23,7 +17,6 @@ using common::Result;
 
 namespace {
 
-constexpr std::size_t kMaxOutput = std::size_t{256} * 1024;
 constexpr std::size_t kMaxComplaints = 50;
 constexpr std::size_t kMaxComplaintLength = 500;
 constexpr std::string_view kErrorsPrefix = "Cloud config schema errors: ";
@@ -31,22 +24,6 @@ constexpr std::string_view kErrorsPrefix = "Cloud config schema errors: ";
 std::string ErrnoMessage(int err) {
     return std::error_code(err, std::generic_category()).message();
 }
-
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { Reset(); }
-    int Get() const { return fd_; }
-    void Reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_;
-};
 
 // A file only this process can read, removed when it goes out of scope.
 class TempFile {
@@ -161,74 +138,21 @@ Result<std::vector<std::string>> CloudInitValidator::Check(const std::string& cl
         return Error::Internal("cannot create a temporary file: " + ErrnoMessage(errno));
     if (!file.Write(cloud_config)) return Error::Internal("cannot write a temporary file");
 
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return Error::Internal("pipe failed: " + ErrnoMessage(errno));
-    Fd read_end(fds[0]);
-    Fd write_end(fds[1]);
-
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&actions, write_end.Get(), STDOUT_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, write_end.Get(), STDERR_FILENO);
-    std::vector<std::string> argv_text = {options_.program, "schema", "--config-file", file.path()};
-    std::vector<char*> argv;
-    for (auto& a : argv_text) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int spawned =
-        ::posix_spawnp(&pid, options_.program.c_str(), &actions, nullptr, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0)
-        return Error::Unavailable("cannot run " + options_.program + ": " + ErrnoMessage(spawned));
-    write_end.Reset();
-
-    std::string output;
-    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    bool timed_out = false;
-    char buf[4096];
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd pfd{read_end.Get(), POLLIN, 0};
-        const int ready =
-            ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-        if (ready < 0 && errno != EINTR) break;
-        if (ready <= 0) continue;
-        const auto n = ::read(read_end.Get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (output.size() < kMaxOutput)
-            output.append(buf, std::min(static_cast<std::size_t>(n), kMaxOutput - output.size()));
+    auto ran = process::RunProgram({options_.program, "schema", "--config-file", file.path()},
+                                   options_.timeout);
+    if (!ran) {
+        if (ran.error().code == common::ErrorCode::kTimeout)
+            return Error::Timeout("cloud-init schema did not finish within " +
+                                  std::to_string(options_.timeout.count()) + " ms");
+        return ran.error();
     }
-    int status = 0;
-    for (;;) {
-        if (timed_out) {
-            ::kill(pid, SIGKILL);
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            break;
-        }
-        const pid_t done = ::waitpid(pid, &status, WNOHANG);
-        if (done == pid || (done < 0 && errno != EINTR)) break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-            timed_out = true;
-            continue;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (timed_out)
-        return Error::Timeout("cloud-init schema did not finish within " +
-                              std::to_string(options_.timeout.count()) + " ms");
-    if (!WIFEXITED(status))
+    if (ran->exit_code == 0) return std::vector<std::string>{};
+    // The verdict goes to stderr or stdout depending on cloud-init's version: both are read.
+    const std::string output = ran->out + ran->err;
+    if (ran->exit_code > 128)
         return Error::Internal("cloud-init schema ended by signal " +
-                               std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : 0));
-    if (WEXITSTATUS(status) == 0) return std::vector<std::string>{};
-    if (WEXITSTATUS(status) == 127 && output.find(kErrorsPrefix) == std::string::npos)
+                               std::to_string(ran->exit_code - 128));
+    if (ran->exit_code == 127 && output.find(kErrorsPrefix) == std::string::npos)
         return Error::Unavailable("cannot run " + options_.program + ": " + Trim(output));
     return ParseSchemaComplaints(output, file.path());
 }

@@ -1,10 +1,10 @@
-#include "agent/adapters/process/run_program.hpp"
+#include "decloud/process/run_program.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-namespace decloud::agent::adapters {
+namespace decloud::process {
 namespace {
 
 using namespace std::chrono_literals;
@@ -78,4 +78,4 @@ TEST(RunProgram, RefusesAnEmptyCommand) {
 }
 
 }  // namespace
-}  // namespace decloud::agent::adapters
+}  // namespace decloud::process

@@ -1,4 +1,4 @@
-#include "agent/adapters/process/run_program.hpp"
+#include "decloud/process/run_program.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,7 +11,7 @@
 #include <system_error>
 #include <thread>
 
-namespace decloud::agent::adapters {
+namespace decloud::process {
 
 using common::Error;
 using common::Result;
@@ -179,4 +179,4 @@ Result<ProgramOutput> RunProgramChecked(const std::vector<std::string>& argv,
     return result;
 }
 
-}  // namespace decloud::agent::adapters
+}  // namespace decloud::process

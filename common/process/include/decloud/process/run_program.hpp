@@ -6,7 +6,7 @@
 
 #include "decloud/common/result.hpp"
 
-namespace decloud::agent::adapters {
+namespace decloud::process {
 
 struct ProgramOutput {
     int exit_code = -1;
@@ -27,4 +27,4 @@ common::Result<ProgramOutput> RunProgramChecked(const std::vector<std::string>& 
                                                 std::chrono::milliseconds timeout,
                                                 const std::string& cwd = {});
 
-}  // namespace decloud::agent::adapters
+}  // namespace decloud::process
