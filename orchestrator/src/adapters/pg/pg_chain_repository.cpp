@@ -152,31 +152,6 @@ std::string PayoutTxHash(const chain::PayoutRecord& r) {
     return "";
 }
 
-Result<bool> HoldingAdvisoryLock(PgPool& pool, long long id, const std::function<void()>& body) {
-    auto lease = pool.Acquire();
-    if (!lease) return lease.error();
-    try {
-        {
-            pqxx::nontransaction lock(lease->conn());
-            if (!lock.exec_params1("SELECT pg_try_advisory_lock($1)", id)[0].as<bool>())
-                return false;
-        }
-        try {
-            body();
-        } catch (...) {
-            // The session lock dies with the connection.
-            lease->MarkBroken();
-            throw;
-        }
-        pqxx::nontransaction unlock(lease->conn());
-        unlock.exec_params("SELECT pg_advisory_unlock($1)", id);
-        return true;
-    } catch (const pqxx::broken_connection& e) {
-        lease->MarkBroken();
-        return Error::Unavailable(std::string("database connection lost: ") + e.what());
-    }
-}
-
 }  // namespace
 
 json ScannerStateToJson(const chain::DepositScanner::State& state) {

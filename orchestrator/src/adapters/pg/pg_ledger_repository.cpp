@@ -270,29 +270,7 @@ Result<ports::InvariantReport> PgLedgerRepository::CheckInvariants() {
 }
 
 Result<bool> PgLedgerRepository::WithMeteringLock(const std::function<void()>& body) {
-    auto lease = pool_.Acquire();
-    if (!lease) return lease.error();
-    try {
-        {
-            pqxx::nontransaction lock(lease->conn());
-            if (!lock.exec_params1("SELECT pg_try_advisory_lock($1)", kMeteringLockId)[0]
-                     .as<bool>())
-                return false;
-        }
-        try {
-            body();
-        } catch (...) {
-            // The session lock dies with the connection.
-            lease->MarkBroken();
-            throw;
-        }
-        pqxx::nontransaction unlock(lease->conn());
-        unlock.exec_params("SELECT pg_advisory_unlock($1)", kMeteringLockId);
-        return true;
-    } catch (const pqxx::broken_connection& e) {
-        lease->MarkBroken();
-        return Error::Unavailable(std::string("database connection lost: ") + e.what());
-    }
+    return HoldingAdvisoryLock(pool_, kMeteringLockId, body);
 }
 
 Result<std::optional<common::TimePoint>> PgLedgerRepository::MeteredUntil() {

@@ -44,4 +44,10 @@ common::Result<T> InTransaction(PgPool& pool,
     }
 }
 
+// Runs `body` while holding the session advisory lock `id` on a pooled connection; false, without
+// running it, when another session holds the lock (another replica does the work). A body that
+// throws leaves the connection broken, so the lock dies with it.
+common::Result<bool> HoldingAdvisoryLock(PgPool& pool, long long id,
+                                         const std::function<void()>& body);
+
 }  // namespace decloud::orchestrator::adapters::pg
