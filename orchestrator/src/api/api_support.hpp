@@ -17,6 +17,9 @@ namespace decloud::orchestrator::api {
 std::string_view BearerToken(const net::Request& req);
 bool IsJsonContentType(const net::Request& req);
 common::Result<std::size_t> ParseLimit(std::string_view text);
+// The ?limit= of a page request: `fallback` when absent, kInvalidArgument unless 1..`max`.
+common::Result<std::size_t> PageLimit(std::string_view target, std::size_t fallback,
+                                      std::size_t max);
 // A query string parameter of a request target (no percent-decoding: our keys and values are
 // plain tokens); empty if absent.
 std::string QueryParam(std::string_view target, std::string_view name);

@@ -114,18 +114,11 @@ void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                 [api](net::RequestContext& ctx,
                       const app::Principal& who) -> asio::awaitable<net::Response> {
                     const std::string_view target = ctx.request.target();
-                    std::size_t limit = 50;
-                    if (auto text = QueryParam(target, "limit"); !text.empty()) {
-                        auto parsed = ParseLimit(text);
-                        if (!parsed) co_return ErrorResponse(ctx, parsed.error());
-                        limit = *parsed;
-                    }
-                    if (limit < 1 || limit > 500)
-                        co_return ErrorResponse(ctx,
-                                                Error::InvalidArgument("limit: between 1 and 500"));
+                    const auto limit = PageLimit(target, 50, 500);
+                    if (!limit) co_return ErrorResponse(ctx, limit.error());
                     const auto cursor = QueryParam(target, "cursor");
                     auto page = co_await net::RunBlocking(*api->blocking, [&] {
-                        return api->billing->Transactions(who.wallet_address, limit, cursor);
+                        return api->billing->Transactions(who.wallet_address, *limit, cursor);
                     });
                     if (!page) co_return ErrorResponse(ctx, page.error());
                     const auto wallet = domain::NormalizeWallet(who.wallet_address);
@@ -173,31 +166,24 @@ void AddBillingRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                     {"paid", domain::FormatAmount(view->paid)}});
                        }));
 
-    router.Add(
-        http::verb::get, "/api/billing/payouts",
-        ForUser(api,
-                [api](net::RequestContext& ctx,
-                      const app::Principal& who) -> asio::awaitable<net::Response> {
-                    if (api->chain_accounts == nullptr)
-                        co_return ErrorResponse(ctx, Error::Unavailable("payouts are not wired"));
-                    std::size_t limit = 50;
-                    if (auto text = QueryParam(ctx.request.target(), "limit"); !text.empty()) {
-                        auto parsed = ParseLimit(text);
-                        if (!parsed) co_return ErrorResponse(ctx, parsed.error());
-                        limit = *parsed;
-                    }
-                    if (limit < 1 || limit > 500)
-                        co_return ErrorResponse(ctx,
-                                                Error::InvalidArgument("limit: between 1 and 500"));
-                    auto payouts = co_await net::RunBlocking(*api->blocking, [&] {
-                        return api->chain_accounts->Payouts(who.wallet_address, limit);
-                    });
-                    if (!payouts) co_return ErrorResponse(ctx, payouts.error());
-                    json items = json::array();
-                    for (const auto& p : *payouts) items.push_back(PayoutToJson(p));
-                    co_return net::MakeJson(ctx.request, http::status::ok,
-                                            json{{"payouts", std::move(items)}});
-                }));
+    router.Add(http::verb::get, "/api/billing/payouts",
+               ForUser(api,
+                       [api](net::RequestContext& ctx,
+                             const app::Principal& who) -> asio::awaitable<net::Response> {
+                           if (api->chain_accounts == nullptr)
+                               co_return ErrorResponse(ctx,
+                                                       Error::Unavailable("payouts are not wired"));
+                           const auto limit = PageLimit(ctx.request.target(), 50, 500);
+                           if (!limit) co_return ErrorResponse(ctx, limit.error());
+                           auto payouts = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->chain_accounts->Payouts(who.wallet_address, *limit);
+                           });
+                           if (!payouts) co_return ErrorResponse(ctx, payouts.error());
+                           json items = json::array();
+                           for (const auto& p : *payouts) items.push_back(PayoutToJson(p));
+                           co_return net::MakeJson(ctx.request, http::status::ok,
+                                                   json{{"payouts", std::move(items)}});
+                       }));
 
     router.Add(
         http::verb::get, "/api/admin/billing/invariants",

@@ -123,6 +123,31 @@ common::Result<VmPortSpec> ParseVmPort(const net::RequestContext& ctx) {
     return spec;
 }
 
+// PUT and DELETE of one port of the caller's VM: the same checks, then `change`, answering with
+// the mapping it returns.
+using PortChange = common::Result<domain::PortMapping> (app::RelayService::*)(const std::string&,
+                                                                              std::uint16_t,
+                                                                              domain::PortProtocol);
+
+net::Handler OnePortRoute(const std::shared_ptr<ApiContext>& api, PortChange change) {
+    return ForUser(api,
+                   [api, change](net::RequestContext& ctx,
+                                 const app::Principal& who) -> asio::awaitable<net::Response> {
+                       const std::string id(ctx.Param("id"));
+                       auto spec = ParseVmPort(ctx);
+                       if (!spec) co_return ErrorResponse(ctx, spec.error());
+                       auto mapping = co_await net::RunBlocking(
+                           *api->blocking, [&]() -> common::Result<domain::PortMapping> {
+                               if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
+                                   return vm.error();
+                               return (api->relays->*change)(id, spec->port, spec->protocol);
+                           });
+                       if (!mapping) co_return ErrorResponse(ctx, mapping.error());
+                       co_return net::MakeJson(ctx.request, http::status::ok,
+                                               MappingToJson(*mapping));
+                   });
+}
+
 // Public ports of the caller's VM through its node's relay. The VM is looked up as its owner
 // first, so another wallet's VM is "not found", exactly like an unknown id.
 void AddVmPortRoutes(net::Router& router, const std::shared_ptr<ApiContext>& api) {
@@ -146,41 +171,10 @@ void AddVmPortRoutes(net::Router& router, const std::shared_ptr<ApiContext>& api
                        }));
 
     // Idempotent: forwarding a port already forwarded answers with its existing public URL.
-    router.Add(
-        http::verb::put, "/api/vms/{id}/ports/{port}",
-        ForUser(api,
-                [api](net::RequestContext& ctx,
-                      const app::Principal& who) -> asio::awaitable<net::Response> {
-                    const std::string id(ctx.Param("id"));
-                    auto spec = ParseVmPort(ctx);
-                    if (!spec) co_return ErrorResponse(ctx, spec.error());
-                    auto mapping = co_await net::RunBlocking(
-                        *api->blocking, [&]() -> common::Result<domain::PortMapping> {
-                            if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
-                                return vm.error();
-                            return api->relays->AllocatePortForVm(id, spec->port, spec->protocol);
-                        });
-                    if (!mapping) co_return ErrorResponse(ctx, mapping.error());
-                    co_return net::MakeJson(ctx.request, http::status::ok, MappingToJson(*mapping));
-                }));
-
+    router.Add(http::verb::put, "/api/vms/{id}/ports/{port}",
+               OnePortRoute(api, &app::RelayService::AllocatePortForVm));
     router.Add(http::verb::delete_, "/api/vms/{id}/ports/{port}",
-               ForUser(api,
-                       [api](net::RequestContext& ctx,
-                             const app::Principal& who) -> asio::awaitable<net::Response> {
-                           const std::string id(ctx.Param("id"));
-                           auto spec = ParseVmPort(ctx);
-                           if (!spec) co_return ErrorResponse(ctx, spec.error());
-                           auto removed = co_await net::RunBlocking(
-                               *api->blocking, [&]() -> common::Result<domain::PortMapping> {
-                                   if (auto vm = api->vms->Get(who.wallet_address, id); !vm)
-                                       return vm.error();
-                                   return api->relays->RemoveVmPort(id, spec->port, spec->protocol);
-                               });
-                           if (!removed) co_return ErrorResponse(ctx, removed.error());
-                           co_return net::MakeJson(ctx.request, http::status::ok,
-                                                   MappingToJson(*removed));
-                       }));
+               OnePortRoute(api, &app::RelayService::RemoveVmPort));
 }
 
 }  // namespace

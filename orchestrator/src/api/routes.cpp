@@ -107,6 +107,17 @@ common::Result<std::size_t> ParseLimit(std::string_view text) {
     return v;
 }
 
+common::Result<std::size_t> PageLimit(std::string_view target, std::size_t fallback,
+                                      std::size_t max) {
+    const auto text = QueryParam(target, "limit");
+    if (text.empty()) return fallback;
+    auto parsed = ParseLimit(text);
+    if (!parsed) return parsed.error();
+    if (*parsed < 1 || *parsed > max)
+        return Error::InvalidArgument("limit: between 1 and " + std::to_string(max));
+    return *parsed;
+}
+
 // Query string parameters of a request target (no percent-decoding needed for our keys).
 std::string QueryParam(std::string_view target, std::string_view name) {
     const auto q = target.find('?');
