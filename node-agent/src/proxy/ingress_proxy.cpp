@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -67,23 +68,38 @@ std::string ProblemResponse(unsigned status, std::string_view title, std::string
     return out;
 }
 
+// Readable while idle means the VM closed the connection or sent something unasked: unusable.
+bool IdleConnectionUsable(tcp::socket& socket) {
+    char byte;
+    const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 // Idle keep-alive connections to VM ports, most recently used first. One thread.
+//
+// A connection is checked when it is taken for a request with a body, which could not be sent
+// again, and when it has been idle for a second or more, long enough for a VM to time it out
+// (and maybe say so with a 408). A request without a body taking a connection idle for less
+// saves that system call, which matters under load: if the VM has closed it meanwhile, the request
+// fails before any response byte and is retried on a new connection (ResponseOutcome::kRetry).
+// The sweep drops those that the VM closed or wrote to unasked while they waited.
 class UpstreamPool {
   public:
+    static constexpr Clock::duration kUncheckedReuseWithin = std::chrono::seconds{1};
+
     explicit UpstreamPool(std::size_t max_per_key) : max_per_key_(max_per_key) {}
 
-    // A pooled connection that the VM has not closed meanwhile, if any.
-    std::optional<tcp::socket> Take(const std::string& key) {
+    // A pooled connection, if any, checked as described above (always with `check`).
+    std::optional<tcp::socket> Take(const std::string& key, bool check) {
         const auto it = idle_.find(key);
         if (it == idle_.end()) return std::nullopt;
         auto& sockets = it->second;
+        const auto now = Clock::now();
         while (!sockets.empty()) {
+            const bool recent = now - sockets.back().since < kUncheckedReuseWithin;
             tcp::socket socket = std::move(sockets.back().socket);
             sockets.pop_back();
-            // Readable while idle means the VM closed it or sent something unasked: unusable.
-            char byte;
-            const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return socket;
+            if ((recent && !check) || IdleConnectionUsable(socket)) return socket;
             error_code ignored;
             socket.close(ignored);
         }
@@ -100,13 +116,13 @@ class UpstreamPool {
         sockets.push_back({std::move(socket), Clock::now()});
     }
 
-    // Closes connections idle for longer than `max_idle`.
+    // Closes connections idle for longer than `max_idle`, or closed by the VM.
     void Sweep(Clock::duration max_idle) {
         const auto now = Clock::now();
         for (auto it = idle_.begin(); it != idle_.end();) {
             auto& sockets = it->second;
             std::erase_if(sockets, [&](Idle& idle) {
-                if (now - idle.since < max_idle) return false;
+                if (now - idle.since < max_idle && IdleConnectionUsable(idle.socket)) return false;
                 error_code ignored;
                 idle.socket.close(ignored);
                 return true;
@@ -205,7 +221,7 @@ namespace {
 enum class ResponseOutcome {
     kComplete,  // a whole response went to the client
     kClosed,    // the client's connection must close (response cut short, or close-delimited)
-    kRetry,     // a reused VM connection died before answering; a fresh one may be tried
+    kRetry,     // a reused VM connection died or timed out before answering: try a fresh one
     kUpgraded,  // 101 for a WebSocket: bytes are tunnelled from now on
 };
 
@@ -423,11 +439,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         timed_out_ = false;
         body_error_.reset();
         const std::string_view head_text = input_.Data().substr(0, head_end);
-        auto head = ingress::ParseRequestHead(head_text);
-        if (!head) {
-            auto op = Refuse(400, "Bad Request", head.error().message);
+        if (auto parsed = ingress::ParseRequestHead(head_text, request_head_); !parsed) {
+            auto op = Refuse(400, "Bad Request", parsed.error().message);
             co_return co_await std::move(op);
         }
+        const ingress::RequestHead* head = &request_head_;
         auto framing = ingress::CheckRequestHeaders(head->headers);
         if (!framing) {
             auto op = Refuse(400, "Bad Request", framing.error().message);
@@ -478,10 +494,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         // Reused between exchanges: no allocation per request once warm.
         std::string& upstream_head = upstream_head_;
         upstream_head.clear();
-        upstream_head.append(head->method)
-            .append(" ")
-            .append(upstream.target)
-            .append(" HTTP/1.1\r\n");
+        upstream_head.append(head->method).append(" ");
+        upstream.AppendTarget(upstream_head);
+        upstream_head.append(" HTTP/1.1\r\n");
         ingress::AppendUpstreamRequestFields(upstream_head, head->headers, context, websocket_);
         if (framing->kind == ingress::RequestFraming::Kind::kChunked) {
             upstream_head.append("Transfer-Encoding: chunked\r\n");
@@ -505,7 +520,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             co_return co_await std::move(op);
         }
 
-        pool_key_ = upstream.address + "|" + std::to_string(upstream.port);
+        char port_digits[8];
+        const auto port_end =
+            std::to_chars(port_digits, port_digits + sizeof port_digits, upstream.port).ptr;
+        pool_key_.assign(upstream.address)
+            .append("|")
+            .append(port_digits, static_cast<std::size_t>(port_end - port_digits));
         const auto endpoint =
             tcp::endpoint(asio::ip::make_address(upstream.address), upstream.port);
         const bool has_body = framing->kind != ingress::RequestFraming::Kind::kNone &&
@@ -515,7 +535,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         for (int attempt = 0;; ++attempt) {
             bool reused = false;
             if (!websocket_ && attempt == 0) {
-                if (auto pooled = proxy_->pool.Take(pool_key_)) {
+                if (auto pooled = proxy_->pool.Take(pool_key_, /*check=*/has_body)) {
                     upstream_ = std::move(*pooled);
                     reused = true;
                 }
@@ -602,6 +622,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         ++proxy_->upstream_connects;
         error_code ignored;
         upstream_.set_option(tcp::no_delay(true), ignored);
+        upstream_.non_blocking(true, ignored);  // for ResponseSide's first read
         Touch();
         co_return Result<void>{};
     }
@@ -646,9 +667,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                self->client_side_running_ = false;
                                self->client_side_done_.cancel();
                            });
-        } else {
-            WatchClientGone();
         }
+        // Without a body to move, the client is watched only once the response keeps us
+        // waiting (ResponseSide): a quick answer costs no read of the client that finds nothing.
     }
 
     asio::awaitable<void> StopClientSide() {
@@ -701,9 +722,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // connection closed too (which cancels the request there). The watch is the read of the next
     // request, started early: its bytes land in the input buffer as usual, and an end of stream
     // before the response is complete means the client is gone. No extra system call, no
-    // coroutine; ReadRequestHead waits for it instead of reading itself.
+    // coroutine; ReadRequestHead waits for it instead of reading itself. While the request body
+    // still flows, ClientSide reads the client and watches it afterwards.
     void WatchClientGone() {
-        if (!input_.empty() || early_read_pending_ || websocket_) return;
+        if (!input_.empty() || early_read_pending_ || websocket_ || !body_done_) return;
         early_read_pending_ = true;
         early_read_failed_ = false;
         auto [data, room] =
@@ -745,7 +767,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         response_started_ = false;
         auto block = proxy_->blocks.Acquire();
         std::size_t filled = 0;
-        ingress::ResponseHead head;
+        ingress::ResponseHead& head = response_head_parsed_;  // reused: no allocation
         std::size_t head_end = 0;
         bool received_any = false;
         while (true) {
@@ -756,8 +778,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                     auto op = FailExchange(502, "the VM's response head is too large");
                     co_return co_await std::move(op);
                 }
-                auto [ec, n] = co_await upstream_.async_read_some(
-                    asio::buffer(block.data() + filled, BlockPool::kBlockSize - filled), kAwait);
+                const auto room =
+                    asio::buffer(block.data() + filled, BlockPool::kBlockSize - filled);
+                // The answer is often there already (the request went out a turn of the event
+                // loop ago): try without waiting; only if it is not, watch the client and wait.
+                error_code ec;
+                std::size_t n = upstream_.read_some(room, ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    WatchClientGone();
+                    std::tie(ec, n) = co_await upstream_.async_read_some(room, kAwait);
+                }
                 if (ec) {
                     if (retryable && !received_any && !timed_out_ && !body_error_ &&
                         (ec == asio::error::eof || ec == asio::error::connection_reset)) {
@@ -772,21 +802,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                 Touch();
                 continue;
             }
-            auto parsed = ingress::ParseResponseHead(std::string_view(block.data(), end));
+            auto parsed = ingress::ParseResponseHead(std::string_view(block.data(), end), head);
             if (!parsed) {
                 auto op = FailExchange(
                     502, "the VM sent a malformed response: " + parsed.error().message);
                 co_return co_await std::move(op);
             }
-            if (parsed->status >= 100 && parsed->status < 200 && parsed->status != 101) {
+            if (head.status >= 100 && head.status < 200 && head.status != 101) {
                 // Interim responses (100 Continue was answered by us) are not passed on.
                 std::memmove(block.data(), block.data() + end, filled - end);
                 filled -= end;
                 continue;
             }
-            head = std::move(*parsed);
             head_end = end;
             break;
+        }
+        if (retryable && head.status == 408) {
+            // A reused connection's 408 is the VM closing it for idleness, not an answer to this
+            // request, which it says it did not receive: sent again (RFC 9110 15.5.9).
+            co_return ResponseOutcome::kRetry;
         }
 
         auto framing =
@@ -886,6 +920,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                 Touch();
             }
             if (complete || extra_bytes) break;
+            WatchClientGone();
             auto [ec, n] = co_await upstream_.async_read_some(
                 asio::buffer(block.data(), BlockPool::kBlockSize), kAwait);
             if (ec) {
@@ -1026,6 +1061,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     std::string upstream_leftover_;
     std::string upstream_head_;
     std::string response_head_;
+    ingress::RequestHead request_head_;           // the request being forwarded (views into input_)
+    ingress::ResponseHead response_head_parsed_;  // the VM's response head (views into a block)
     std::vector<asio::const_buffer> write_buffers_;
 
     Phase phase_ = Phase::kWaitingForRequest;

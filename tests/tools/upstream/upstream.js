@@ -26,6 +26,9 @@
 //                       answers NNN with a body (no body for 1xx/204/304)
 //   /raw?b64=...        writes exactly these bytes (base64url) as the response, then closes
 //   /cookies?n=3        n Set-Cookie headers and two X-Multi headers
+//   /close-after?delay=ms&mode=fin|408
+//                       a keep-alive response, then the connection closed `delay` ms later
+//                       (408: after an unasked 408 response); counted in `closedAfter`
 // WebSocket (upgrade on any path but /ws-refuse, which answers 403):
 //   subprotocol: the `choose` query value if the client offered it, else the first offered.
 //   /ws-flood?total=bytes&size=bytes: sends numbered binary messages (first 8 bytes: sequence
@@ -62,6 +65,7 @@ const state = {
     requestsByPort: {},
     completed: 0,              // requests whose body was read to the end
     aborted: 0,                // responses whose connection closed before they were finished
+    closedAfter: 0,            // connections /close-after closed
     expectSeen: 0,             // requests that still carried an Expect header
     lastRequests: [],          // the last 50: {method, url, localPort, rawHeaders}
     downloads: {},             // id -> {bytes, sha256, finished}
@@ -256,6 +260,28 @@ const handlers = {
             } else {
                 socket.resetAndDestroy();
             }
+        });
+    },
+
+    // A whole keep-alive response, then, `delay` ms later, the connection closed (mode=fin) or
+    // an unasked 408 written on it first (mode=408), as some servers do when they time out an idle
+    // connection.
+    '/close-after'(req, res, url) {
+        const delay = Number(url.searchParams.get('delay') ?? '50');
+        const mode = url.searchParams.get('mode') ?? 'fin';
+        consumeBody(req, () => {
+            const socket = req.socket;
+            res.setHeader('Content-Type', 'text/plain');
+            res.end('closing soon');
+            setTimeout(() => {
+                if (mode === '408') {
+                    socket.end('HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n' +
+                               'Connection: close\r\n\r\n');
+                } else {
+                    socket.end();
+                }
+                state.closedAfter++;
+            }, delay);
         });
     },
 

@@ -33,6 +33,26 @@ TEST(Http1Test, ParsesARequestHead) {
     EXPECT_EQ(old->version_minor, 0);
 }
 
+TEST(Http1Test, ParsingIntoAReusedHeadReplacesEverything) {
+    RequestHead request;
+    ASSERT_TRUE(ParseRequestHead("GET /a HTTP/1.0\r\nA: 1\r\nB: 2\r\n\r\n", request));
+    ASSERT_TRUE(ParseRequestHead("PUT /b HTTP/1.1\r\nC: 3\r\n\r\n", request));
+    EXPECT_EQ(request.method, "PUT");
+    EXPECT_EQ(request.target, "/b");
+    EXPECT_EQ(request.version_minor, 1);
+    ASSERT_EQ(request.headers.size(), 1u);
+    EXPECT_EQ(request.headers[0], (RawHeader{"C", "3"}));
+
+    ResponseHead response;
+    ASSERT_TRUE(ParseResponseHead("HTTP/1.0 404 Not Found\r\nA: 1\r\n\r\n", response));
+    ASSERT_TRUE(ParseResponseHead("HTTP/1.1 204\r\n\r\n", response));
+    EXPECT_EQ(response.status, 204u);
+    EXPECT_EQ(response.reason, "");
+    EXPECT_EQ(response.version_minor, 1);
+    EXPECT_TRUE(response.headers.empty());
+    EXPECT_FALSE(ParseResponseHead("HTTP/1.1 2x0 OK\r\n\r\n", response));
+}
+
 TEST(Http1Test, RefusesMalformedRequestHeads) {
     for (const char* bad : {
              "GET / HTTP/1.1\r\nHost: a\n\r\n",          // bare LF

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <deque>
 
 namespace decloud::agent::domain::ingress {
 namespace {
@@ -34,11 +35,12 @@ class RoutingTest : public ::testing::Test {
         config_.vm_domain = "vm.node1.decloud.example";
     }
 
+    // An Upstream's path and query view the request target: the fixture keeps every target.
     RouteDecision RouteOf(std::string_view target, std::string_view host = "node1.example",
-                          std::string_view method = "GET") const {
+                          std::string_view method = "GET") {
         IngressRequest req;
         req.method = method;
-        req.target = target;
+        req.target = targets_.emplace_back(target);
         req.host = host;
         return Route(req, table_, config_);
     }
@@ -67,6 +69,7 @@ class RoutingTest : public ::testing::Test {
 
     RoutingTable table_;
     RoutingConfig config_;
+    std::deque<std::string> targets_;
 };
 
 TEST_F(RoutingTest, PathFormForwardsRestAndQueryVerbatim) {
@@ -74,22 +77,22 @@ TEST_F(RoutingTest, PathFormForwardsRestAndQueryVerbatim) {
     EXPECT_EQ(up.vm_id, kWebId);
     EXPECT_EQ(up.address, "10.10.0.5");
     EXPECT_EQ(up.port, 80);
-    EXPECT_EQ(up.target, "/a/b%20c/%2e?x=1&y=%2F");
+    EXPECT_EQ(up.Target(), "/a/b%20c/%2e?x=1&y=%2F");
 }
 
 TEST_F(RoutingTest, PathFormEmptyRestIsRoot) {
-    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", ""))).target, "/");
-    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "/"))).target, "/");
-    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "?q=1"))).target, "/?q=1");
+    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", ""))).Target(), "/");
+    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "/"))).Target(), "/");
+    EXPECT_EQ(ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "?q=1"))).Target(), "/?q=1");
 }
 
 TEST_F(RoutingTest, PathTraversalInRestStaysInsideTheVm) {
     const auto up = ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "/../../etc")));
-    EXPECT_EQ(up.target, "/../../etc");
+    EXPECT_EQ(up.Target(), "/../../etc");
     EXPECT_EQ(up.address, "10.10.0.5");
     // A rest that looks like a network-path reference still goes to the VM's address.
     const auto up2 = ExpectUpstream(RouteOf(PathTarget(kWebId, "80", "//evil.example/x")));
-    EXPECT_EQ(up2.target, "//evil.example/x");
+    EXPECT_EQ(up2.Target(), "//evil.example/x");
     EXPECT_EQ(up2.address, "10.10.0.5");
 }
 
@@ -151,7 +154,7 @@ TEST_F(RoutingTest, HostFormByNameUsesDefaultPortAndKeepsTarget) {
     const auto up = ExpectUpstream(RouteOf("/x/../y?z=%2F", "web.vm.node1.decloud.example"));
     EXPECT_EQ(up.vm_id, kWebId);
     EXPECT_EQ(up.port, 8080);
-    EXPECT_EQ(up.target, "/x/../y?z=%2F");
+    EXPECT_EQ(up.Target(), "/x/../y?z=%2F");
 }
 
 TEST_F(RoutingTest, HostFormIsCaseInsensitiveAndStripsPort) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <vector>
+#include <boost/container/small_vector.hpp>
 
 #include "text.hpp"
 
@@ -32,8 +32,20 @@ bool IsOneOf(std::string_view name, std::span<const std::string_view> names) {
 }
 
 // Tokens of every Connection header (as sent; compared case-insensitively).
-std::vector<std::string_view> ConnectionTokens(std::span<const RawHeader> headers) {
-    std::vector<std::string_view> tokens;
+// Held inline: most messages name a token or two, and none is copied per request.
+class ConnectionTokenList {
+  public:
+    void push_back(std::string_view token) { tokens_.push_back(token); }
+    operator std::span<const std::string_view>() const { return {tokens_.data(), tokens_.size()}; }
+    auto begin() const { return tokens_.begin(); }
+    auto end() const { return tokens_.end(); }
+
+  private:
+    boost::container::small_vector<std::string_view, 8> tokens_;
+};
+
+ConnectionTokenList ConnectionTokens(std::span<const RawHeader> headers) {
+    ConnectionTokenList tokens;
     for (const auto& [name, value] : headers) {
         if (!text::EqualsIgnoreCase(name, "Connection")) continue;
         text::ForEachListElement(value, [&](std::string_view token) {
@@ -54,12 +66,19 @@ void AppendLine(std::string& out, std::string_view name, std::string_view value)
     out.append(name).append(": ").append(value).append("\r\n");
 }
 
-// A list field's values joined with ", ", then `element`.
-void AppendJoined(std::string& joined, std::string_view value) {
-    value = text::Trim(value);
-    if (value.empty()) return;
-    if (!joined.empty()) joined += ", ";
-    joined += value;
+// Appends the values of every `name` field joined with ", " (empty ones left out); true if any.
+bool AppendJoinedValues(std::string& out, std::span<const RawHeader> headers,
+                        std::string_view name) {
+    bool any = false;
+    for (const auto& [field, raw] : headers) {
+        if (!text::EqualsIgnoreCase(field, name)) continue;
+        const auto value = text::Trim(raw);
+        if (value.empty()) continue;
+        if (any) out += ", ";
+        out += value;
+        any = true;
+    }
+    return any;
 }
 
 // RFC 7239 value: a token as is, anything else as a quoted-string.
@@ -82,7 +101,8 @@ void AppendForwardedElement(std::string& out, const ForwardContext& context,
     if (context.client_address.empty()) {
         out += "unknown";
     } else if (context.client_address.find(':') != std::string_view::npos) {
-        AppendForwardedValue(out, "[" + std::string(context.client_address) + "]");
+        // An IPv6 literal in brackets, which RFC 7239 quotes; it holds no quote or backslash.
+        out.append("\"[").append(context.client_address).append("]\"");
     } else {
         AppendForwardedValue(out, context.client_address);
     }
@@ -114,8 +134,8 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
     const auto tokens = ConnectionTokens(headers);
     std::string_view host;
     bool wrote_host = false;
-    std::string forwarded_for;
-    std::string forwarded;
+    bool has_forwarded_for = false;
+    bool has_forwarded = false;
     std::string_view trusted_proto;
     std::string_view trusted_host;
     for (const auto& [name, value] : headers) {
@@ -130,9 +150,9 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
                            FormatAuthority(context.upstream_address, context.upstream_port));
             }
         } else if (text::EqualsIgnoreCase(name, "X-Forwarded-For")) {
-            AppendJoined(forwarded_for, value);
+            has_forwarded_for = true;  // joined below, with the client appended
         } else if (text::EqualsIgnoreCase(name, "Forwarded")) {
-            AppendJoined(forwarded, value);
+            has_forwarded = true;
         } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Proto")) {
             if (context.trust_forwarded && trusted_proto.empty()) trusted_proto = text::Trim(value);
         } else if (text::EqualsIgnoreCase(name, "X-Forwarded-Host")) {
@@ -150,19 +170,21 @@ void AppendUpstreamRequestFields(std::string& out, std::span<const RawHeader> he
         AppendLine(out, "Connection", "Upgrade");
         AppendLine(out, "Upgrade", "websocket");
     }
-    if (!forwarded_for.empty()) forwarded_for += ", ";
-    forwarded_for +=
-        context.client_address.empty() ? std::string_view("unknown") : context.client_address;
-    AppendLine(out, "X-Forwarded-For", forwarded_for);
+    // Written straight into `out`: no string is built per request.
+    out += "X-Forwarded-For: ";
+    if (has_forwarded_for && AppendJoinedValues(out, headers, "X-Forwarded-For")) out += ", ";
+    out += context.client_address.empty() ? std::string_view("unknown") : context.client_address;
+    out += "\r\n";
     AppendLine(out, "X-Forwarded-Proto", trusted_proto.empty() ? context.proto : trusted_proto);
     if (!trusted_host.empty()) {
         AppendLine(out, "X-Forwarded-Host", trusted_host);
     } else if (!host.empty()) {
         AppendLine(out, "X-Forwarded-Host", host);
     }
-    if (!forwarded.empty()) forwarded += ", ";
-    AppendForwardedElement(forwarded, context, host);
-    AppendLine(out, "Forwarded", forwarded);
+    out += "Forwarded: ";
+    if (has_forwarded && AppendJoinedValues(out, headers, "Forwarded")) out += ", ";
+    AppendForwardedElement(out, context, host);
+    out += "\r\n";
 }
 
 void AppendDownstreamResponseFields(std::string& out, std::span<const RawHeader> headers,

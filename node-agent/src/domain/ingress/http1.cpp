@@ -13,8 +13,9 @@ namespace {
 
 // Splits the header lines after the start line. `rest` starts just after the start line's CRLF
 // and ends with the blank line's CRLF.
-Result<std::vector<RawHeader>> SplitHeaderLines(std::string_view rest) {
-    std::vector<RawHeader> headers;
+// `headers` is cleared first; its capacity is reused.
+Result<void> SplitHeaderLines(std::string_view rest, std::vector<RawHeader>& headers) {
+    headers.clear();
     headers.reserve(16);
     while (true) {
         const auto eol = rest.find('\n');
@@ -40,7 +41,7 @@ Result<std::vector<RawHeader>> SplitHeaderLines(std::string_view rest) {
         headers.emplace_back(line.substr(0, colon), value);
     }
     if (!rest.empty()) return Error::InvalidArgument("data after the end of the head");
-    return headers;
+    return {};
 }
 
 // Splits off the first line (without CRLF); refuses bare LF.
@@ -80,11 +81,18 @@ std::size_t FindHeadEnd(std::string_view buffered) {
 }
 
 Result<RequestHead> ParseRequestHead(std::string_view head) {
+    RequestHead out;
+    auto parsed = ParseRequestHead(head, out);
+    if (!parsed) return parsed.error();
+    return out;
+}
+
+Result<void> ParseRequestHead(std::string_view head, RequestHead& out) {
     // A client may send empty lines between requests (RFC 9112 2.2).
     while (head.starts_with("\r\n")) head.remove_prefix(2);
     auto line = TakeLine(head);
     if (!line) return line.error();
-    RequestHead out;
+    out.version_minor = 1;
     const auto first_space = line->find(' ');
     const auto last_space = line->rfind(' ');
     if (first_space == std::string_view::npos || first_space == last_space) {
@@ -100,16 +108,20 @@ Result<RequestHead> ParseRequestHead(std::string_view head) {
     auto version = ParseVersion(line->substr(last_space + 1));
     if (!version) return version.error();
     out.version_minor = *version;
-    auto headers = SplitHeaderLines(head);
-    if (!headers) return headers.error();
-    out.headers = std::move(*headers);
-    return out;
+    return SplitHeaderLines(head, out.headers);
 }
 
 Result<ResponseHead> ParseResponseHead(std::string_view head) {
+    ResponseHead out;
+    auto parsed = ParseResponseHead(head, out);
+    if (!parsed) return parsed.error();
+    return out;
+}
+
+Result<void> ParseResponseHead(std::string_view head, ResponseHead& out) {
     auto line = TakeLine(head);
     if (!line) return line.error();
-    ResponseHead out;
+    out.reason = {};
     // "HTTP/1.1 200 OK", "HTTP/1.1 200 " and "HTTP/1.1 200" are all seen in the wild.
     if (line->size() < 12 || (*line)[8] != ' ')
         return Error::InvalidArgument("malformed status line");
@@ -131,10 +143,7 @@ Result<ResponseHead> ParseResponseHead(std::string_view head) {
                 return Error::InvalidArgument("control character in reason");
         }
     }
-    auto headers = SplitHeaderLines(head);
-    if (!headers) return headers.error();
-    out.headers = std::move(*headers);
-    return out;
+    return SplitHeaderLines(head, out.headers);
 }
 
 Result<ResponseFraming> CheckResponseHeaders(const ResponseHead& head,

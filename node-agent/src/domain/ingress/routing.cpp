@@ -1,6 +1,7 @@
 #include "agent/domain/ingress/routing.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/ip/address.hpp>
 
 #include "decloud/common/ids.hpp"
@@ -36,8 +37,9 @@ bool PortAllowed(const VmRoute& vm, std::uint16_t port, const RoutingConfig& con
     return has(config.allowed_ports) || has(vm.extra_ports);
 }
 
-RouteDecision Forward(const VmRoute& vm, std::uint16_t port, std::string target,
-                      const RoutingConfig& config) {
+// `path` and `query` (with its "?") make the origin-form target for the VM.
+RouteDecision Forward(const VmRoute& vm, std::uint16_t port, std::string_view path,
+                      std::string_view query, const RoutingConfig& config) {
     if (!PortAllowed(vm, port, config)) {
         return Refuse(403, "Forbidden", "port " + std::to_string(port) + " is not exposed");
     }
@@ -45,8 +47,16 @@ RouteDecision Forward(const VmRoute& vm, std::uint16_t port, std::string target,
     up.vm_id = vm.vm_id;
     up.address = vm.address;
     up.port = port;
-    up.target = std::move(target);
+    up.path = path;
+    up.query = query;
     return up;
+}
+
+// A request target as received, split at its "?".
+std::pair<std::string_view, std::string_view> SplitQuery(std::string_view target) {
+    const auto question = target.find('?');
+    if (question == std::string_view::npos) return {target, {}};
+    return {target.substr(0, question), target.substr(question)};
 }
 
 const VmRoute* FindByLabel(const RoutingTable& table, std::string_view label) {
@@ -59,7 +69,8 @@ RouteDecision RouteHostForm(std::string_view label, std::string_view target,
                             const RoutingTable& table, const RoutingConfig& config) {
     if (label.find('.') != std::string_view::npos) return UnknownVm();
     if (const VmRoute* vm = FindByLabel(table, label)) {
-        return Forward(*vm, vm->default_port, std::string(target), config);
+        const auto [path, query] = SplitQuery(target);
+        return Forward(*vm, vm->default_port, path, query, config);
     }
     // A UUID whose first group is all digits would otherwise read as "{port}-...".
     if (common::IsUuid(label)) return UnknownVm();
@@ -76,7 +87,8 @@ RouteDecision RouteHostForm(std::string_view label, std::string_view target,
         }
         const VmRoute* vm = FindByLabel(table, rest);
         if (vm == nullptr) return UnknownVm();
-        return Forward(*vm, *port, std::string(target), config);
+        const auto [path, query] = SplitQuery(target);
+        return Forward(*vm, *port, path, query, config);
     }
     if (!IsDnsLabel(label)) return BadRequest("malformed VM name in host");
     return UnknownVm();
@@ -84,18 +96,15 @@ RouteDecision RouteHostForm(std::string_view label, std::string_view target,
 
 RouteDecision RoutePathForm(std::string_view target, const RoutingTable& table,
                             const RoutingConfig& config) {
-    const auto question = target.find('?');
-    const std::string_view path = target.substr(0, question);
-    const std::string_view query =
-        question == std::string_view::npos ? std::string_view{} : target.substr(question);
-    const auto no_route = Refuse(404, "Not Found", "no proxy route for this path");
-    if (!path.starts_with(kPathPrefix)) return no_route;
+    const auto [path, query] = SplitQuery(target);
+    const auto no_route = [] { return Refuse(404, "Not Found", "no proxy route for this path"); };
+    if (!path.starts_with(kPathPrefix)) return no_route();
     std::string_view after = path.substr(kPathPrefix.size());
     const auto slash = after.find('/');
-    if (slash == std::string_view::npos) return no_route;
+    if (slash == std::string_view::npos) return no_route();
     const std::string_view id = after.substr(0, slash);
     after.remove_prefix(slash);
-    if (!after.starts_with(kProxySegment)) return no_route;
+    if (!after.starts_with(kProxySegment)) return no_route();
     after.remove_prefix(kProxySegment.size());
     const auto port_end = after.find('/');
     const std::string_view port_text = after.substr(0, port_end);
@@ -107,9 +116,7 @@ RouteDecision RoutePathForm(std::string_view target, const RoutingTable& table,
     if (!port) return BadRequest("invalid port in path: " + port.error().message);
     const VmRoute* vm = table.FindById(id);
     if (vm == nullptr) return UnknownVm();
-    std::string upstream_target = rest.empty() ? std::string("/") : std::string(rest);
-    upstream_target.append(query);
-    return Forward(*vm, *port, std::move(upstream_target), config);
+    return Forward(*vm, *port, rest, query, config);
 }
 
 }  // namespace
@@ -141,12 +148,16 @@ Result<RoutingTable> RoutingTable::Build(std::vector<VmRoute> routes) {
 }
 
 const VmRoute* RoutingTable::FindById(std::string_view id) const {
-    const auto it = by_id_.find(text::Lower(id));
+    // Keys are lowercased UUIDs: anything longer than one is not among them.
+    std::array<char, 36> lower{};
+    if (id.size() > lower.size()) return nullptr;
+    std::transform(id.begin(), id.end(), lower.begin(), text::ToLower);
+    const auto it = by_id_.find(std::string_view(lower.data(), id.size()));
     return it == by_id_.end() ? nullptr : &routes_[it->second];
 }
 
 const VmRoute* RoutingTable::FindByName(std::string_view name) const {
-    const auto it = by_name_.find(std::string(name));
+    const auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : &routes_[it->second];
 }
 

@@ -30,6 +30,8 @@ struct RequestHead {
 // (a bare LF or CR is refused); method a token; target visible ASCII without spaces. Header lines
 // are split at the first colon without any other check: CheckRequestHeaders judges them.
 common::Result<RequestHead> ParseRequestHead(std::string_view head);
+// The same into `out`, reusing its header list's memory (the proxy parses one head per request).
+common::Result<void> ParseRequestHead(std::string_view head, RequestHead& out);
 
 struct ResponseHead {
     unsigned status = 0;
@@ -40,6 +42,7 @@ struct ResponseHead {
 
 // Parses "HTTP/1.x SP 3DIGIT SP [reason] CRLF *(field CRLF) CRLF".
 common::Result<ResponseHead> ParseResponseHead(std::string_view head);
+common::Result<void> ParseResponseHead(std::string_view head, ResponseHead& out);
 
 // How a VM's response body is delimited.
 struct ResponseFraming {

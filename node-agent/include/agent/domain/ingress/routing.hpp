@@ -37,9 +37,18 @@ class RoutingTable {
     std::size_t size() const { return routes_.size(); }
 
   private:
+    // Lets a lookup take a string_view: no copy of the key per request.
+    struct KeyHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view key) const {
+            return std::hash<std::string_view>{}(key);
+        }
+    };
+    using Index = std::unordered_map<std::string, std::size_t, KeyHash, std::equal_to<>>;
+
     std::vector<VmRoute> routes_;
-    std::unordered_map<std::string, std::size_t> by_id_;
-    std::unordered_map<std::string, std::size_t> by_name_;
+    Index by_id_;
+    Index by_name_;
 };
 
 // Ports any VM may be reached on unless configured otherwise.
@@ -59,14 +68,25 @@ struct IngressRequest {
     std::string_view host;
 };
 
-// Where to forward: never derived from the request, always from the routing table.
+// Where to forward: never derived from the request, always from the routing table. Views, so
+// that routing a request allocates nothing: `vm_id` and `address` into the routing table,
+// `path` and `query` into the request target; valid while both are.
 struct Upstream {
-    std::string vm_id;
-    std::string address;
+    std::string_view vm_id;
+    std::string_view address;
     std::uint16_t port = 0;
-    std::string target;  // origin-form request target for the VM
+    std::string_view path;   // empty: "/"
+    std::string_view query;  // with its "?", or empty
 
-    friend bool operator==(const Upstream&, const Upstream&) = default;
+    // The origin-form request target for the VM.
+    void AppendTarget(std::string& out) const {
+        out.append(path.empty() ? std::string_view("/") : path).append(query);
+    }
+    std::string Target() const {
+        std::string out;
+        AppendTarget(out);
+        return out;
+    }
 };
 
 // A request the proxy answers itself, as problem+json.
