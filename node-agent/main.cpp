@@ -270,7 +270,9 @@ int Run(const agent::AgentConfig& config) {
                                                                ToProxySettings(config.ingress));
         if (auto started = ingress->Start(); !started)
             throw std::runtime_error("ingress: " + started.error().message);
-        ingress_thread = std::thread([&ingress_io] { ingress_io.run(); });
+        ingress_thread = std::thread([&ingress_io, busy_poll = config.ingress.busy_poll] {
+            agent::proxy::RunEventLoop(ingress_io, busy_poll);
+        });
         spdlog::info(
             "ingress proxy on {}://{}:{}{}", config.ingress.tls_cert.empty() ? "http" : "https",
             config.ingress.address, ingress->port(),

@@ -14,8 +14,11 @@
 #     counts. Also shown: the proxy process's CPU time per request (utime+stime from /proc), which
 #     other load on the machine hardly disturbs;
 #  2. added latency: proxy_load rate, open loop at half of nginx's best requests/s, latency from the
-#     scheduled send; direct, ours and nginx alternate for $RATE_ROUNDS rounds and the lowest p50
-#     and p99 of each count (other work on the machine only ever adds); added = proxy - direct;
+#     scheduled send; direct, ours, ours-bp and nginx alternate for $RATE_ROUNDS rounds and the
+#     lowest p50 and p99 of each count (other work on the machine only ever adds); added = proxy -
+#     direct. 2b: the same for direct, ours and ours-bp, a second decloud-ingress with
+#     --busy-poll-us $BUSY_POLL_US (the agent's ingress.busy_poll), which spends CPU while traffic
+#     flows to skip the wake-up of a sleeping thread; always with plain scheduling (see RT);
 #  3. WebSocket echo throughput (64-byte messages) direct, through ours, through nginx, best of
 #     $WS_ROUNDS alternating rounds;
 #  4. idle WebSocket memory: VmRSS growth of the proxy process (nginx: its worker) per bridged,
@@ -24,15 +27,17 @@
 # One run takes about 2.5 minutes.
 #
 # Environment: CONNECTIONS=64 WRK_SECONDS=5 ROUNDS=3 RATE_CONNECTIONS=16 RATE_SECONDS=6
-#   RATE_ROUNDS=3 WS_CONNECTIONS=16 WS_SECONDS=4 WS_ROUNDS=2 IDLE_WS=1000
+#   RATE_ROUNDS=3 WS_CONNECTIONS=16 WS_SECONDS=4 WS_ROUNDS=2 IDLE_WS=1000 BUSY_POLL_US=50
 #   INGRESS_BIN=<decloud-ingress to measure> (default: <build dir>/node-agent/decloud-ingress)
 #   PROFILE=<file>: also record decloud-ingress under wrk with perf and write the report there.
 #   RT=1 (default, root only): during step 2 the load generator, both proxies and the upstream run
 #     SCHED_RR priority 1. On a machine shared with other work (compiles) a SCHED_OTHER process
 #     waits milliseconds for a core, which buries the microseconds being measured; step 2 keeps
 #     under one of the cores busy, so the rest of the machine keeps running. RT=0: plain scheduling.
+#     Step 2b always runs with plain scheduling.
 # Last line: RESULT ours_rps=... nginx_rps=... ratio_vs_nginx=... ours_p50_us=... ours_p99_us=...
-#   nginx_p50_us=... nginx_p99_us=... added_p50_us=... added_p99_us=... ws_msgs_per_s=...
+#   nginx_p50_us=... nginx_p99_us=... added_p50_us=... added_p99_us=... busy_poll_added_p50_us=...
+#   busy_poll_added_p99_us=... ws_msgs_per_s=...
 #   ws_direct_msgs_per_s=... ws_ratio_vs_direct=... ws_idle_kib_per_conn=...
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,6 +52,7 @@ WS_CONNECTIONS=${WS_CONNECTIONS:-16}
 WS_SECONDS=${WS_SECONDS:-4}
 WS_ROUNDS=${WS_ROUNDS:-2}
 IDLE_WS=${IDLE_WS:-1000}
+BUSY_POLL_US=${BUSY_POLL_US:-50}
 PROFILE=${PROFILE:-}
 RT=${RT:-1}
 INGRESS=${INGRESS_BIN:-$BUILD/node-agent/decloud-ingress}
@@ -241,11 +247,19 @@ OURS_PID=$!
 PIDS+=("$OURS_PID")
 wait_for "$WORK/ingress.log" 'listening on' "$OURS_PID"
 OURS_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/ingress.log")
+# The same with busy polling (ingress.busy_poll), for step 2b only.
+"$INGRESS" --listen 127.0.0.1:0 --routes "$WORK/routes.json" --busy-poll-us "$BUSY_POLL_US" \
+    >"$WORK/ingress-bp.log" 2>&1 &
+OURS_BP_PID=$!
+PIDS+=("$OURS_BP_PID")
+wait_for "$WORK/ingress-bp.log" 'listening on' "$OURS_BP_PID"
+OURS_BP_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/ingress-bp.log")
 
 wait_http "http://127.0.0.1:$UP_PORT/" "$UP_PID" "$WORK/upstream/out.log"
 wait_http "http://127.0.0.1:$NGX_PORT$HTTP_PATH" "$NGX_PID" "$WORK/nginx/out.log"
 wait_http "http://127.0.0.1:$OURS_PORT$HTTP_PATH" "$OURS_PID" "$WORK/ingress.log"
-for port in "$UP_PORT" "$NGX_PORT" "$OURS_PORT"; do
+wait_http "http://127.0.0.1:$OURS_BP_PORT$HTTP_PATH" "$OURS_BP_PID" "$WORK/ingress-bp.log"
+for port in "$UP_PORT" "$NGX_PORT" "$OURS_PORT" "$OURS_BP_PORT"; do
     path=$HTTP_PATH
     [ "$port" = "$UP_PORT" ] && path=/
     got=$(curl -fsS "http://127.0.0.1:$port$path")
@@ -264,7 +278,12 @@ url_of() {  # url_of direct|ours|nginx
     esac
 }
 port_of() {
-    case $1 in direct) echo "$UP_PORT" ;; ours) echo "$OURS_PORT" ;; nginx) echo "$NGX_PORT" ;; esac
+    case $1 in
+        direct) echo "$UP_PORT" ;;
+        ours) echo "$OURS_PORT" ;;
+        ours-bp) echo "$OURS_BP_PORT" ;;
+        nginx) echo "$NGX_PORT" ;;
+    esac
 }
 
 # "123.45us" / "1.23ms" / "1.00s" -> microseconds
@@ -348,49 +367,74 @@ fi
 
 # ---- 2. added latency (open loop, fixed rate) ---------------------------------------------
 RATE=$(awk -v r="${BEST_RPS[nginx]}" 'BEGIN { printf "%d", r / 2 }')
+declare -A P50=() P99=()
+# rate_pass PASS RT TARGET...: the lowest p50 and p99 of each target over $RATE_ROUNDS alternating
+# rounds, into P50[PASS/TARGET] and P99[PASS/TARGET]; with RT=1 the load generator, the proxies
+# and the upstream run SCHED_RR 1 for the pass.
+rate_pass() {
+    local pass=$1 rt=$2
+    shift 2
+    local rt_cmd=() pids=("$UP_WORKER" "$NGX_WORKER" "$OURS_PID" "$OURS_BP_PID")
+    local pid round name path out result p50 p99 dropped note key
+    if [ "$rt" = 1 ]; then
+        rt_cmd=(chrt -r 1)
+        for pid in "${pids[@]}"; do chrt -a -r -p 1 "$pid" >/dev/null; done
+    fi
+    printf '%-7s %6s %10s %10s %10s %10s\n' target round p50_us p90_us p99_us p99.9_us
+    for round in $(seq 1 "$RATE_ROUNDS"); do
+        for name in "$@"; do
+            path=$HTTP_PATH
+            [ "$name" = direct ] && path=/
+            out="$WORK/rate-$name.txt"
+            if ! run "${rt_cmd[@]}" "$LOAD" rate --port "$(port_of "$name")" --target "$path" \
+                --rate "$RATE" --connections "$RATE_CONNECTIONS" --seconds "$RATE_SECONDS" \
+                --warmup 1 >"$out"; then
+                echo "fixed-rate load through $name failed:" >&2
+                cat "$out" >&2
+                exit 1
+            fi
+            result=$(grep '^RESULT' "$out")
+            field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$result"; }
+            p50=$(field p50_us) p99=$(field p99_us) dropped=$(field dropped)
+            note=""
+            [ "$dropped" -gt 0 ] && note="  (fell behind: $dropped requests never sent)"
+            printf '%-7s %6s %10s %10s %10s %10s%s\n' "$name" "$round" "$p50" "$(field p90_us)" \
+                "$p99" "$(field p999_us)" "$note"
+            key="$pass/$name"
+            if [ -z "${P50[$key]:-}" ] || gt "${P50[$key]}" "$p50"; then P50[$key]=$p50; fi
+            if [ -z "${P99[$key]:-}" ] || gt "${P99[$key]}" "$p99"; then P99[$key]=$p99; fi
+        done
+    done
+    if [ "$rt" = 1 ]; then
+        for pid in "${pids[@]}"; do chrt -a -o -p 0 "$pid" >/dev/null; done
+    fi
+}
+
 echo "== 2. fixed rate $RATE req/s (half of nginx's best), $RATE_CONNECTIONS connections," \
     "${RATE_SECONDS}s, $RATE_ROUNDS rounds, lowest of each counts; latency from the scheduled send"
-RT_CMD=()
+PASS1=plain
 if [ "$RT" = 1 ] && [ "$(id -u)" -eq 0 ]; then
-    # For this phase only; the proxies and the upstream go back to SCHED_OTHER afterwards.
-    echo "   (load generator, proxies and upstream run SCHED_RR 1 in this phase; RT=0 turns it off)"
-    RT_CMD=(chrt -r 1)
-    for pid in "$UP_WORKER" "$NGX_WORKER" "$OURS_PID"; do chrt -a -r -p 1 "$pid" >/dev/null; done
+    PASS1=rt
+    echo "   (load generator, proxies and upstream run SCHED_RR 1 in this pass; RT=0 turns it off)"
 fi
-declare -A P50=() P99=()
-printf '%-7s %6s %10s %10s %10s %10s\n' target round p50_us p90_us p99_us p99.9_us
-for round in $(seq 1 "$RATE_ROUNDS"); do
-    for name in direct ours nginx; do
-        path=$HTTP_PATH
-        [ "$name" = direct ] && path=/
-        out="$WORK/rate-$name.txt"
-        if ! run "${RT_CMD[@]}" "$LOAD" rate --port "$(port_of "$name")" --target "$path" \
-            --rate "$RATE" --connections "$RATE_CONNECTIONS" --seconds "$RATE_SECONDS" \
-            --warmup 1 >"$out"; then
-            echo "fixed-rate load through $name failed:" >&2
-            cat "$out" >&2
-            exit 1
-        fi
-        result=$(grep '^RESULT' "$out")
-        field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$result"; }
-        p50=$(field p50_us) p99=$(field p99_us) dropped=$(field dropped)
-        note=""
-        [ "$dropped" -gt 0 ] && note="  (fell behind: $dropped requests never sent)"
-        printf '%-7s %6s %10s %10s %10s %10s%s\n' "$name" "$round" "$p50" "$(field p90_us)" \
-            "$p99" "$(field p999_us)" "$note"
-        if [ -z "${P50[$name]:-}" ] || gt "${P50[$name]}" "$p50"; then P50[$name]=$p50; fi
-        if [ -z "${P99[$name]:-}" ] || gt "${P99[$name]}" "$p99"; then P99[$name]=$p99; fi
-    done
-done
-if [ ${#RT_CMD[@]} -gt 0 ]; then
-    for pid in "$UP_WORKER" "$NGX_WORKER" "$OURS_PID"; do chrt -a -o -p 0 "$pid" >/dev/null; done
-fi
-ADDED_P50=$(minus "${P50[ours]}" "${P50[direct]}")
-ADDED_P99=$(minus "${P99[ours]}" "${P99[direct]}")
-echo "lowest p50/p99 (us): direct ${P50[direct]}/${P99[direct]}, ours ${P50[ours]}/${P99[ours]}," \
-    "nginx ${P50[nginx]}/${P99[nginx]}"
+rate_pass "$PASS1" "$([ "$PASS1" = rt ] && echo 1 || echo 0)" direct ours nginx
+ADDED_P50=$(minus "${P50[$PASS1/ours]}" "${P50[$PASS1/direct]}")
+ADDED_P99=$(minus "${P99[$PASS1/ours]}" "${P99[$PASS1/direct]}")
+echo "lowest p50/p99 (us): direct ${P50[$PASS1/direct]}/${P99[$PASS1/direct]}," \
+    "ours ${P50[$PASS1/ours]}/${P99[$PASS1/ours]}, nginx ${P50[$PASS1/nginx]}/${P99[$PASS1/nginx]}"
 echo "added over direct (us): ours p50 $ADDED_P50 p99 $ADDED_P99;" \
-    "nginx p50 $(minus "${P50[nginx]}" "${P50[direct]}") p99 $(minus "${P99[nginx]}" "${P99[direct]}")"
+    "nginx p50 $(minus "${P50[$PASS1/nginx]}" "${P50[$PASS1/direct]}")" \
+    "p99 $(minus "${P99[$PASS1/nginx]}" "${P99[$PASS1/direct]}")"
+# A busy-polling thread must not run SCHED_RR: the kernel throttles a real-time task that never
+# sleeps, stalling everything real-time on its core. So this pass runs everything as usual.
+echo "== 2b. the same with decloud-ingress busy polling ${BUSY_POLL_US}us (ours-bp), plain scheduling"
+rate_pass bp 0 direct ours ours-bp
+BP_ADDED_P50=$(minus "${P50[bp/ours-bp]}" "${P50[bp/direct]}")
+BP_ADDED_P99=$(minus "${P99[bp/ours-bp]}" "${P99[bp/direct]}")
+echo "lowest p50/p99 (us): direct ${P50[bp/direct]}/${P99[bp/direct]}," \
+    "ours ${P50[bp/ours]}/${P99[bp/ours]}, ours-bp ${P50[bp/ours-bp]}/${P99[bp/ours-bp]}"
+echo "added over direct (us): ours p50 $(minus "${P50[bp/ours]}" "${P50[bp/direct]}")" \
+    "p99 $(minus "${P99[bp/ours]}" "${P99[bp/direct]}"); ours-bp p50 $BP_ADDED_P50 p99 $BP_ADDED_P99"
 
 # ---- 3. WebSocket echo throughput ---------------------------------------------------------
 echo "== 3. WebSocket echo: $WS_CONNECTIONS connections, 64-byte messages, ${WS_SECONDS}s," \
@@ -452,8 +496,9 @@ done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 printf 'RESULT ours_rps=%.0f nginx_rps=%.0f ratio_vs_nginx=%s ours_p50_us=%s ours_p99_us=%s' \
-    "${BEST_RPS[ours]}" "${BEST_RPS[nginx]}" "$RATIO" "${P50[ours]}" "${P99[ours]}"
+    "${BEST_RPS[ours]}" "${BEST_RPS[nginx]}" "$RATIO" "${P50[$PASS1/ours]}" "${P99[$PASS1/ours]}"
 printf ' nginx_p50_us=%s nginx_p99_us=%s added_p50_us=%s added_p99_us=%s' \
-    "${P50[nginx]}" "${P99[nginx]}" "$ADDED_P50" "$ADDED_P99"
+    "${P50[$PASS1/nginx]}" "${P99[$PASS1/nginx]}" "$ADDED_P50" "$ADDED_P99"
+printf ' busy_poll_added_p50_us=%s busy_poll_added_p99_us=%s' "$BP_ADDED_P50" "$BP_ADDED_P99"
 printf ' ws_msgs_per_s=%s ws_direct_msgs_per_s=%s ws_ratio_vs_direct=%s ws_idle_kib_per_conn=%s\n' \
     "${WS[ours]}" "${WS[direct]}" "$WS_RATIO" "${KIB[ours]}"

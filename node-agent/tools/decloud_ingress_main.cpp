@@ -5,7 +5,8 @@
 //   decloud-ingress --listen 127.0.0.1:8080 --routes routes.json
 //   routes.json: {"routes":[{"vmId":"<uuid>","name":"app","address":"127.0.0.1",
 //                            "defaultPort":8080,"extraPorts":[18080]}]}
-// SIGHUP re-reads the routes file and the TLS files; SIGTERM/SIGINT stop it (exit 0).
+// --busy-poll-us trades CPU for latency (see RunEventLoop). SIGHUP re-reads the routes file and
+// the TLS files; SIGTERM/SIGINT stop it (exit 0).
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     std::vector<std::uint16_t> allowed_ports = ingress::kDefaultAllowedPorts;
     bool rewrite_host = false;
     long connect_ms = 5'000, idle_ms = 60'000, total_ms = 100'000, ws_idle_ms = 600'000;
+    long busy_poll_us = 0;
     std::string tls_cert, tls_key;
     cli.add_option("--listen", listen, "address:port to listen on (port 0: any)");
     cli.add_option("--routes", routes_file, "JSON file with the VM routes")->required();
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
     cli.add_option("--idle-timeout-ms", idle_ms);
     cli.add_option("--total-timeout-ms", total_ms);
     cli.add_option("--ws-idle-timeout-ms", ws_idle_ms);
+    cli.add_option("--busy-poll-us", busy_poll_us,
+                   "keep polling this long after the last event before sleeping (0: off)");
     cli.add_option("--tls-cert", tls_cert, "PEM certificate chain: the listener speaks TLS");
     cli.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
     CLI11_PARSE(cli, argc, argv);
@@ -156,6 +160,6 @@ int main(int argc, char** argv) {
         });
     };
     wait_reload();
-    io.run();
+    decloud::agent::proxy::RunEventLoop(io, std::chrono::microseconds{busy_poll_us});
     return 0;
 }

@@ -1,5 +1,6 @@
 #include "agent/proxy/ingress_proxy.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1210,6 +1211,27 @@ void IngressProxy::Stop() {
         const std::vector<SessionBase*> sessions(impl->sessions.begin(), impl->sessions.end());
         for (auto* session : sessions) session->Abort();
     });
+}
+
+void RunEventLoop(asio::io_context& io, std::chrono::microseconds busy_poll) {
+    if (busy_poll <= std::chrono::microseconds::zero()) {
+        io.run();
+        return;
+    }
+    while (!io.stopped()) {
+        // Sleeps until the next event, then serves what is ready and keeps looking for more.
+        if (io.run_one() == 0) break;
+        auto last_event = Clock::now();
+        while (!io.stopped()) {
+            if (io.poll() > 0) {
+                last_event = Clock::now();
+            } else if (Clock::now() - last_event >= busy_poll) {
+                break;
+            } else {
+                ::sched_yield();
+            }
+        }
+    }
 }
 
 void RaiseOpenFileLimit() {

@@ -5,10 +5,12 @@
 // can send the request; raw sockets send what curl would not.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -566,6 +568,39 @@ TEST_F(IngressProxyTest, PipelinedRequestsAreAnsweredInOrder) {
          p = out.find("HTTP/1.1 200", p + 1))
         ++responses;
     EXPECT_EQ(responses, 4u) << out;
+}
+
+// CPU time (user + system) the proxy process has used so far.
+std::chrono::microseconds ProcessCpuTime(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i == 14 || i == 15) ticks += std::stoll(field);  // utime, stime
+    return std::chrono::microseconds{ticks * 1'000'000 / ::sysconf(_SC_CLK_TCK)};
+}
+
+TEST_F(IngressProxyTest, BusyPollingServesRequestsAndSleepsWhenIdle) {
+    ASSERT_NO_FATAL_FAILURE(StartProxy({{"--busy-poll-us", "200"}}));
+    std::vector<std::string> args{"-sS", "-w", "%{http_code}\n"};
+    for (int i = 0; i < 20; ++i) {
+        args.push_back(ProxyUrl(AppPath("/echo?i=" + std::to_string(i))));
+        args.insert(args.end(), {"-o", "/dev/null"});
+    }
+    const auto run = testing::RunCommand("/usr/bin/curl", args, {}, {}, 60s);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    std::istringstream codes(run.out);
+    int ok = 0;
+    for (std::string code; codes >> code;) ok += code == "200";
+    EXPECT_EQ(ok, 20) << run.out;
+    // Without traffic the thread sleeps: a second of wall time costs it almost no CPU (a thread
+    // that kept polling would spend the whole second).
+    std::this_thread::sleep_for(100ms);
+    const auto before = ProcessCpuTime(proxy_->pid());
+    std::this_thread::sleep_for(1s);
+    EXPECT_LT(ProcessCpuTime(proxy_->pid()) - before, 200ms);
 }
 
 TEST_F(IngressProxyTest, RefusedOrResetUpstreamIs502) {

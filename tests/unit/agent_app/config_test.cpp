@@ -59,6 +59,10 @@ TEST(AgentConfig, IngressSettingsAreValidated) {
     EXPECT_FALSE(Build({w, "ingress.port=70000"}));
     EXPECT_FALSE(Build({w, "ingress.tls_cert=/etc/cert.pem"}));  // without its key
     EXPECT_FALSE(Build({w, "ingress.total_timeout=0s"}));
+    EXPECT_EQ(defaults->ingress.busy_poll, std::chrono::microseconds::zero());
+    EXPECT_EQ(Build({w, "ingress.busy_poll_us=50"})->ingress.busy_poll,
+              std::chrono::microseconds{50});
+    EXPECT_FALSE(Build({w, "ingress.busy_poll_us=-1"}));
 }
 
 TEST(AgentConfig, ExampleFileDocumentsEverySetting) {
