@@ -39,7 +39,7 @@ app::TemplateView CommunityView(ports::CommunityTemplate t) {
     return view;
 }
 
-// ?source=seed|community (the only parameter); nullopt: both.
+// ?source=seed|community; nullopt: both. ?limit= and ?cursor= (the page) are read elsewhere.
 Result<std::optional<app::TemplateSource>> ParseSource(std::string_view target) {
     const auto q = target.find('?');
     if (q == std::string_view::npos) return std::optional<app::TemplateSource>();
@@ -54,9 +54,11 @@ Result<std::optional<app::TemplateSource>> ParseSource(std::string_view target) 
         const auto eq = pair.find('=');
         const auto name = pair.substr(0, eq);
         const auto value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        if (name == "limit" || name == "cursor") continue;
         if (name != "source")
             return Error::InvalidArgument("unknown query parameter '" +
-                                          std::string(name.substr(0, 64)) + "'; known: source");
+                                          std::string(name.substr(0, 64)) +
+                                          "'; known: source, limit, cursor");
         if (seen) return Error::InvalidArgument("query parameter 'source' given twice");
         seen = true;
         if (value == "seed") {
@@ -81,17 +83,25 @@ void AddTemplateRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                ForUser(api,
                        [api](net::RequestContext& ctx,
                              const app::Principal&) -> asio::awaitable<net::Response> {
-                           auto source = ParseSource(ctx.request.target());
+                           const std::string_view target = ctx.request.target();
+                           auto source = ParseSource(target);
                            if (!source) co_return ErrorResponse(ctx, source.error());
+                           const auto limit = PageLimit(target, 100, 500);
+                           if (!limit) co_return ErrorResponse(ctx, limit.error());
+                           const auto cursor = QueryParam(target, "cursor");
                            if (!api->templates) co_return Unavailable(ctx);
-                           auto views = co_await net::RunBlocking(
-                               *api->blocking, [&] { return api->templates->List(*source); });
-                           if (!views) co_return ErrorResponse(ctx, views.error());
+                           auto page = co_await net::RunBlocking(*api->blocking, [&] {
+                               return api->templates->List(*source, cursor, *limit);
+                           });
+                           if (!page) co_return ErrorResponse(ctx, page.error());
                            json items = json::array();
-                           for (const auto& v : *views)
+                           for (const auto& v : page->templates)
                                items.push_back(TemplateViewToJson(v, false));
                            co_return net::MakeJson(ctx.request, http::status::ok,
-                                                   {{"templates", std::move(items)}});
+                                                   {{"templates", std::move(items)},
+                                                    {"nextCursor", page->next_cursor.empty()
+                                                                       ? json(nullptr)
+                                                                       : json(page->next_cursor)}});
                        }));
 
     router.Add(http::verb::get, "/api/templates/{id}",

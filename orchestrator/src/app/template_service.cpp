@@ -183,16 +183,47 @@ Result<PublishOutcome> TemplateService::Publish(const std::string& author, const
     return outcome;
 }
 
-Result<std::vector<TemplateView>> TemplateService::List(std::optional<TemplateSource> source) {
-    std::vector<TemplateView> out;
-    if (!source || *source == TemplateSource::kSeed)
-        for (const auto& t : seeds_) out.push_back(Seed(t));
-    if (!source || *source == TemplateSource::kCommunity) {
-        auto community = repository_.List();
-        if (!community) return community.error();
-        for (auto& t : *community) out.push_back(Community(std::move(t)));
+Result<TemplatePage> TemplateService::List(std::optional<TemplateSource> source,
+                                           std::string_view cursor, std::size_t limit) {
+    const bool seeds = !source || *source == TemplateSource::kSeed;
+    const bool community = !source || *source == TemplateSource::kCommunity;
+    // Where the page starts: a seed index, then community versions after `after`.
+    std::size_t first_seed = 0;
+    std::optional<std::pair<std::string, std::int64_t>> after;
+    if (!cursor.empty()) {
+        const auto seed = std::find_if(seeds_.begin(), seeds_.end(),
+                                       [&](const domain::VmTemplate& t) { return t.id == cursor; });
+        if (seeds && seed != seeds_.end()) {
+            first_seed = static_cast<std::size_t>(seed - seeds_.begin()) + 1;
+        } else if (auto version = ParseCommunityTemplateId(cursor); community && version) {
+            first_seed = seeds_.size();
+            after = std::move(version);
+        } else {
+            return Error::InvalidArgument("cursor: not the id a page of this listing ended with");
+        }
     }
-    return out;
+    TemplatePage page;
+    bool more = false;
+    if (seeds) {
+        for (std::size_t i = first_seed; i < seeds_.size(); ++i) {
+            if (page.templates.size() == limit) {
+                more = true;
+                break;
+            }
+            page.templates.push_back(Seed(seeds_[i]));
+        }
+    }
+    if (community && !more) {
+        // One more than fits tells whether another page follows.
+        const std::size_t room = limit - page.templates.size();
+        auto versions = repository_.List(after, room + 1);
+        if (!versions) return versions.error();
+        more = versions->size() > room;
+        if (more) versions->resize(room);
+        for (auto& t : *versions) page.templates.push_back(Community(std::move(t)));
+    }
+    if (more && !page.templates.empty()) page.next_cursor = page.templates.back().entry.tmpl.id;
+    return page;
 }
 
 Result<TemplateView> TemplateService::Get(const std::string& id) {

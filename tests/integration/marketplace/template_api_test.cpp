@@ -239,6 +239,39 @@ TEST_F(TemplateApiTest, CatalogueDeprecationAndVmsFromCommunityTemplates) {
     EXPECT_EQ(only_seeds["templates"].size(), seeds);
     auto only_community = json::parse(Call("GET", "/api/templates?source=community", {}, e).body);
     EXPECT_EQ(only_community["templates"].size(), community);
+    EXPECT_TRUE(only_community["nextCursor"].is_null());
+
+    // Page by page: every template once, in the same order as the whole listing, also when a
+    // template is published between two pages (it comes at its place in the order).
+    for (const std::size_t page_size : {1u, 4u, 9u, 10u}) {
+        SCOPED_TRACE(page_size);
+        std::vector<std::string> paged;
+        std::string cursor;
+        for (int pages = 0; pages < 100; ++pages) {
+            std::string target = "/api/templates?limit=" + std::to_string(page_size);
+            if (!cursor.empty()) target += "&cursor=" + cursor;
+            auto page = Call("GET", target, {}, e);
+            ASSERT_EQ(page.status, 200) << page.body;
+            const auto body = json::parse(page.body);
+            EXPECT_LE(body["templates"].size(), page_size);
+            for (const auto& t : body["templates"]) paged.push_back(t["id"]);
+            if (body["nextCursor"].is_null()) break;
+            cursor = body["nextCursor"];
+            EXPECT_EQ(cursor, paged.back());
+            if (page_size == 4 && pages == 0) {
+                ASSERT_EQ(Call("POST", "/api/templates", Body("zz-late").dump(), d).status, 201);
+            }
+        }
+        std::vector<std::string> whole;
+        const auto everything = json::parse(Call("GET", "/api/templates?limit=500", {}, e).body);
+        for (const auto& t : everything["templates"]) whole.push_back(t["id"]);
+        EXPECT_EQ(paged, whole);
+    }
+    ExpectProblem(Call("GET", "/api/templates?cursor=no.such", {}, e), 400, "cursor");
+    ExpectProblem(Call("GET", "/api/templates?source=community&cursor=nextcloud", {}, e), 400,
+                  "cursor");
+    ExpectProblem(Call("GET", "/api/templates?limit=0", {}, e), 400, "limit");
+    ExpectProblem(Call("GET", "/api/templates?limit=501", {}, e), 400, "limit");
     ExpectProblem(Call("GET", "/api/templates?source=mine", {}, e), 400, "source");
     ExpectProblem(Call("GET", "/api/templates?colour=blue", {}, e), 400, "colour");
     auto seed = Call("GET", "/api/templates/nextcloud", {}, e);

@@ -48,9 +48,12 @@ class InMemoryCommunityTemplates final : public ports::CommunityTemplateReposito
         if (it == rows_.end()) return common::Error::NotFound("no such version");
         return it->second;
     }
-    common::Result<std::vector<ports::CommunityTemplate>> List() override {
+    common::Result<std::vector<ports::CommunityTemplate>> List(
+        const std::optional<std::pair<std::string, std::int64_t>>& after,
+        std::size_t limit) override {
         std::vector<ports::CommunityTemplate> out;
-        for (const auto& [key, t] : rows_) out.push_back(t);
+        auto it = after ? rows_.upper_bound(*after) : rows_.begin();
+        for (; it != rows_.end() && out.size() < limit; ++it) out.push_back(it->second);
         return out;
     }
     common::Result<ports::CommunityTemplate> Deprecate(const std::string& author,
@@ -264,19 +267,34 @@ TEST_F(TemplateServiceTest, DeprecateIsForTheAuthorAndListsKeepTheVersion) {
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_TRUE(done->deprecated);
 
-    auto all = service_.List(std::nullopt);
+    auto all = service_.List(std::nullopt, "", 100);
     ASSERT_TRUE(all);
-    ASSERT_EQ(all->size(), 2u);
-    EXPECT_EQ((*all)[0].source, TemplateSource::kSeed);
-    EXPECT_EQ((*all)[1].source, TemplateSource::kCommunity);
-    EXPECT_TRUE((*all)[1].entry.deprecated);
-    auto seeds = service_.List(TemplateSource::kSeed);
+    ASSERT_EQ(all->templates.size(), 2u);
+    EXPECT_EQ(all->templates[0].source, TemplateSource::kSeed);
+    EXPECT_EQ(all->templates[1].source, TemplateSource::kCommunity);
+    EXPECT_TRUE(all->templates[1].entry.deprecated);
+    EXPECT_EQ(all->next_cursor, "");
+    auto seeds = service_.List(TemplateSource::kSeed, "", 100);
     ASSERT_TRUE(seeds);
-    EXPECT_EQ(seeds->size(), 1u);
-    auto community = service_.List(TemplateSource::kCommunity);
+    EXPECT_EQ(seeds->templates.size(), 1u);
+    auto community = service_.List(TemplateSource::kCommunity, "", 100);
     ASSERT_TRUE(community);
-    ASSERT_EQ(community->size(), 1u);
-    EXPECT_EQ(community->front().entry.author_wallet, kAlice);
+    ASSERT_EQ(community->templates.size(), 1u);
+    EXPECT_EQ(community->templates.front().entry.author_wallet, kAlice);
+
+    // One at a time: the seed, then the community version, then nothing more.
+    auto first = service_.List(std::nullopt, "", 1);
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->templates.size(), 1u);
+    EXPECT_EQ(first->next_cursor, "nextcloud");
+    auto second = service_.List(std::nullopt, first->next_cursor, 1);
+    ASSERT_TRUE(second);
+    ASSERT_EQ(second->templates.size(), 1u);
+    EXPECT_EQ(second->templates[0].entry.tmpl.id, "hello-web.v1");
+    EXPECT_EQ(second->next_cursor, "");
+    EXPECT_EQ(service_.List(std::nullopt, "nothing", 1).error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(service_.List(TemplateSource::kCommunity, "nextcloud", 1).error().code,
+              ErrorCode::kInvalidArgument);
 
     auto got = service_.Get("hello-web.v1");
     ASSERT_TRUE(got);

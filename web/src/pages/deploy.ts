@@ -3,6 +3,20 @@ import type { Page } from '../main';
 import { navigate } from '../nav';
 import { badge, clear, field, h, mib, showError, spinner, usdc } from '../ui';
 
+// The whole catalogue, a page at a time (bounded: a catalogue larger than this is cut short).
+async function allTemplates(): Promise<Template[]> {
+  const templates: Template[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 20; page++) {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const r = await get<{ templates: Template[]; nextCursor: string | null }>(`/api/templates?limit=500${query}`);
+    templates.push(...r.templates);
+    cursor = r.nextCursor;
+    if (!cursor) break;
+  }
+  return templates;
+}
+
 interface SshKey {
   id: string;
   name: string;
@@ -22,7 +36,7 @@ export const deployPage: Page = (main, _params, query) => {
     let keys: SshKey[] = [];
     try {
       [templates, nodes, keys] = await Promise.all([
-        get<{ templates: Template[] }>('/api/templates').then((r) => r.templates),
+        allTemplates(),
         get<{ nodes: MarketNode[] }>('/api/marketplace/nodes?limit=100', { auth: false }).then((r) => r.nodes),
         get<{ sshKeys: SshKey[] }>('/api/users/me/ssh-keys').then((r) => r.sshKeys),
       ]);

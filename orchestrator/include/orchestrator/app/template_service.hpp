@@ -51,6 +51,11 @@ struct TemplateView {
     ports::CommunityTemplate entry;
 };
 
+struct TemplatePage {
+    std::vector<TemplateView> templates;
+    std::string next_cursor;  // the id to pass for the next page; empty after the last
+};
+
 struct PublishOutcome {
     std::optional<ports::CommunityTemplate> published;
     std::vector<std::string> schema_errors;  // cloud-init's complaints; nothing was stored
@@ -68,8 +73,11 @@ class TemplateService {
     // Validates and stores the next version of the body's template for `author`. kConflict if
     // the name is a seed template's or another author's.
     common::Result<PublishOutcome> Publish(const std::string& author, const nlohmann::json& body);
-    // Seed templates first (by id), then community ones (by name, version); nullopt: both.
-    common::Result<std::vector<TemplateView>> List(std::optional<TemplateSource> source);
+    // Up to `limit` templates: seed ones first (by id), then community ones (by name, version);
+    // `source` nullopt: both. `cursor`: empty for the first page, else the id the previous page
+    // ended with (kInvalidArgument if it names no template of `source`).
+    common::Result<TemplatePage> List(std::optional<TemplateSource> source, std::string_view cursor,
+                                      std::size_t limit);
     common::Result<TemplateView> Get(const std::string& id);
     // kNotFound for a seed template, an unknown id, or another author's version.
     common::Result<ports::CommunityTemplate> Deprecate(const std::string& author,

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,8 +47,10 @@ class CommunityTemplateRepository {
     // kNotFound if there is no such version.
     virtual common::Result<CommunityTemplate> Get(const std::string& name,
                                                   std::int64_t version) = 0;
-    // Every version of every name, by name then version.
-    virtual common::Result<std::vector<CommunityTemplate>> List() = 0;
+    // Up to `limit` versions in (name, version) order, starting after the version `after`
+    // names (from the first when absent; `after` need not exist).
+    virtual common::Result<std::vector<CommunityTemplate>> List(
+        const std::optional<std::pair<std::string, std::int64_t>>& after, std::size_t limit) = 0;
     // Marks the version deprecated (idempotent) and returns it; kNotFound unless `author`
     // published it.
     virtual common::Result<CommunityTemplate> Deprecate(const std::string& author,

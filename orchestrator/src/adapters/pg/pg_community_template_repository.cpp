@@ -97,11 +97,18 @@ Result<ports::CommunityTemplate> PgCommunityTemplateRepository::Get(const std::s
         pool_, [&](pqxx::work& tx) { return SelectOne(tx, name, version); });
 }
 
-Result<std::vector<ports::CommunityTemplate>> PgCommunityTemplateRepository::List() {
+Result<std::vector<ports::CommunityTemplate>> PgCommunityTemplateRepository::List(
+    const std::optional<std::pair<std::string, std::int64_t>>& after, std::size_t limit) {
     return InTransaction<std::vector<ports::CommunityTemplate>>(
         pool_, [&](pqxx::work& tx) -> Result<std::vector<ports::CommunityTemplate>> {
             std::vector<ports::CommunityTemplate> out;
-            for (const auto& row : tx.exec(Select("ORDER BY name, version"))) {
+            // Keyset order on the primary key: each page is one index range scan.
+            const auto rows =
+                after ? tx.exec_params(Select("WHERE (name, version) > ($1, $2) "
+                                              "ORDER BY name, version LIMIT $3"),
+                                       after->first, after->second, limit)
+                      : tx.exec_params(Select("ORDER BY name, version LIMIT $1"), limit);
+            for (const auto& row : rows) {
                 auto t = FromRow(row);
                 if (!t) return t.error();
                 out.push_back(std::move(*t));

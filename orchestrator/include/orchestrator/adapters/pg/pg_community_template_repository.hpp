@@ -17,7 +17,9 @@ class PgCommunityTemplateRepository final : public ports::CommunityTemplateRepos
                                                      common::TimePoint now) override;
     common::Result<ports::CommunityTemplate> Get(const std::string& name,
                                                  std::int64_t version) override;
-    common::Result<std::vector<ports::CommunityTemplate>> List() override;
+    common::Result<std::vector<ports::CommunityTemplate>> List(
+        const std::optional<std::pair<std::string, std::int64_t>>& after,
+        std::size_t limit) override;
     common::Result<ports::CommunityTemplate> Deprecate(const std::string& author,
                                                        const std::string& name,
                                                        std::int64_t version,
