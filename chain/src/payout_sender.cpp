@@ -116,7 +116,7 @@ Status WriteDurably(const std::string& path, const std::string& content) {
 
 }  // namespace
 
-Result<std::vector<PayoutRecord>> FilePayoutJournal::Load() {
+Result<std::vector<PayoutRecord>> FilePayoutJournal::Load(const std::vector<std::string>&) {
     std::map<std::string, PayoutRecord> records;
     std::ifstream in(path_);
     if (in) {
@@ -140,7 +140,7 @@ Result<std::vector<PayoutRecord>> FilePayoutJournal::Load() {
 
 Status FilePayoutJournal::Save(const PayoutRecord& record) {
     if (!records_) {
-        auto loaded = Load();
+        auto loaded = Load({});
         if (!loaded) return loaded.error();
     }
     auto next = *records_;
@@ -156,8 +156,8 @@ PayoutSender::PayoutSender(ChainClient& chain, PayoutJournal& journal, const Pri
                            PayoutSenderConfig config)
     : chain_(chain), journal_(journal), treasury_(treasury), config_(config) {}
 
-Status PayoutSender::Start() {
-    auto loaded = journal_.Load();
+Status PayoutSender::Start(const std::vector<std::string>& also) {
+    auto loaded = journal_.Load(also);
     if (!loaded) return loaded.error();
     records_.clear();
     next_local_nonce_ = 0;

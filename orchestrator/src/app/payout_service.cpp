@@ -41,14 +41,18 @@ Result<PayoutReport> PayoutService::Tick() {
 }
 
 common::Status PayoutService::Work(PayoutReport& report) {
+    auto open = repository_.OpenPayouts();
+    if (!open) return open.error();
     // A fresh sender each tick: the journal in the database is the truth, also across replicas.
+    // It reads the journal's pending records and those of the payouts still open in the ledger
+    // (one confirmed but not yet settled is among them), not every payout ever made.
     chain::PayoutSender sender(session_.chain(), journal_, treasury_, options_.sender);
-    if (auto st = sender.Start(); !st) return st;
+    std::vector<std::string> open_ids;
+    for (const auto& p : *open) open_ids.push_back(p.payout_id);
+    if (auto st = sender.Start(open_ids); !st) return st;
 
     // 1. Resume: reserved payouts the journal does not know were never signed (a crash between
     //    reserve and sign, or a send that failed): sign and send them now.
-    auto open = repository_.OpenPayouts();
-    if (!open) return open.error();
     for (const auto& p : *open)
         if (sender.Find(p.payout_id) == nullptr) Send(sender, p, report);
 

@@ -362,6 +362,34 @@ TEST_F(ChainBillingTest, ACrashAfterSigningBeforeBroadcastPaysOnce) {
     EXPECT_EQ(Count("SELECT count(*) FROM chain_payout_journal"), 1);
 }
 
+TEST_F(ChainBillingTest, TheJournalReadsPendingPayoutsAndTheOnesAskedFor) {
+    pg::PgPayoutJournal journal(*pool_);
+    const auto record = [&](std::string id, chain::PayoutStatus status) {
+        chain::PayoutRecord r;
+        r.id = std::move(id);
+        r.to = Operator(1);
+        r.amount = U256(1'000'000);
+        r.status = status;
+        r.attempts.push_back({7, chain::Hash{}, chain::Bytes{0x01}});
+        return r;
+    };
+    ASSERT_TRUE(journal.Save(record("a-pending", chain::PayoutStatus::kPending)));
+    ASSERT_TRUE(journal.Save(record("b-confirmed", chain::PayoutStatus::kConfirmed)));
+    ASSERT_TRUE(journal.Save(record("c-failed", chain::PayoutStatus::kFailed)));
+    const auto ids = [](const std::vector<chain::PayoutRecord>& records) {
+        std::vector<std::string> out;
+        for (const auto& r : records) out.push_back(r.id);
+        return out;
+    };
+    EXPECT_EQ(ids(journal.Load({}).value()), std::vector<std::string>{"a-pending"});
+    EXPECT_EQ(ids(journal.Load({"b-confirmed", "unknown"}).value()),
+              (std::vector<std::string>{"a-pending", "b-confirmed"}));
+    const auto again = journal.Load({"a-pending", "c-failed"}).value();
+    ASSERT_EQ(again.size(), 2u);
+    EXPECT_EQ(again[1], record("c-failed", chain::PayoutStatus::kFailed));
+    EXPECT_FALSE(journal.Load({"x,y"})) << "a comma would split an id";
+}
+
 TEST_F(ChainBillingTest, StoredStateRoundTrips) {
     ASSERT_TRUE(TransferToken(treasury_, token_, user_.address(), U256(100'000'000)).success);
     ASSERT_TRUE(TransferToken(user_, token_, platform_.address(), U256(1)).success);

@@ -177,7 +177,7 @@ TEST_F(PayoutTest, CapsRefuseInsteadOfOverpaying) {
     auto too_much =
         RunSync(io_, sender->Prepare({"p-big", Operator(11), U256(2'000'000'000'000'000)}));
     ASSERT_FALSE(too_much);
-    EXPECT_EQ(journal_.Load().value().size(), 0u);
+    EXPECT_EQ(journal_.Load({}).value().size(), 0u);
 }
 
 }  // namespace

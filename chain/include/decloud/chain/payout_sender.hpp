@@ -67,7 +67,11 @@ struct PayoutRecord {
 class PayoutJournal {
   public:
     virtual ~PayoutJournal() = default;
-    virtual common::Result<std::vector<PayoutRecord>> Load() = 0;
+    // Every pending record and every record named in `also`, whatever its status; may return
+    // others. Finished records are not needed otherwise: their transactions are mined, so the
+    // chain's nonce is past them, and a journal of years of payouts need not be read each time.
+    virtual common::Result<std::vector<PayoutRecord>> Load(
+        const std::vector<std::string>& also) = 0;
     virtual common::Status Save(const PayoutRecord& record) = 0;
 };
 
@@ -76,8 +80,8 @@ class PayoutJournal {
 class FilePayoutJournal final : public PayoutJournal {
   public:
     explicit FilePayoutJournal(std::string path) : path_(std::move(path)) {}
-    // ports::PayoutJournal
-    common::Result<std::vector<PayoutRecord>> Load() override;
+    // ports::PayoutJournal; Load returns every record (the file is read whole anyway).
+    common::Result<std::vector<PayoutRecord>> Load(const std::vector<std::string>& also) override;
     common::Status Save(const PayoutRecord& record) override;
 
   private:
@@ -100,8 +104,9 @@ class PayoutSender {
     PayoutSender(ChainClient& chain, PayoutJournal& journal, const PrivateKey& treasury,
                  PayoutSenderConfig config);
 
-    // Loads the journal; call once before anything else.
-    common::Status Start();
+    // Loads the journal's pending records and those of `also` (see PayoutJournal::Load); call
+    // once before anything else. Find knows only what was loaded or prepared since.
+    common::Status Start(const std::vector<std::string>& also = {});
     // Signs and journals a transfer for a new id (does not broadcast). A known id returns its
     // record unchanged; the same id with another recipient or amount is kConflict.
     asio::awaitable<common::Result<PayoutRecord>> Prepare(PayoutRequest request);

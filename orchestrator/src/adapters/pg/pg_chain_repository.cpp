@@ -76,8 +76,11 @@ constexpr const char* kSetLastBatch = R"sql(
 INSERT INTO chain_payout_schedule (singleton, last_batch_at) VALUES (true, $1::timestamptz)
 ON CONFLICT (singleton) DO UPDATE SET last_batch_at = EXCLUDED.last_batch_at)sql";
 
-constexpr const char* kLoadJournal =
-    "SELECT record::text FROM chain_payout_journal ORDER BY payout_id";
+// Pending records (a partial index holds them) and the named ones (by primary key).
+constexpr const char* kLoadJournal = R"sql(
+SELECT record::text FROM chain_payout_journal
+WHERE status = 'pending' OR payout_id = ANY(string_to_array(nullif($1, ''), ','))
+ORDER BY payout_id)sql";
 constexpr const char* kSaveJournal = R"sql(
 INSERT INTO chain_payout_journal (payout_id, wallet, status, tx_hash, record, updated_at)
 VALUES ($1, $2, $3, $4, $5::jsonb, now())
@@ -375,11 +378,20 @@ common::Status PgChainRepository::SetLastPayoutBatch(common::TimePoint at) {
     return common::Ok();
 }
 
-Result<std::vector<chain::PayoutRecord>> PgPayoutJournal::Load() {
+Result<std::vector<chain::PayoutRecord>> PgPayoutJournal::Load(
+    const std::vector<std::string>& also) {
     using Out = std::vector<chain::PayoutRecord>;
+    std::string ids;
+    for (const auto& id : also) {
+        // Payout ids are ours ("batch-<seconds>-<wallet>"): a comma would split one in two.
+        if (id.find(',') != std::string::npos)
+            return Error::InvalidArgument("payout id with a comma: " + id);
+        if (!ids.empty()) ids += ',';
+        ids += id;
+    }
     return InTransaction<Out>(pool_, [&](pqxx::work& tx) -> Result<Out> {
         Out out;
-        for (const auto& row : tx.exec(kLoadJournal)) {
+        for (const auto& row : tx.exec_params(kLoadJournal, ids)) {
             auto parsed = Guarded<json>([&] { return json::parse(row[0].as<std::string>()); },
                                         "payout journal");
             if (!parsed) return parsed.error();

@@ -40,7 +40,9 @@ class PgPayoutJournal final : public chain::PayoutJournal {
     explicit PgPayoutJournal(PgPool& pool) : pool_(pool) {}
 
     // chain::PayoutJournal
-    common::Result<std::vector<chain::PayoutRecord>> Load() override;
+    // Pending records and those of `also` only: a payout-id index range, not the whole history.
+    common::Result<std::vector<chain::PayoutRecord>> Load(
+        const std::vector<std::string>& also) override;
     common::Status Save(const chain::PayoutRecord& record) override;
 
   private:
