@@ -113,12 +113,36 @@ void PayoutService::Send(chain::PayoutSender& sender, const ports::OpenPayout& p
                                  chain::U256(static_cast<std::uint64_t>(p.amount.micros()))};
     auto sent = session_.Run(sender.Submit(std::move(request)));
     if (!sent) {
-        // Not signed, or signed and journaled but not broadcast: the next tick retries both.
         ++report.errors;
-        spdlog::warn("payouts: sending {} ({} USDC to {}) failed, will retry: {}", p.payout_id,
-                     domain::FormatAmount(p.amount), p.wallet, sent.error().message);
+        // The node refused (kUnprocessable: a reverting transfer, gas over the cap) before
+        // anything was signed and journaled, so nothing can be on the chain: after a few ticks
+        // the reservation is cancelled. Other failures (the node unreachable; signed but not
+        // broadcast) are retried by the next tick.
+        const bool refused = sent.error().code == common::ErrorCode::kUnprocessable &&
+                             sender.Find(p.payout_id) == nullptr;
+        const int refusals = refused ? ++refused_ticks_[p.payout_id] : 0;
+        if (!refused) refused_ticks_.erase(p.payout_id);
+        if (refusals < kRefusedTicksBeforeCancel) {
+            spdlog::warn("payouts: sending {} ({} USDC to {}) failed, will retry: {}", p.payout_id,
+                         domain::FormatAmount(p.amount), p.wallet, sent.error().message);
+            return;
+        }
+        refused_ticks_.erase(p.payout_id);
+        auto cancelled = billing_.CancelPayout(p.payout_id);
+        if (!cancelled) {
+            spdlog::error("payouts: cancelling unsendable payout {} failed: {}", p.payout_id,
+                          cancelled.error().message);
+            return;
+        }
+        if (!cancelled->replayed) ++report.cancelled;
+        spdlog::error(
+            "payouts: {} ({} USDC to {}) refused by the chain {} ticks in a row ({}); cancelled, "
+            "the earnings are back and the next batch retries: check the treasury's balance and "
+            "payouts.gas_limit_cap",
+            p.payout_id, domain::FormatAmount(p.amount), p.wallet, refusals, sent.error().message);
         return;
     }
+    refused_ticks_.erase(p.payout_id);
     ++report.submitted;
     spdlog::info("payouts: {} USDC to {} sent as {} ({})", domain::FormatAmount(p.amount), p.wallet,
                  chain::ToString(sent->attempts.back().hash), p.payout_id);

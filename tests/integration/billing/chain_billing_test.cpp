@@ -362,6 +362,38 @@ TEST_F(ChainBillingTest, ACrashAfterSigningBeforeBroadcastPaysOnce) {
     EXPECT_EQ(Count("SELECT count(*) FROM chain_payout_journal"), 1);
 }
 
+TEST_F(ChainBillingTest, APayoutTheChainRefusesIsCancelledAndPaidOnceTheTreasuryCan) {
+    GiveEarnings(Operator(1), Amount::Micros(12'500'000), 1);
+    // The treasury keeps 1 USDC: the transfer reverts, so it cannot even be estimated.
+    const U256 kept(1'000'000);
+    const U256 moved = BalanceOf(token_, treasury_.address()).Sub(kept).value();
+    ASSERT_TRUE(TransferToken(treasury_, token_, user_.address(), moved).success);
+    const auto nonce_before = TreasuryNonce();
+    const auto op = Lower(chain::ToString(Operator(1)));
+    auto p = NewPayer();
+    for (int tick = 1; tick <= 3; ++tick) {
+        SCOPED_TRACE(tick);
+        const auto r = Tick(p);
+        EXPECT_EQ(r.reserved, tick == 1 ? 1u : 0u);
+        EXPECT_EQ(r.submitted, 0u);
+        EXPECT_EQ(r.cancelled, tick == 3 ? 1u : 0u);
+        EXPECT_EQ(r.in_flight, tick == 3 ? 0u : 1u);
+    }
+    // Nothing was sent; the earnings are the operator's again, none in flight.
+    EXPECT_EQ(TreasuryNonce(), nonce_before);
+    EXPECT_EQ(LedgerBalance(domain::NodeEarnings(op)), Amount::Micros(12'500'000));
+    EXPECT_EQ(LedgerBalance(domain::PayoutsInFlight(op)), Amount::Micros(0));
+
+    // Funded again, the next batch pays it, once.
+    ASSERT_TRUE(TransferToken(user_, token_, treasury_.address(), moved).success);
+    clock_.Advance(std::chrono::hours{24 * 7});
+    EXPECT_EQ(Tick(p).submitted, 1u);
+    anvil_->Rpc("anvil_mine", {"0x2"});
+    EXPECT_EQ(Tick(p).settled, 1u);
+    EXPECT_EQ(BalanceOf(token_, Operator(1)), U256(12'500'000));
+    EXPECT_EQ(LedgerBalance(domain::NodeEarnings(op)), Amount::Micros(0));
+}
+
 TEST_F(ChainBillingTest, TheJournalReadsPendingPayoutsAndTheOnesAskedFor) {
     pg::PgPayoutJournal journal(*pool_);
     const auto record = [&](std::string id, chain::PayoutStatus status) {

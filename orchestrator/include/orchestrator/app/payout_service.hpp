@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,12 @@ class PayoutService {
     void Finish(const chain::PayoutSender& sender, const ports::OpenPayout& open,
                 PayoutReport& report);
     void Send(chain::PayoutSender& sender, const ports::OpenPayout& open, PayoutReport& report);
+
+    // A payout the chain refuses to even estimate (the treasury lacks the tokens, or the gas cap
+    // is too low) on this many ticks in a row is cancelled: its earnings go back to the operator
+    // and the next batch tries again, instead of it staying in flight for ever.
+    static constexpr int kRefusedTicksBeforeCancel = 3;
+    std::map<std::string, int> refused_ticks_;  // payout id -> ticks in a row (this process)
 
     ChainSession& session_;
     ports::ChainRepository& repository_;
