@@ -128,18 +128,11 @@ void PayoutService::Send(chain::PayoutSender& sender, const ports::OpenPayout& p
             return;
         }
         refused_ticks_.erase(p.payout_id);
-        auto cancelled = billing_.CancelPayout(p.payout_id);
-        if (!cancelled) {
-            spdlog::error("payouts: cancelling unsendable payout {} failed: {}", p.payout_id,
-                          cancelled.error().message);
-            return;
-        }
-        if (!cancelled->replayed) ++report.cancelled;
-        spdlog::error(
-            "payouts: {} ({} USDC to {}) refused by the chain {} ticks in a row ({}); cancelled, "
-            "the earnings are back and the next batch retries: check the treasury's balance and "
-            "payouts.gas_limit_cap",
-            p.payout_id, domain::FormatAmount(p.amount), p.wallet, refusals, sent.error().message);
+        Cancel(p,
+               "refused by the chain " + std::to_string(refusals) + " ticks in a row (" +
+                   sent.error().message +
+                   "); check the treasury's balance and payouts.gas_limit_cap",
+               report);
         return;
     }
     refused_ticks_.erase(p.payout_id);
@@ -170,18 +163,23 @@ void PayoutService::Finish(const chain::PayoutSender& sender, const ports::OpenP
         return;
     }
     // kFailed: every attempt was mined reverted, nothing moved: the earnings go back.
+    Cancel(p, "reverted on chain", report);
+}
+
+void PayoutService::Cancel(const ports::OpenPayout& p, const std::string& why,
+                           PayoutReport& report) {
     auto cancelled = billing_.CancelPayout(p.payout_id);
     if (!cancelled) {
         ++report.errors;
-        spdlog::error("payouts: cancelling failed payout {} failed: {}", p.payout_id,
+        spdlog::error("payouts: cancelling payout {} ({}) failed: {}", p.payout_id, why,
                       cancelled.error().message);
         return;
     }
     if (!cancelled->replayed) ++report.cancelled;
     spdlog::error(
-        "payouts: {} ({} USDC to {}) reverted on chain; cancelled, the earnings are "
-        "back and the next batch retries",
-        p.payout_id, domain::FormatAmount(p.amount), p.wallet);
+        "payouts: {} ({} USDC to {}) {}; cancelled, the earnings are back and the next batch "
+        "retries",
+        p.payout_id, domain::FormatAmount(p.amount), p.wallet, why);
 }
 
 Result<EarningsView> ChainAccountService::Earnings(const std::string& wallet) {

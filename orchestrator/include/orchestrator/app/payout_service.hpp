@@ -55,6 +55,8 @@ class PayoutService {
     void Finish(const chain::PayoutSender& sender, const ports::OpenPayout& open,
                 PayoutReport& report);
     void Send(chain::PayoutSender& sender, const ports::OpenPayout& open, PayoutReport& report);
+    // Gives a reserved payout's earnings back (nothing of it is or will be on the chain).
+    void Cancel(const ports::OpenPayout& open, const std::string& why, PayoutReport& report);
 
     // A payout the chain refuses to even estimate (the treasury lacks the tokens, or the gas cap
     // is too low) on this many ticks in a row is cancelled: its earnings go back to the operator
