@@ -1,4 +1,5 @@
 #include "decloud/process/run_program.hpp"
+#include "decloud/process/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -20,22 +21,7 @@ namespace {
 
 constexpr std::size_t kMaxCapture = std::size_t{1} << 20;
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { Reset(); }
-    int Get() const { return fd_; }
-    void Reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 // strerror is not thread-safe; the generic category's message is.
 std::string ErrnoMessage(int err) {

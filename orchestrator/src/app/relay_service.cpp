@@ -431,15 +431,8 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         if (a.cgnat_public_key.empty()) continue;
         JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
         const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
-        bool traffic_due = false;
-        if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0)) {
-            std::lock_guard lock(mu_);
-            const auto it = last_traffic_.find(a.id);
-            traffic_due =
-                it == last_traffic_.end() || now - it->second >= options_.traffic_interval;
-            if (traffic_due) last_traffic_[a.id] = now;
-        }
-        if (traffic_due) {
+        if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0) &&
+            DueAndMark(last_traffic_, a.id, options_.traffic_interval, now)) {
             if (auto st = relays_.RecordTraffic(a.id, peer->rx_bytes, peer->tx_bytes, now); !st)
                 spdlog::warn("relay assignment {}: recording traffic failed: {}", a.id,
                              st.error().message);
@@ -449,15 +442,8 @@ common::Status RelayService::RecordReport(const std::string& node_id,
             learned_endpoints_[a.id] = peer->endpoint;
         }
     }
-    bool audit_due = false;
-    {
-        std::lock_guard lock(mu_);
-        const auto it = last_port_audit_.find(node_id);
-        audit_due =
-            it == last_port_audit_.end() || now - it->second >= options_.port_audit_interval;
-        if (audit_due) last_port_audit_[node_id] = now;
-    }
-    if (audit_due) AuditForwards(node_id, report, *as_cgnat, *as_relay, now);
+    if (DueAndMark(last_port_audit_, node_id, options_.port_audit_interval, now))
+        AuditForwards(node_id, report, *as_cgnat, *as_relay, now);
     // A rotation that cannot move on now is retried with the next report; the tunnels' state
     // above is recorded regardless.
     if (auto st = AdvanceRotations(node_id, report, *as_cgnat, *as_relay, now); !st)
@@ -578,6 +564,16 @@ Result<std::optional<ports::KeyRotation>> RelayService::KeyRotationOf(const std:
     for (auto& r : *rotations)
         if (r.node_id == node_id) return std::optional<ports::KeyRotation>(std::move(r));
     return std::optional<ports::KeyRotation>();
+}
+
+bool RelayService::DueAndMark(std::unordered_map<std::string, common::TimePoint>& last,
+                              const std::string& key, common::Duration interval,
+                              common::TimePoint now) {
+    std::lock_guard lock(mu_);
+    const auto it = last.find(key);
+    if (it != last.end() && now - it->second < interval) return false;
+    last[key] = now;
+    return true;
 }
 
 // An agent reads its forwards back from the kernel when it reports, and the next heartbeat reply

@@ -191,10 +191,9 @@ Result<TemplatePage> TemplateService::List(std::optional<TemplateSource> source,
     std::size_t first_seed = 0;
     std::optional<std::pair<std::string, std::int64_t>> after;
     if (!cursor.empty()) {
-        const auto seed = std::find_if(seeds_.begin(), seeds_.end(),
-                                       [&](const domain::VmTemplate& t) { return t.id == cursor; });
-        if (seeds && seed != seeds_.end()) {
-            first_seed = static_cast<std::size_t>(seed - seeds_.begin()) + 1;
+        const auto* seed = FindSeed(cursor);
+        if (seeds && seed != nullptr) {
+            first_seed = static_cast<std::size_t>(seed - seeds_.data()) + 1;
         } else if (auto version = ParseCommunityTemplateId(cursor); community && version) {
             first_seed = seeds_.size();
             after = std::move(version);

@@ -176,9 +176,9 @@ Result<RelayAssignment> InMemoryRelayRepository::Assign(const ports::NewAssignme
 Result<RelayAssignment> InMemoryRelayRepository::Get(const std::string& assignment_id) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    const auto it = assignments_.find(assignment_id);
-    if (it == assignments_.end())
-        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    auto found = FindLocked(assignment_id);
+    if (!found) return found.error();
+    const auto it = *found;
     return it->second;
 }
 
@@ -217,9 +217,16 @@ Result<std::vector<RelayAssignment>> InMemoryRelayRepository::Live() {
 Result<std::vector<RelayEvent>> InMemoryRelayRepository::Events(const std::string& assignment_id) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    if (!assignments_.contains(assignment_id))
-        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    if (auto found = FindLocked(assignment_id); !found) return found.error();
     return events_[assignment_id];
+}
+
+Result<std::map<std::string, RelayAssignment>::iterator> InMemoryRelayRepository::FindLocked(
+    const std::string& assignment_id) {
+    const auto it = assignments_.find(assignment_id);
+    if (it == assignments_.end())
+        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    return it;
 }
 
 Result<RelayAssignment> InMemoryRelayRepository::ApplyLocked(const std::string& assignment_id,
@@ -242,9 +249,9 @@ Result<RelayAssignment> InMemoryRelayRepository::Transition(
     const std::string& reason, common::TimePoint now) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    const auto it = assignments_.find(assignment_id);
-    if (it == assignments_.end())
-        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    auto found = FindLocked(assignment_id);
+    if (!found) return found.error();
+    const auto it = *found;
     if (!expected_from.empty() && std::find(expected_from.begin(), expected_from.end(),
                                             it->second.state) == expected_from.end())
         return Error::Conflict("assignment " + assignment_id + " is " +
@@ -257,9 +264,9 @@ common::Status InMemoryRelayRepository::RecordEvent(const std::string& assignmen
                                                     common::TimePoint now) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    const auto it = assignments_.find(assignment_id);
-    if (it == assignments_.end())
-        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    auto found = FindLocked(assignment_id);
+    if (!found) return found.error();
+    const auto it = *found;
     const auto& a = it->second;
     events_[assignment_id].push_back(RelayEvent{now, a.state, a.state, a.role, reason});
     return common::Ok();
@@ -270,9 +277,9 @@ Result<RelayAssignment> InMemoryRelayRepository::SetCgnatKey(const std::string& 
                                                              common::TimePoint now) {
     std::lock_guard lock(mutex_);
     if (TakeFailure()) return Error::Unavailable("injected failure");
-    const auto it = assignments_.find(assignment_id);
-    if (it == assignments_.end())
-        return Error::NotFound("no relay assignment with id '" + assignment_id + "'");
+    auto found = FindLocked(assignment_id);
+    if (!found) return found.error();
+    const auto it = *found;
     auto& a = it->second;
     if (a.cgnat_public_key != public_key) {
         a.cgnat_public_key = public_key;

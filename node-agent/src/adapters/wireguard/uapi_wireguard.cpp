@@ -24,6 +24,7 @@
 #include "agent/adapters/wireguard/netns.hpp"
 #include "agent/adapters/wireguard/rtnetlink.hpp"
 #include "agent/domain/relay/uapi.hpp"
+#include "decloud/process/unique_fd.hpp"
 
 extern char** environ;
 
@@ -42,29 +43,7 @@ constexpr auto kPollEvery = 20ms;
 
 std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
 
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) {
-            Reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { Reset(); }
-    int Get() const { return fd_; }
-    void Reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_;
-};
+using Fd = decloud::process::UniqueFd;
 
 Result<Fd> ConnectUnix(const std::string& path) {
     sockaddr_un addr{};

@@ -179,6 +179,10 @@ class RelayService {
                  const std::unordered_map<std::string, bool>& online,
                  std::vector<domain::RelayCandidate>& candidates, common::TimePoint now,
                  RelayReconcileResult& result);
+    // Whether `interval` has passed since `key` was last marked in `last` (or it never was);
+    // if so, marks it now. Takes mu_.
+    bool DueAndMark(std::unordered_map<std::string, common::TimePoint>& last,
+                    const std::string& key, common::Duration interval, common::TimePoint now);
     // Compares the forwards `report` says are installed with the ones DesiredState gives the
     // node (domain::AuditForwards); see the definition for what a difference leads to.
     void AuditForwards(const std::string& node_id, const proto::RelayReport& report,

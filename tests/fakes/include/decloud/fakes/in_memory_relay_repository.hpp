@@ -116,6 +116,9 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     const orchestrator::domain::RelayAssignment* LivePrimary(const std::string& node_id) const;
     common::Result<orchestrator::domain::RelayAssignment> InsertAssignment(
         const orchestrator::ports::NewAssignment& assignment, common::TimePoint now);
+    // The assignment `assignment_id`, or kNotFound; the caller holds mutex_.
+    common::Result<std::map<std::string, orchestrator::domain::RelayAssignment>::iterator>
+    FindLocked(const std::string& assignment_id);
     common::Result<orchestrator::domain::RelayAssignment> ApplyLocked(
         const std::string& assignment_id, orchestrator::domain::RelayState to,
         const std::string& reason, common::TimePoint now);
