@@ -44,6 +44,7 @@ common::Status FakeHypervisor::Start(const std::string& vm_id) {
     auto it = domains_.find(vm_id);
     if (it == domains_.end()) return Error::NotFound("no domain for VM " + vm_id);
     it->second.state = DomainState::kRunning;
+    consoles_.erase(vm_id);
     return common::Ok();
 }
 
@@ -68,6 +69,7 @@ common::Status FakeHypervisor::Delete(const std::string& vm_id) {
     if (auto st = Injected("delete"); !st) return st;
     domains_.erase(vm_id);
     specs_.erase(vm_id);
+    consoles_.erase(vm_id);
     return common::Ok();
 }
 
@@ -84,6 +86,21 @@ common::Result<std::vector<DomainInfo>> FakeHypervisor::List() {
     std::vector<DomainInfo> out;
     for (const auto& [id, d] : domains_) out.push_back(d);
     return out;
+}
+
+common::Result<std::string> FakeHypervisor::BootLog(const std::string& vm_id,
+                                                    std::size_t max_bytes) {
+    std::lock_guard lock(mutex_);
+    if (auto st = Injected("boot_log"); !st) return st.error();
+    if (!domains_.contains(vm_id)) return Error::NotFound("no domain for VM " + vm_id);
+    const auto& console = consoles_[vm_id];
+    return console.size() <= max_bytes ? console : console.substr(console.size() - max_bytes);
+}
+
+void FakeHypervisor::GuestStops(const std::string& vm_id, std::string console) {
+    std::lock_guard lock(mutex_);
+    domains_.at(vm_id).state = DomainState::kStopped;
+    consoles_[vm_id] = std::move(console);
 }
 
 void FakeHypervisor::FailNext(const std::string& operation, common::Error error) {

@@ -142,6 +142,23 @@ TEST_F(LibvirtHypervisorTest, RunsAVmThroughItsWholeLifecycle) {
     EXPECT_EQ(described->state, DomainState::kRunning);
     EXPECT_EQ(described->name, kHostileName);
     EXPECT_EQ(described->mac, MacForVm(vm_id));
+    // virtlogd copies the serial console into the agent's own file, attached console or not.
+    std::string boot_log;
+    EXPECT_TRUE(testing::WaitUntil(
+        [&] {
+            auto log = hypervisor.BootLog(vm_id, 64 * 1024);
+            if (log) boot_log = *log;
+            return boot_log.find(TinyGuest::kReadyMarker) != std::string::npos;
+        },
+        30s, 500ms))
+        << boot_log;
+    EXPECT_THAT(boot_log, HasSubstr("tiny-guest: seed on"));
+    EXPECT_EQ(boot_log.find('\r'), std::string::npos);
+    EXPECT_EQ(fs::status(vm_dir / "console.log").permissions() & fs::perms::others_all,
+              fs::perms::none);
+    auto short_log = hypervisor.BootLog(vm_id, 40);
+    ASSERT_TRUE(short_log) << short_log.error().message;
+    EXPECT_LE(short_log->size(), 40u);
 
     // Create again: the same domain, still running, nothing rebuilt.
     const auto disk_time = fs::last_write_time(vm_dir / "seed.iso");
@@ -200,6 +217,36 @@ TEST_F(LibvirtHypervisorTest, RunsAVmThroughItsWholeLifecycle) {
     EXPECT_TRUE(hypervisor.Delete(vm_id));
     EXPECT_EQ(hypervisor.Start(vm_id).error().code, ErrorCode::kNotFound);
     EXPECT_TRUE(fs::exists(guest_.base_image));
+}
+
+TEST_F(LibvirtHypervisorTest, TheBootLogOfAGuestThatStoppedDuringBootIsKept) {
+    LibvirtHypervisor hypervisor(Options());
+    const std::string vm_id = common::NewUuid();
+    auto spec = Spec(vm_id, "fails to boot", "broken");
+    spec.seed.user_data = TinyGuest::kFailBootUserData;
+    auto created = hypervisor.Create(spec);
+    ASSERT_TRUE(created) << created.error().message << "\n" << sandbox_->Logs();
+    // The guest powers itself off; its domain stays defined, stopped, with the log beside it.
+    EXPECT_TRUE(testing::WaitUntil(
+        [&] {
+            auto info = hypervisor.Describe(vm_id);
+            return info && info->state == DomainState::kStopped;
+        },
+        180s, 500ms))
+        << Diagnostics(vm_id);
+    auto log = hypervisor.BootLog(vm_id, 64 * 1024);
+    ASSERT_TRUE(log) << log.error().message;
+    EXPECT_THAT(*log, HasSubstr(TinyGuest::kBootFailedMarker));
+    EXPECT_THAT(*log, HasSubstr("tiny-guest: the user-data asks for a failed boot"));
+    EXPECT_THAT(*log, Not(HasSubstr(TinyGuest::kReadyMarker)));
+
+    ASSERT_TRUE(hypervisor.Delete(vm_id));
+    auto gone = hypervisor.BootLog(vm_id, 1024);
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+    auto bad = hypervisor.BootLog("../../etc/passwd", 1024);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST_F(LibvirtHypervisorTest, ListsOnlyItsOwnDomainsAndDeleteCleansLeftovers) {

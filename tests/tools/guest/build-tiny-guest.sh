@@ -25,6 +25,8 @@
 #   4. gets eth0's address by DHCP (busybox udhcpc with the script /etc/udhcpc.sh);
 #   5. serves /www with busybox httpd on port 8080 and prints DECLOUD-GUEST-READY on the console;
 #   6. powers off (after sync) when the ACPI power button is pressed, i.e. on `virsh shutdown`.
+# A guest whose user-data holds the line "decloud-test-guest: fail-boot" plays a boot that fails:
+# after step 3 it prints DECLOUD-GUEST-BOOT-FAILED on its console and powers off.
 #
 # Needs: apt-get (with a reachable Debian mirror on the first run), dpkg-deb, busybox-static,
 # cpio, gzip, xz-utils, qemu-utils, flock (util-linux). Runs as any user that can write OUT_DIR.
@@ -257,10 +259,18 @@ if [ -n "$SEED" ] && mount -t iso9660 -o ro "$SEED" /mnt/seed; then
     say "seed on $SEED"
     meta instance-id | tr -d '\n' >/www/instance-id
     meta local-hostname | tr -d '\n' >/www/hostname
+    grep -q "^decloud-test-guest: fail-boot" /mnt/seed/user-data 2>/dev/null && FAIL_BOOT=1
     umount /mnt/seed
     [ -s /www/hostname ] && hostname "$(cat /www/hostname)"
 else
     say "no cidata seed found"
+fi
+
+if [ -n "${FAIL_BOOT:-}" ]; then
+    say "the user-data asks for a failed boot"
+    echo "DECLOUD-GUEST-BOOT-FAILED"
+    sync
+    poweroff -f
 fi
 
 ip link set lo up

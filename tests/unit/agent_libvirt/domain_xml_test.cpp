@@ -90,6 +90,7 @@ DomainXmlOptions Options() {
     options.domain_type = "qemu";
     options.disk_path = std::string("/srv/vms/") + kVmId + "/disk.qcow2";
     options.seed_path = std::string("/srv/vms/") + kVmId + "/seed.iso";
+    options.console_log_path = std::string("/srv/vms/") + kVmId + "/console.log";
     return options;
 }
 
@@ -157,6 +158,12 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
     auto xml = BuildDomainXml(spec, options);
     ASSERT_TRUE(xml) << xml.error().message;
     ExpectValidForLibvirt(*xml);
+    // Without a console log path the serial port has no <log>, and is still valid.
+    options.console_log_path.clear();
+    xml = BuildDomainXml(spec, options);
+    ASSERT_TRUE(xml) << xml.error().message;
+    EXPECT_EQ(xml->find("<log "), std::string::npos);
+    ExpectValidForLibvirt(*xml);
 }
 
 TEST(DomainXml, ControlCharactersAreStrippedFromTheName) {
@@ -210,6 +217,8 @@ TEST(DomainXml, DescribesTheMachine) {
     EXPECT_EQ(doc.One("/domain/devices/interface/model/@type"), "virtio");
     EXPECT_EQ(doc.One("/domain/devices/interface/mac/@address"), MacForVm(kVmId));
     EXPECT_EQ(doc.One("/domain/devices/serial/@type"), "pty");
+    EXPECT_EQ(doc.One("/domain/devices/serial/log/@file"), Options().console_log_path);
+    EXPECT_EQ(doc.One("/domain/devices/serial/log/@append"), "off");
     EXPECT_EQ(doc.One("/domain/devices/console/target/@type"), "serial");
 
     auto mac = FirstInterfaceMac(*xml);
@@ -282,6 +291,8 @@ TEST(DomainXml, RefusesOutOfRangeOrUnsafeFields) {
           [](ports::VmSpec& s, DomainXmlOptions&) { s.kernel_boot->cmdline = "a\x01"; });
     check("empty network", [](ports::VmSpec& s, DomainXmlOptions&) { s.network.clear(); });
     check("relative disk", [](ports::VmSpec&, DomainXmlOptions& o) { o.disk_path = "d.qcow2"; });
+    check("relative console log",
+          [](ports::VmSpec&, DomainXmlOptions& o) { o.console_log_path = "console.log"; });
     check("domain type", [](ports::VmSpec&, DomainXmlOptions& o) { o.domain_type = "lxc"; });
     check("machine", [](ports::VmSpec&, DomainXmlOptions& o) { o.machine = "q35'/><x"; });
 }

@@ -76,6 +76,11 @@ class Hypervisor {
     virtual common::Result<DomainInfo> Describe(const std::string& vm_id) = 0;
     // All DeCloud domains on this host (domains without our metadata are not listed).
     virtual common::Result<std::vector<DomainInfo>> List() = 0;
+    // What the guest wrote on its serial console since it was last started, as readable text
+    // (see domain::ReadableConsoleText), at most the last `max_bytes` of it. kNotFound when the
+    // VM has no domain or no console log is kept for it.
+    virtual common::Result<std::string> BootLog(const std::string& vm_id,
+                                                std::size_t max_bytes) = 0;
 };
 
 }  // namespace decloud::agent::ports

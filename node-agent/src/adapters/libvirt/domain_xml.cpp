@@ -55,6 +55,8 @@ common::Status CheckSpec(const ports::VmSpec& spec, const DomainXmlOptions& opti
         return Error::InvalidArgument("network name is empty or contains invalid characters");
     if (auto st = CheckPath("disk path", options.disk_path); !st) return st;
     if (auto st = CheckPath("seed path", options.seed_path); !st) return st;
+    if (!options.console_log_path.empty())
+        if (auto st = CheckPath("console log path", options.console_log_path); !st) return st;
     if (spec.kernel_boot) {
         if (auto st = CheckPath("kernel", spec.kernel_boot->kernel); !st) return st;
         if (!spec.kernel_boot->initrd.empty())
@@ -170,7 +172,12 @@ Result<std::string> BuildDomainXml(const ports::VmSpec& spec, const DomainXmlOpt
     w.Empty("mac", {{"address", MacForVm(*id)}});
     w.Empty("model", {{"type", "virtio"}});
     w.Close();
-    w.Open("serial", {{"type", "pty"}}).Empty("target", {{"port", "0"}}).Close();
+    w.Open("serial", {{"type", "pty"}});
+    // virtlogd keeps a copy of everything the guest writes, attached console or not: the boot
+    // log a user reads when the guest stopped during boot.
+    if (!options.console_log_path.empty())
+        w.Empty("log", {{"file", options.console_log_path}, {"append", "off"}});
+    w.Empty("target", {{"port", "0"}}).Close();
     w.Open("console", {{"type", "pty"}})
         .Empty("target", {{"type", "serial"}, {"port", "0"}})
         .Close();

@@ -1,5 +1,6 @@
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
 
+#include "agent/domain/console_text.hpp"
 #include "libvirt_support.hpp"
 
 #include <libvirt/virterror.h>
@@ -8,7 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -266,7 +271,8 @@ Result<DomainInfo> LibvirtHypervisor::Create(const ports::VmSpec& spec) {
     // A new domain: the whole spec is validated before any file is made.
     const auto files = storage_.FilesFor(*id);
     const DomainXmlOptions xml_options{options_.domain_type, options_.arch, options_.machine,
-                                       files.disk.string(), files.seed.string()};
+                                       files.disk.string(), files.seed.string(),
+                                       files.console_log.string()};
     auto xml = libvirt::BuildDomainXml(spec, xml_options);
     if (!xml) return xml.error();
     if (auto st = storage_.Prepare(*id, spec); !st) return st.error();
@@ -429,6 +435,25 @@ Result<std::vector<DomainInfo>> LibvirtHypervisor::List() {
         }
         return result;
     });
+}
+
+Result<std::string> LibvirtHypervisor::BootLog(const std::string& vm_id, std::size_t max_bytes) {
+    auto id = CanonicalVmId(vm_id);
+    if (!id) return id.error();
+    const auto path = storage_.FilesFor(*id).console_log;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        return Error::NotFound("no console log is kept for VM " + *id);
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) return Error::Internal("cannot read " + path.string() + ": " + std::strerror(errno));
+    // Escape sequences and line ends shrink in cleaning: read twice the tail, then cut.
+    const auto size = static_cast<std::size_t>(in.tellg());
+    const auto want = std::min(size, max_bytes > size / 2 ? size : max_bytes * 2);
+    std::string raw(want, '\0');
+    in.seekg(static_cast<std::streamoff>(size - want));
+    in.read(raw.data(), static_cast<std::streamsize>(want));
+    raw.resize(static_cast<std::size_t>(in.gcount()));
+    return std::string(domain::TailOfLog(domain::ReadableConsoleText(raw), max_bytes));
 }
 
 }  // namespace decloud::agent::adapters

@@ -70,7 +70,7 @@ VmStorage::VmStorage(VmStorageOptions options) : options_(std::move(options)) {
 
 VmFiles VmStorage::FilesFor(const std::string& canonical_vm_id) const {
     const auto dir = options_.storage_dir / canonical_vm_id;
-    return {dir, dir / "disk.qcow2", dir / "seed.iso"};
+    return {dir, dir / "disk.qcow2", dir / "seed.iso", dir / "console.log"};
 }
 
 Result<std::string> VmStorage::ImageFormat(const std::string& image) const {
@@ -146,6 +146,12 @@ common::Status VmStorage::Prepare(const std::string& canonical_vm_id,
     if (ec) return Error::Internal("cannot create " + files.dir.string() + ": " + ec.message());
     if (!fs::exists(files.disk, ec)) {
         if (auto st = CreateOverlay(spec, files); !st) return st;
+    }
+    if (!fs::exists(files.console_log, ec)) {
+        if (auto st = WriteFile(files.console_log, ""); !st) return st;
+        fs::permissions(files.console_log,
+                        fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read, ec);
+        if (ec) return Error::Internal("cannot set the mode of " + files.console_log.string());
     }
     return CreateSeed(spec.seed, files);
 }

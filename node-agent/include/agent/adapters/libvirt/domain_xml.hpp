@@ -33,11 +33,14 @@ struct DomainXmlOptions {
     std::string machine = "q35";
     std::string disk_path;  // the VM's qcow2 overlay (absolute)
     std::string seed_path;  // the VM's NoCloud seed ISO (absolute)
+    // Where virtlogd copies the serial console's output (absolute; empty: not kept). Truncated
+    // at every start, so it holds the latest boot.
+    std::string console_log_path;
 };
 
 // The libvirt domain XML for `spec`: named DomainName(vm id) with the vm id as its UUID, a virtio
 // qcow2 disk, the seed as a read-only SATA CD-ROM (sda), one virtio NIC on spec.network, a pty
-// serial console, optional direct kernel boot, and our metadata element. kInvalidArgument for a
+// serial console (its output copied to options.console_log_path), optional direct kernel boot, and our metadata element. kInvalidArgument for a
 // bad vm id, out-of-range sizes, relative paths or control characters in paths, network or
 // command line, or a name longer than kMaxNameBytes.
 common::Result<std::string> BuildDomainXml(const ports::VmSpec& spec,

@@ -18,7 +18,8 @@ namespace decloud::agent::adapters {
 
 struct LibvirtOptions {
     std::string uri = "qemu:///system";
-    std::filesystem::path storage_dir;  // <storage_dir>/<vm_id>/ holds disk.qcow2 and seed.iso
+    // <storage_dir>/<vm_id>/ holds disk.qcow2, seed.iso and console.log
+    std::filesystem::path storage_dir;
     std::string domain_type = "qemu";   // "kvm" when the agent's KVM probe succeeded
     std::string arch = "x86_64";
     std::string machine = "q35";
@@ -60,6 +61,7 @@ class LibvirtHypervisor final : public ports::Hypervisor {
     common::Status Delete(const std::string& vm_id) override;
     common::Result<ports::DomainInfo> Describe(const std::string& vm_id) override;
     common::Result<std::vector<ports::DomainInfo>> List() override;
+    common::Result<std::string> BootLog(const std::string& vm_id, std::size_t max_bytes) override;
 
   private:
     // Runs op(connection) with the connection mutex held; reconnects first if the connection is

@@ -18,11 +18,12 @@ struct VmStorageOptions {
     std::chrono::seconds program_timeout{120};
 };
 
-// Where one VM's files live: <storage_dir>/<vm_id>/{disk.qcow2,seed.iso}.
+// Where one VM's files live: <storage_dir>/<vm_id>/{disk.qcow2,seed.iso,console.log}.
 struct VmFiles {
     std::filesystem::path dir;
     std::filesystem::path disk;
     std::filesystem::path seed;
+    std::filesystem::path console_log;  // the serial console's output, written by virtlogd
 };
 
 // The command lines, built as argv vectors (never passed to a shell).
@@ -49,7 +50,9 @@ class VmStorage {
     common::Result<std::string> ImageFormat(const std::string& image) const;
     // Creates the VM's directory, the overlay over spec.base_image (kept if it already exists,
     // since it may hold the guest's data) and a fresh seed ISO. Files appear complete or not at
-    // all (written under a temporary name, then renamed).
+    // all (written under a temporary name, then renamed). The console log is created empty
+    // (mode 0640) if missing, so that it stays the agent's file when virtlogd, running as root,
+    // writes it.
     common::Status Prepare(const std::string& canonical_vm_id, const ports::VmSpec& spec) const;
     // Removes the VM's directory and everything in it; a missing directory is a success.
     common::Status Remove(const std::string& canonical_vm_id) const;

@@ -23,6 +23,10 @@ class FakeHypervisor final : public agent::ports::Hypervisor {
     common::Status Delete(const std::string& vm_id) override;
     common::Result<agent::ports::DomainInfo> Describe(const std::string& vm_id) override;
     common::Result<std::vector<agent::ports::DomainInfo>> List() override;
+    common::Result<std::string> BootLog(const std::string& vm_id, std::size_t max_bytes) override;
+
+    // The guest of `vm_id` stops by itself (powered off or crashed), having written `console`.
+    void GuestStops(const std::string& vm_id, std::string console);
 
     // The next call named `operation` ("create", "start", ...) fails with `error`.
     void FailNext(const std::string& operation, common::Error error);
@@ -36,6 +40,7 @@ class FakeHypervisor final : public agent::ports::Hypervisor {
     mutable std::mutex mutex_;
     std::map<std::string, agent::ports::DomainInfo> domains_;
     std::map<std::string, agent::ports::VmSpec> specs_;
+    std::map<std::string, std::string> consoles_;
     std::map<std::string, common::Error> failures_;
     std::vector<std::string> calls_;
 };

@@ -36,6 +36,10 @@ struct TinyGuest {
     // takes 17-25 s under QEMU emulation from `virsh create` to answering HTTP.
     static constexpr int kHttpPort = 8080;
     static constexpr const char* kReadyMarker = "DECLOUD-GUEST-READY";
+    // user-data with this line makes the guest print kBootFailedMarker and power off at once.
+    static constexpr const char* kFailBootUserData =
+        "#cloud-config\ndecloud-test-guest: fail-boot\n";
+    static constexpr const char* kBootFailedMarker = "DECLOUD-GUEST-BOOT-FAILED";
 };
 TinyGuest BuildOrLoadTinyGuest();
 
