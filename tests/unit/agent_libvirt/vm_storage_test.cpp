@@ -96,7 +96,11 @@ TEST_F(VmStorageTest, CreatesAnOverlayOnTheBaseImage) {
     for (const auto& entry : fs::directory_iterator(files.dir))
         names.push_back(entry.path().filename().string());
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(names, (std::vector<std::string>{"disk.qcow2", "seed.iso"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"console.log", "disk.qcow2", "seed.iso"}));
+    // The console log starts empty and is not for other users to read.
+    EXPECT_EQ(fs::file_size(files.console_log), 0u);
+    EXPECT_EQ(fs::status(files.console_log).permissions(),
+              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
 }
 
 TEST_F(VmStorageTest, BuildsANoCloudSeedLabelledCidata) {
