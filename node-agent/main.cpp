@@ -182,7 +182,8 @@ int Run(const agent::AgentConfig& config) {
             });
         link->SetCommandHandler(
             [&vms](std::vector<proto::Command> commands) { vms->Submit(std::move(commands)); });
-        link->SetReportSource([&vms] { return vms->Report(); }, blocking);
+        link->SetReportSource([&vms] { return vms->Report(); }, blocking,
+                              [&vms](const proto::VmReport& r) { vms->ReportDelivered(r); });
         // Serial consoles: the orchestrator opens them over the command channel for a VM's owner.
         consoles = std::make_unique<agent::adapters::LibvirtConsoles>(lv.uri);
         console_sessions =

@@ -72,8 +72,15 @@ json ToJson(const VmRefPayload& v) {
 
 json ToJson(const VmReport& v) {
     json domains = json::array();
-    for (const auto& d : v.domains)
-        domains.push_back(json{{"vmId", d.vm_id}, {"state", d.state}, {"addresses", d.addresses}});
+    for (const auto& d : v.domains) {
+        json domain{{"vmId", d.vm_id}, {"state", d.state}, {"addresses", d.addresses}};
+        if (d.stopped_by_itself) {
+            json stop{{"bootLog", d.stopped_by_itself->boot_log}};
+            if (d.stopped_by_itself->ran_for_s) stop["ranForSeconds"] = *d.stopped_by_itself->ran_for_s;
+            domain["stoppedByItself"] = std::move(stop);
+        }
+        domains.push_back(std::move(domain));
+    }
     return json{{"domains", std::move(domains)}};
 }
 
@@ -134,6 +141,21 @@ Result<VmReport> DecodeVmReport(const json& j) {
         DECLOUD_TRY(d.StringArray("addresses", vm.addresses, false));
         if (vm.addresses.size() > kMaxAddressesPerVm || vm.state.size() > 32)
             return Error::InvalidArgument("domains[" + std::to_string(i) + "]: too large");
+        if (const auto stop = (*it)[i].find("stoppedByItself"); stop != (*it)[i].end()) {
+            FieldReader s(*stop, "domains[" + std::to_string(i) + "].stoppedByItself");
+            DECLOUD_TRY(s.Object());
+            GuestStop guest_stop;
+            DECLOUD_TRY(s.String("bootLog", guest_stop.boot_log));
+            if (guest_stop.boot_log.size() > kMaxBootLogBytes)
+                return Error::InvalidArgument("domains[" + std::to_string(i) +
+                                              "].stoppedByItself.bootLog: longer than 64 KiB");
+            if (stop->contains("ranForSeconds")) {
+                std::uint64_t ran = 0;
+                DECLOUD_TRY(s.Unsigned("ranForSeconds", ran));
+                guest_stop.ran_for_s = ran;
+            }
+            vm.stopped_by_itself = std::move(guest_stop);
+        }
         v.domains.push_back(std::move(vm));
     }
     return v;

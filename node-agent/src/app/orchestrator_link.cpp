@@ -119,7 +119,9 @@ asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::SendReport() {
     }
     const auto node_id = Status().node_id;
     auto posting = Post("/api/nodes/" + node_id + "/vms/report", proto::ToJson(*report).dump());
-    co_return co_await std::move(posting);
+    const auto outcome = co_await std::move(posting);
+    if (outcome == Outcome::kOk && report_delivered_) report_delivered_(*report);
+    co_return outcome;
 }
 
 asio::awaitable<OrchestratorLink::Outcome> OrchestratorLink::Register() {

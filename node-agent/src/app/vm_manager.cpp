@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace decloud::agent::app {
 
 using common::Error;
@@ -186,6 +188,7 @@ proto::CommandResult VmManager::Execute(const proto::Command& command) {
         if (!payload) return fail(payload.error().message);
         auto domain = Create(*payload);
         if (!domain) return fail(domain.error().message);
+        NoteStarted(payload->vm_id);
         result.data =
             json{{"addresses", domain->addresses}, {"state", ports::ToString(domain->state)}};
         return done("VM " + payload->vm_id + " created and started");
@@ -194,6 +197,10 @@ proto::CommandResult VmManager::Execute(const proto::Command& command) {
     if (!ref) return fail(ref.error().message);
     common::Status st;
     std::string what;
+    // Marked before the call: a report listing the domain stopped mid-way must not take it for
+    // a guest that stopped by itself.
+    if (command.type == proto::kStopVm || command.type == proto::kDeleteVm)
+        NoteStopping(ref->vm_id, command.type == proto::kDeleteVm);
     if (command.type == proto::kStartVm) {
         st = hypervisor_.Start(ref->vm_id);
         what = "started";
@@ -211,20 +218,89 @@ proto::CommandResult VmManager::Execute(const proto::Command& command) {
     }
     if (!st) return fail(st.error().message);
     if (command.type == proto::kStartVm || command.type == proto::kRebootVm) {
+        NoteStarted(ref->vm_id);
         if (auto d = hypervisor_.Describe(ref->vm_id))
             result.data = json{{"addresses", d->addresses}, {"state", ports::ToString(d->state)}};
     }
     return done("VM " + ref->vm_id + " " + what);
 }
 
+void VmManager::NoteStarted(const std::string& vm_id) {
+    std::lock_guard lock(mutex_);
+    started_[vm_id] = options_.clock();
+    unsent_stops_.erase(vm_id);  // that boot's log is gone with the restart
+}
+
+void VmManager::NoteStopping(const std::string& vm_id, bool deleting) {
+    std::lock_guard lock(mutex_);
+    started_.erase(vm_id);
+    if (deleting) unsent_stops_.erase(vm_id);
+}
+
 common::Result<proto::VmReport> VmManager::Report() {
     auto domains = hypervisor_.List();
     if (!domains) return domains.error();
+    // Guests that stopped by themselves since the last report: their logs are read without the
+    // lock (a file read), then recorded unless a command moved the VM on in the meantime.
+    std::vector<std::pair<std::string, std::optional<std::uint64_t>>> newly_stopped;
+    {
+        std::lock_guard lock(mutex_);
+        const auto now = options_.clock();
+        for (const auto& d : *domains) {
+            const bool down =
+                d.state == ports::DomainState::kStopped || d.state == ports::DomainState::kCrashed;
+            const auto it = started_.find(d.vm_id);
+            if (!down) {
+                if (it == started_.end()) started_.emplace(d.vm_id, std::nullopt);
+                continue;
+            }
+            if (it == started_.end()) continue;
+            std::optional<std::uint64_t> ran_for;
+            if (it->second)
+                ran_for = static_cast<std::uint64_t>(
+                    std::chrono::duration_cast<std::chrono::seconds>(now - *it->second).count());
+            newly_stopped.emplace_back(d.vm_id, ran_for);
+        }
+    }
+    for (const auto& [vm_id, ran_for] : newly_stopped) {
+        auto log = hypervisor_.BootLog(vm_id, options_.boot_log_bytes);
+        if (!log) spdlog::warn("VM {} stopped by itself; no boot log: {}", vm_id, log.error().message);
+        std::lock_guard lock(mutex_);
+        if (started_.erase(vm_id) == 0) continue;  // stopped, deleted or restarted meanwhile
+        spdlog::warn("VM {} stopped by itself{}", vm_id,
+                     ran_for ? " " + std::to_string(*ran_for) + " s after it was started" : "");
+        unsent_stops_[vm_id] = proto::GuestStop{log ? std::move(*log) : std::string(), ran_for};
+    }
+
     proto::VmReport report;
-    for (const auto& d : *domains)
-        report.domains.push_back(
-            proto::ReportedVm{d.vm_id, std::string(ports::ToString(d.state)), d.addresses});
+    std::lock_guard lock(mutex_);
+    std::size_t logs = 0;
+    for (const auto& d : *domains) {
+        proto::ReportedVm vm{d.vm_id, std::string(ports::ToString(d.state)), d.addresses, {}};
+        if (const auto it = unsent_stops_.find(d.vm_id);
+            it != unsent_stops_.end() && logs < options_.boot_logs_per_report) {
+            vm.stopped_by_itself = it->second;
+            ++logs;
+        }
+        report.domains.push_back(std::move(vm));
+    }
+    // Forget domains that are gone (deleted by hand, say).
+    const auto gone = [&](const auto& entry) {
+        return std::none_of(domains->begin(), domains->end(),
+                            [&](const auto& d) { return d.vm_id == entry.first; });
+    };
+    std::erase_if(unsent_stops_, gone);
+    std::erase_if(started_, gone);
     return report;
+}
+
+void VmManager::ReportDelivered(const proto::VmReport& report) {
+    std::lock_guard lock(mutex_);
+    for (const auto& d : report.domains) {
+        if (!d.stopped_by_itself) continue;
+        const auto it = unsent_stops_.find(d.vm_id);
+        if (it != unsent_stops_.end() && it->second == *d.stopped_by_itself) unsent_stops_.erase(it);
+    }
 }
 
 }  // namespace decloud::agent::app

@@ -34,11 +34,19 @@ proto::Command RefCommand(const std::string& id, const std::string& type, const 
 
 class VmManagerTest : public ::testing::Test {
   protected:
-    static VmManagerOptions Options() {
+    VmManagerOptions Options() {
         VmManagerOptions o;
         o.max_memory_mib = 4096;
         o.max_vcpus = 8;
+        o.clock = [this] {
+            std::lock_guard lock(mutex_);
+            return now_;
+        };
         return o;
+    }
+    void Advance(std::chrono::seconds by) {
+        std::lock_guard lock(mutex_);
+        now_ += by;
     }
 
     VmManagerTest()
@@ -58,6 +66,7 @@ class VmManagerTest : public ::testing::Test {
     fakes::FakeHypervisor hypervisor_;
     fakes::FakeImageStore images_{{"tiny", "debian-12"}};
     std::mutex mutex_;
+    std::chrono::steady_clock::time_point now_{std::chrono::hours{1000}};
     std::condition_variable arrived_;
     std::vector<proto::CommandResult> results_;
     VmManager manager_;
@@ -170,6 +179,83 @@ TEST_F(VmManagerTest, ReportListsTheDomains) {
     EXPECT_EQ(report->domains[0].state, "stopped");
     hypervisor_.FailNext("list", common::Error::Unavailable("libvirtd restarting"));
     EXPECT_FALSE(manager_.Report());
+}
+
+const proto::ReportedVm& Reported(const proto::VmReport& report, const std::string& vm_id) {
+    for (const auto& d : report.domains)
+        if (d.vm_id == vm_id) return d;
+    throw std::runtime_error("not reported: " + vm_id);
+}
+
+TEST_F(VmManagerTest, AGuestThatStopsByItselfIsReportedWithItsLogUntilTheReportIsAccepted) {
+    ASSERT_TRUE(manager_.Execute(CreateCommand("c1", kVm)).success);
+    ASSERT_TRUE(manager_.Execute(CreateCommand("c2", kOtherVm, 512)).success);
+    auto report = manager_.Report();
+    ASSERT_TRUE(report);
+    EXPECT_FALSE(Reported(*report, kVm).stopped_by_itself);
+
+    Advance(std::chrono::seconds{12});
+    hypervisor_.GuestStops(kVm, "Booting\nno root file system, powering off\n");
+    report = manager_.Report();
+    ASSERT_TRUE(report);
+    const auto& stopped = Reported(*report, kVm);
+    EXPECT_EQ(stopped.state, "stopped");
+    ASSERT_TRUE(stopped.stopped_by_itself);
+    EXPECT_EQ(stopped.stopped_by_itself->boot_log, "Booting\nno root file system, powering off\n");
+    EXPECT_EQ(stopped.stopped_by_itself->ran_for_s, 12U);
+    EXPECT_FALSE(Reported(*report, kOtherVm).stopped_by_itself);
+
+    // Not accepted yet (the orchestrator was down): the next report carries it again.
+    auto again = manager_.Report();
+    ASSERT_TRUE(again);
+    EXPECT_EQ(Reported(*again, kVm).stopped_by_itself, stopped.stopped_by_itself);
+    manager_.ReportDelivered(*again);
+    auto after = manager_.Report();
+    ASSERT_TRUE(after);
+    EXPECT_FALSE(Reported(*after, kVm).stopped_by_itself);
+
+    // Started again by its owner, it fails again: a new stop, timed from the new start.
+    ASSERT_TRUE(manager_.Execute(RefCommand("s1", "start_vm", kVm)).success);
+    Advance(std::chrono::seconds{3});
+    hypervisor_.GuestStops(kVm, "second boot\n");
+    report = manager_.Report();
+    ASSERT_TRUE(report);
+    ASSERT_TRUE(Reported(*report, kVm).stopped_by_itself);
+    EXPECT_EQ(Reported(*report, kVm).stopped_by_itself->ran_for_s, 3U);
+    EXPECT_EQ(Reported(*report, kVm).stopped_by_itself->boot_log, "second boot\n");
+}
+
+TEST_F(VmManagerTest, AStopTheOrchestratorAskedForIsNotAStopByItself) {
+    ASSERT_TRUE(manager_.Execute(CreateCommand("c1", kVm)).success);
+    ASSERT_TRUE(manager_.Execute(RefCommand("s1", "stop_vm", kVm)).success);
+    auto report = manager_.Report();
+    ASSERT_TRUE(report);
+    EXPECT_EQ(Reported(*report, kVm).state, "stopped");
+    EXPECT_FALSE(Reported(*report, kVm).stopped_by_itself);
+    // Deleting a VM whose stop was not yet accepted forgets that stop.
+    ASSERT_TRUE(manager_.Execute(RefCommand("s2", "start_vm", kVm)).success);
+    hypervisor_.GuestStops(kVm, "x\n");
+    ASSERT_TRUE(manager_.Report());
+    ASSERT_TRUE(manager_.Execute(RefCommand("d1", "delete_vm", kVm)).success);
+    report = manager_.Report();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->domains.empty());
+}
+
+TEST_F(VmManagerTest, AGuestFoundRunningAfterARestartIsWatchedWithoutAStartTime) {
+    ASSERT_TRUE(manager_.Execute(CreateCommand("c1", kVm)).success);
+    // A second manager over the same hypervisor: the agent restarted.
+    VmManager restarted(hypervisor_, images_, Options(), [](auto) {});
+    ASSERT_TRUE(restarted.Report());
+    hypervisor_.FailNext("boot_log", common::Error::Internal("cannot read console.log"));
+    hypervisor_.GuestStops(kVm, "lost\n");
+    auto report = restarted.Report();
+    ASSERT_TRUE(report);
+    ASSERT_TRUE(Reported(*report, kVm).stopped_by_itself);
+    EXPECT_FALSE(Reported(*report, kVm).stopped_by_itself->ran_for_s);
+    // The log could not be read: the stop is reported all the same.
+    EXPECT_EQ(Reported(*report, kVm).stopped_by_itself->boot_log, "");
+    restarted.Shutdown();
 }
 
 }  // namespace

@@ -65,6 +65,8 @@ class OrchestratorLink {
     using CommandHandler = std::function<void(std::vector<proto::Command>)>;
     // Produces the report of this node's VMs (blocking is fine: it runs on `blocking`).
     using ReportSource = std::function<common::Result<proto::VmReport>()>;
+    // Told which report the orchestrator accepted (on the link's executor; must not block).
+    using ReportDelivered = std::function<void(const proto::VmReport&)>;
 
     OrchestratorLink(boost::asio::any_io_executor executor, LinkOptions options,
                      crypto::Ed25519KeyPair key, NodeProfile profile,
@@ -73,8 +75,10 @@ class OrchestratorLink {
 
     // Set before Run(). Without them the agent heartbeats but manages no VMs.
     void SetCommandHandler(CommandHandler handler) { command_handler_ = std::move(handler); }
-    void SetReportSource(ReportSource source, boost::asio::thread_pool& blocking) {
+    void SetReportSource(ReportSource source, boost::asio::thread_pool& blocking,
+                         ReportDelivered delivered = {}) {
         report_source_ = std::move(source);
+        report_delivered_ = std::move(delivered);
         blocking_ = &blocking;
     }
     // Relaying (both roles): the heartbeat carries `report()` and hands the relay state the
@@ -136,6 +140,7 @@ class OrchestratorLink {
     ConsoleHandler console_handler_;
     std::function<void()> console_channel_closed_;
     ReportSource report_source_;
+    ReportDelivered report_delivered_;
     boost::asio::thread_pool* blocking_ = nullptr;
     RelayReportSource relay_report_;
     RelayStateHandler relay_apply_;

@@ -5,6 +5,7 @@
 // fields tolerated.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,10 +45,20 @@ struct VmRefPayload {
     friend bool operator==(const VmRefPayload&, const VmRefPayload&) = default;
 };
 
+// The guest stopped (powered off or crashed) without the orchestrator asking: what it wrote on
+// its console since it was started, kept for its owner.
+struct GuestStop {
+    std::string boot_log;                   // UTF-8 text, at most kMaxBootLogBytes
+    std::optional<std::uint64_t> ran_for_s;  // since the agent started it, when it knows
+    friend bool operator==(const GuestStop&, const GuestStop&) = default;
+};
+inline constexpr std::size_t kMaxBootLogBytes = 64 * 1024;
+
 struct ReportedVm {
     std::string vm_id;
     std::string state;  // running, stopped, paused, crashed, other
     std::vector<std::string> addresses;
+    std::optional<GuestStop> stopped_by_itself;  // sent until a report carrying it is accepted
     friend bool operator==(const ReportedVm&, const ReportedVm&) = default;
 };
 
