@@ -75,7 +75,7 @@ json ToJson(const VmReport& v) {
     for (const auto& d : v.domains) {
         json domain{{"vmId", d.vm_id}, {"state", d.state}, {"addresses", d.addresses}};
         if (d.stopped_by_itself) {
-            json stop{{"bootLog", d.stopped_by_itself->boot_log}};
+            json stop{{"id", d.stopped_by_itself->id}, {"bootLog", d.stopped_by_itself->boot_log}};
             if (d.stopped_by_itself->ran_for_s) stop["ranForSeconds"] = *d.stopped_by_itself->ran_for_s;
             domain["stoppedByItself"] = std::move(stop);
         }
@@ -145,6 +145,10 @@ Result<VmReport> DecodeVmReport(const json& j) {
             FieldReader s(*stop, "domains[" + std::to_string(i) + "].stoppedByItself");
             DECLOUD_TRY(s.Object());
             GuestStop guest_stop;
+            DECLOUD_TRY(s.String("id", guest_stop.id));
+            if (!common::IsUuid(guest_stop.id))
+                return Error::InvalidArgument("domains[" + std::to_string(i) +
+                                              "].stoppedByItself.id: not a UUID");
             DECLOUD_TRY(s.String("bootLog", guest_stop.boot_log));
             if (guest_stop.boot_log.size() > kMaxBootLogBytes)
                 return Error::InvalidArgument("domains[" + std::to_string(i) +

@@ -128,9 +128,10 @@ class VmEndToEndTest : public ::testing::Test {
                Vm(id)["state"] == state;
     }
 
-    std::string CreateVm(const std::string& name) {
-        const json body{{"name", name}, {"cpuCores", 1},   {"memoryMib", 256},
-                        {"diskGib", 1}, {"image", "tiny"}, {"tier", "burstable"}};
+    std::string CreateVm(const std::string& name, const std::string& user_data = {}) {
+        json body{{"name", name}, {"cpuCores", 1},   {"memoryMib", 256},
+                  {"diskGib", 1}, {"image", "tiny"}, {"tier", "burstable"}};
+        if (!user_data.empty()) body["userData"] = user_data;
         auto r = Api("POST", "/api/vms", body.dump());
         EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
         return r && r->status == 201 ? json::parse(r->body)["id"].get<std::string>() : "";
@@ -244,6 +245,43 @@ TEST_F(VmEndToEndTest, CreateRunStopStartDeleteThroughTheApi) {
     EXPECT_EQ(states, (std::vector<std::string>{"scheduling", "provisioning", "running", "stopping",
                                                 "stopped", "provisioning", "running", "deleting",
                                                 "deleted"}));
+}
+
+TEST_F(VmEndToEndTest, TheBootLogOfAVmThatFailedToStartIsKeptForItsOwner) {
+    // This guest's user-data makes it print a failure on its console and power off at once.
+    const auto id = CreateVm("broken", testing::TinyGuest::kFailBootUserData);
+    ASSERT_FALSE(id.empty());
+    // It runs, then stops by itself; the orchestrator hears it from the node's next report.
+    ASSERT_TRUE(testing::WaitUntil([&] { return Vm(id)["state"] == "stopped"; }, 240s, 500ms))
+        << Vm(id).dump();
+    EXPECT_NE(Vm(id)["stateReason"].get<std::string>().find("failed to start"), std::string::npos)
+        << Vm(id).dump();
+
+    auto log = Api("GET", "/api/vms/" + id + "/boot-log");
+    ASSERT_TRUE(log && log->status == 200) << (log ? log->body : "no answer");
+    const auto boot = json::parse(log->body);
+    EXPECT_EQ(boot["vmId"], id);
+    EXPECT_EQ(boot["failedToStart"], true) << boot.dump();
+    EXPECT_TRUE(boot["ranForSeconds"].is_number()) << boot.dump();
+    const auto text = boot["log"].get<std::string>();
+    EXPECT_NE(text.find(testing::TinyGuest::kBootFailedMarker), std::string::npos) << text;
+    EXPECT_NE(text.find("the user-data asks for a failed boot"), std::string::npos) << text;
+    EXPECT_EQ(text.find('\r'), std::string::npos);
+
+    // Only its owner reads it.
+    auto stranger = testing::SignIn(port_, crypto::EthereumKey::Generate());
+    ASSERT_TRUE(stranger) << stranger.error().message;
+    auto refused = testing::HttpRequest(port_, "GET", "/api/vms/" + id + "/boot-log", {},
+                                        {stranger->Header()});
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 404);
+    EXPECT_NE(refused->Header("Content-Type").find("application/problem+json"), std::string::npos);
+
+    // A VM that failed to start can be deleted like any other.
+    auto del = Api("DELETE", "/api/vms/" + id);
+    ASSERT_TRUE(del && del->status == 202) << (del ? del->body : "");
+    ASSERT_TRUE(WaitForState(id, "deleted", 120s)) << Vm(id).dump();
+    EXPECT_TRUE(Domains().empty());
 }
 
 TEST_F(VmEndToEndTest, AnAgentKilledMidCreateConvergesWithoutLeakingADomain) {

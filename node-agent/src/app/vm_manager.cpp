@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "decloud/common/ids.hpp"
+
 namespace decloud::agent::app {
 
 using common::Error;
@@ -269,7 +271,8 @@ common::Result<proto::VmReport> VmManager::Report() {
         if (started_.erase(vm_id) == 0) continue;  // stopped, deleted or restarted meanwhile
         spdlog::warn("VM {} stopped by itself{}", vm_id,
                      ran_for ? " " + std::to_string(*ran_for) + " s after it was started" : "");
-        unsent_stops_[vm_id] = proto::GuestStop{log ? std::move(*log) : std::string(), ran_for};
+        unsent_stops_[vm_id] =
+            proto::GuestStop{common::NewUuid(), log ? std::move(*log) : std::string(), ran_for};
     }
 
     proto::VmReport report;

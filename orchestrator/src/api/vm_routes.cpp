@@ -270,6 +270,25 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
                                             {{"events", std::move(items)}});
                 }));
 
+    router.Add(
+        http::verb::get, "/api/vms/{id}/boot-log",
+        ForUser(api,
+                [api](net::RequestContext& ctx,
+                      const app::Principal& who) -> asio::awaitable<net::Response> {
+                    const std::string id(ctx.Param("id"));
+                    auto log = co_await net::RunBlocking(
+                        *api->blocking, [&] { return api->vms->BootLog(who.wallet_address, id); });
+                    if (!log) co_return ErrorResponse(ctx, log.error());
+                    co_return net::MakeJson(
+                        ctx.request, http::status::ok,
+                        {{"vmId", log->vm_id},
+                         {"capturedAt", common::FormatRfc3339(log->captured_at)},
+                         {"ranForSeconds", log->ran_for_s ? json(*log->ran_for_s) : json(nullptr)},
+                         {"failedToStart", log->ran_for_s.has_value() &&
+                                               *log->ran_for_s < domain::kBootWindowSeconds},
+                         {"log", log->text}});
+                }));
+
     router.Add(http::verb::post, "/api/vms/{id}/start", VmAction(api, domain::VmAction::kStart));
     router.Add(http::verb::post, "/api/vms/{id}/stop", VmAction(api, domain::VmAction::kStop));
     router.Add(http::verb::post, "/api/vms/{id}/reboot", VmAction(api, domain::VmAction::kReboot));
@@ -357,8 +376,15 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             auto report = proto::DecodeVmReport(*body);
             if (!report) co_return ErrorResponse(ctx, report.error());
             std::vector<ports::ReportedDomain> domains;
-            for (auto& d : report->domains)
-                domains.push_back({std::move(d.vm_id), std::move(d.state), std::move(d.addresses)});
+            for (auto& d : report->domains) {
+                std::optional<ports::ReportedGuestStop> stop;
+                if (d.stopped_by_itself)
+                    stop = ports::ReportedGuestStop{std::move(d.stopped_by_itself->id),
+                                                    std::move(d.stopped_by_itself->boot_log),
+                                                    d.stopped_by_itself->ran_for_s};
+                domains.push_back({std::move(d.vm_id), std::move(d.state), std::move(d.addresses),
+                                   std::move(stop)});
+            }
             auto outcome = co_await net::RunBlocking(
                 *api->blocking, [&] { return api->vms->Report(node_id, domains); });
             if (!outcome) co_return ErrorResponse(ctx, outcome.error());

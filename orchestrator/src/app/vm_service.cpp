@@ -366,6 +366,13 @@ Result<VmPage> VmService::List(const std::string& owner, std::size_t limit,
     return page;
 }
 
+Result<ports::BootLogRecord> VmService::BootLog(const std::string& owner,
+                                                const std::string& vm_id) {
+    auto vm = Get(owner, vm_id);
+    if (!vm) return vm.error();
+    return vms_.BootLog(vm_id);
+}
+
 Result<std::vector<ports::VmEvent>> VmService::Events(const std::string& owner,
                                                       const std::string& vm_id) {
     auto vm = Get(owner, vm_id);
@@ -494,6 +501,10 @@ Result<ports::ReconcileOutcome> VmService::Report(
         spdlog::warn("node {} lost the domain of vm {}: marked failed", node_id, id);
     for (const auto& id : outcome->unknown)
         spdlog::warn("node {} runs domain {} that no VM there owns", node_id, id);
+    for (const auto& d : report)
+        if (d.stopped_by_itself)
+            spdlog::info("node {}: the guest of vm {} stopped by itself; boot log of {} bytes kept",
+                         node_id, d.vm_id, d.stopped_by_itself->boot_log.size());
     if (!outcome->lost.empty() || !outcome->unknown.empty()) HintCommand(node_id);
     return outcome;
 }

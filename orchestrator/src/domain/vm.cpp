@@ -163,4 +163,12 @@ common::Result<VmState> NextStateFor(VmAction action, VmState current) {
     return common::Error::Conflict(std::move(message));
 }
 
+std::string GuestStopReason(std::optional<std::uint64_t> ran_for_s) {
+    if (ran_for_s && *ran_for_s < kBootWindowSeconds)
+        return "failed to start: the guest stopped by itself " + std::to_string(*ran_for_s) +
+               " s after it was started; its boot log is kept";
+    return "the guest stopped by itself (shut down from inside or crashed); its console log is "
+           "kept";
+}
+
 }  // namespace decloud::orchestrator::domain

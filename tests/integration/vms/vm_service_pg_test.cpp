@@ -401,8 +401,9 @@ TEST_F(VmServicePgTest, ReconciliationFailsLostVmsAndDestroysOrphansAfterTheGrac
     const std::string orphan = common::NewUuid();
 
     // Just changed: nothing is judged yet.
-    std::vector<ports::ReportedDomain> report = {{kept.id, "running", {"192.168.122.10"}},
-                                                 {orphan, "running", {}}};
+    std::vector<ports::ReportedDomain> report = {
+        {kept.id, "running", {"192.168.122.10"}, std::nullopt},
+        {orphan, "running", {}, std::nullopt}};
     auto first = vms_->Report(node, report);
     ASSERT_TRUE(first) << first.error().message;
     EXPECT_TRUE(first->lost.empty());
@@ -433,11 +434,65 @@ TEST_F(VmServicePgTest, ReconciliationFailsLostVmsAndDestroysOrphansAfterTheGrac
     EXPECT_TRUE(fourth->destroying.empty());
 
     // A VM that stopped on its own is recorded as stopped.
-    report = {{kept.id, "stopped", {}}};
+    report = {{kept.id, "stopped", {}, std::nullopt}};
     auto fifth = vms_->Report(node, report);
     ASSERT_TRUE(fifth);
     EXPECT_EQ(fifth->state_fixed, std::vector<std::string>{kept.id});
     EXPECT_EQ(StateOf(kAlice, kept.id), VmState::kStopped);
+}
+
+TEST_F(VmServicePgTest, AGuestThatStoppedByItselfIsStoppedAtOnceWithItsBootLogKept) {
+    const auto node = AddNode();
+    const auto vm = Create(kAlice, Request());
+    for (const auto& c : Take(node)) Ack(node, c, true);
+    ASSERT_EQ(StateOf(kAlice, vm.id), VmState::kRunning);
+    auto none = vms_->BootLog(kAlice, vm.id);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, common::ErrorCode::kNotFound);
+
+    // Reported within the settle time: a stop by itself is judged at once, not later.
+    const std::string log = "tiny-guest: no root file system\nDECLOUD-GUEST-BOOT-FAILED\n";
+    const ports::ReportedGuestStop stop{common::NewUuid(), log, 8};
+    std::vector<ports::ReportedDomain> report = {{vm.id, "stopped", {}, stop}};
+    auto outcome = vms_->Report(node, report);
+    ASSERT_TRUE(outcome) << outcome.error().message;
+    EXPECT_EQ(outcome->state_fixed, std::vector<std::string>{vm.id});
+    EXPECT_EQ(StateOf(kAlice, vm.id), VmState::kStopped);
+    auto kept = vms_->BootLog(kAlice, vm.id);
+    ASSERT_TRUE(kept) << kept.error().message;
+    EXPECT_EQ(kept->text, log);
+    EXPECT_EQ(kept->ran_for_s, 8U);
+    EXPECT_EQ(kept->captured_at, clock_.Now());
+    auto events = vms_->Events(kAlice, vm.id);
+    ASSERT_TRUE(events);
+    EXPECT_EQ(events->back().to, VmState::kStopped);
+    EXPECT_NE(events->back().reason.find("failed to start"), std::string::npos)
+        << events->back().reason;
+
+    // The same stop again (the node did not hear our answer): nothing more happens.
+    clock_.Advance(minutes{1});
+    ASSERT_TRUE(vms_->Report(node, report));
+    auto again = vms_->Events(kAlice, vm.id);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->size(), events->size());
+    EXPECT_EQ(vms_->BootLog(kAlice, vm.id)->captured_at, kept->captured_at);
+
+    // Another owner learns nothing; a later stop, long after the start, replaces the log.
+    auto stranger = vms_->BootLog(kBob, vm.id);
+    ASSERT_FALSE(stranger);
+    EXPECT_EQ(stranger.error().code, common::ErrorCode::kNotFound);
+    ASSERT_TRUE(vms_->Act(kAlice, vm.id, VmAction::kStart));
+    for (const auto& c : Take(node)) Ack(node, c, true);
+    ASSERT_EQ(StateOf(kAlice, vm.id), VmState::kRunning);
+    report = {{vm.id, "stopped", {}, ports::ReportedGuestStop{common::NewUuid(), "bye\n", {}}}};
+    ASSERT_TRUE(vms_->Report(node, report));
+    EXPECT_EQ(StateOf(kAlice, vm.id), VmState::kStopped);
+    kept = vms_->BootLog(kAlice, vm.id);
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->text, "bye\n");
+    EXPECT_FALSE(kept->ran_for_s);
+    events = vms_->Events(kAlice, vm.id);
+    EXPECT_EQ(events->back().reason.find("failed to start"), std::string::npos);
 }
 
 TEST_F(VmServicePgTest, AResultForASupersededCommandChangesNothing) {

@@ -177,5 +177,15 @@ TEST(VmStateTest, ALifeFromCreateToDelete) {
     }
 }
 
+TEST(GuestStopReason, WithinTheBootWindowItIsAFailedStart) {
+    EXPECT_EQ(GuestStopReason(8),
+              "failed to start: the guest stopped by itself 8 s after it was started; its boot "
+              "log is kept");
+    EXPECT_NE(GuestStopReason(kBootWindowSeconds - 1).find("failed to start"), std::string::npos);
+    for (const auto& later : {std::optional<std::uint64_t>(kBootWindowSeconds),
+                              std::optional<std::uint64_t>(86400), std::optional<std::uint64_t>()})
+        EXPECT_EQ(GuestStopReason(later).find("failed to start"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace decloud::orchestrator::domain

@@ -1,4 +1,4 @@
-import { del, get, put, type PublicPort, type Template, type Vm } from '../api';
+import { ApiError, del, get, put, type PublicPort, type Template, type Vm } from '../api';
 import type { Page } from '../main';
 import { append, clear, copyButton, h, mib, showError, spinner, table, usdc, when } from '../ui';
 import { actionButtons, kBusyStates, stateView } from '../vm_actions';
@@ -8,6 +8,41 @@ interface VmEvent {
   from: string | null;
   to: string;
   reason: string;
+}
+
+// GET /api/vms/{id}/boot-log: the console output of a guest that stopped by itself.
+interface BootLog {
+  capturedAt: string;
+  ranForSeconds: number | null;
+  failedToStart: boolean;
+  log: string;
+}
+
+// The kept boot log of a stopped or failed VM; null when its guest never stopped by itself.
+async function bootLogOf(vm: Vm): Promise<BootLog | null> {
+  if (vm.state !== 'stopped' && vm.state !== 'failed') return null;
+  try {
+    return await get<BootLog>(`/api/vms/${vm.id}/boot-log`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+function bootLogCard(log: BootLog): HTMLElement {
+  const ran = log.ranForSeconds === null ? '' : ` ${log.ranForSeconds} s after it was started`;
+  const heading = log.failedToStart ? 'Boot log: the VM failed to start' : 'Console log before it stopped';
+  const text = h('pre', { class: 'boot-log', 'data-testid': 'vm-boot-log' },
+                 log.log || '(the guest wrote nothing on its serial console)');
+  const card = h('section', { class: 'card' }, h('h2', {}, heading),
+    h('p', { class: 'muted small' },
+      `Its guest stopped by itself${ran} (${when(log.capturedAt)}). `,
+      'The last lines its serial console printed are below; a kernel panic, a missing disk or a bad cloud-init config usually shows here. ',
+      'Start the VM again after fixing its image or user-data, or delete it.'),
+    text);
+  // Show the end, where the failure is, without the user scrolling a long log.
+  requestAnimationFrame(() => { text.scrollTop = text.scrollHeight; });
+  return card;
 }
 
 export const vmPage: Page = (main, params) => {
@@ -96,11 +131,13 @@ export const vmPage: Page = (main, params) => {
   async function load(): Promise<void> {
     let vm: Vm;
     let events: VmEvent[];
+    let bootLog: BootLog | null;
     try {
       [vm, events] = await Promise.all([
         get<Vm>(`/api/vms/${id}`),
         get<{ events: VmEvent[] }>(`/api/vms/${id}/events`).then((r) => r.events),
       ]);
+      bootLog = await bootLogOf(vm);
       if (vm.template && template?.id !== vm.template) template = await get<Template>(`/api/templates/${vm.template}`);
     } catch (e) {
       showError(errors, e);
@@ -137,6 +174,7 @@ export const vmPage: Page = (main, params) => {
         h('p', { class: 'muted small' }, 'HTTP ports are reached through the node\'s ingress proxy by path (above) or by host name ',
           h('code', {}, `<port>-<name>.<vm domain>`), '; SSH with the keys you chose: ', h('code', {}, 'ssh decloud@<address>'), '.'),
         h('h3', {}, 'Public ports'), publicPorts, publishForm, portErrors),
+      bootLog ? bootLogCard(bootLog) : null,
       h('section', { class: 'card' }, h('h2', {}, 'Events'),
         table(['When', 'Change', 'Why'], events.slice().reverse().map((e) => [
           when(e.at), `${e.from ?? '–'} → ${e.to}`, e.reason,

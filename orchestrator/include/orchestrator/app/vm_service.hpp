@@ -76,6 +76,10 @@ class VmService {
     common::Result<ports::VmRecord> Get(const std::string& owner, const std::string& vm_id);
     common::Result<VmPage> List(const std::string& owner, std::size_t limit,
                                 const std::string& cursor);
+    // What the VM's guest wrote on its console before it last stopped by itself; kNotFound for
+    // another owner's VM or when none was kept.
+    common::Result<ports::BootLogRecord> BootLog(const std::string& owner,
+                                                 const std::string& vm_id);
     common::Result<std::vector<ports::VmEvent>> Events(const std::string& owner,
                                                        const std::string& vm_id);
     common::Result<ports::VmRecord> Act(const std::string& owner, const std::string& vm_id,

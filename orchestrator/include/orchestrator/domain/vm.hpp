@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,5 +47,12 @@ common::Status CheckTransition(VmState from, VmState to);
 enum class VmAction { kStart, kStop, kReboot, kDelete };
 std::string_view ToString(VmAction action);
 common::Result<VmState> NextStateFor(VmAction action, VmState current);
+
+// A guest that stopped by itself within this long of being started failed to start (its boot
+// went wrong); later, it was shut down from inside or crashed.
+inline constexpr std::uint64_t kBootWindowSeconds = 300;
+// The reason recorded when a node reports that a VM's guest stopped by itself, `ran_for_s`
+// after it was started (unknown after an agent restart).
+std::string GuestStopReason(std::optional<std::uint64_t> ran_for_s);
 
 }  // namespace decloud::orchestrator::domain

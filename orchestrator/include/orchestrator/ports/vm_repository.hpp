@@ -70,10 +70,26 @@ struct VmListQuery {
 };
 
 // What the agent says about one of its domains.
+// The node saw the guest stop without being asked to (see proto::GuestStop).
+struct ReportedGuestStop {
+    std::string id;  // the agent's UUID of this stop
+    std::string boot_log;
+    std::optional<std::uint64_t> ran_for_s;
+};
+
 struct ReportedDomain {
     std::string vm_id;
     std::string state;  // "running", "stopped", ... (agent's DomainState)
     std::vector<std::string> addresses;
+    std::optional<ReportedGuestStop> stopped_by_itself;
+};
+
+// What the guest wrote on its console before it last stopped by itself.
+struct BootLogRecord {
+    std::string vm_id;
+    common::TimePoint captured_at;
+    std::optional<std::uint64_t> ran_for_s;
+    std::string text;
 };
 
 struct ReconcileOutcome {
@@ -137,12 +153,18 @@ class VmRepository {
 
     // Compares the node's report with the VMs placed there (see ReconcileOutcome). VMs changed
     // within `settle_time` are not judged (a command may be in flight); a domain nobody owns
-    // gets a delete_vm command once it has been reported for `orphan_grace`.
+    // gets a delete_vm command once it has been reported for `orphan_grace`. A guest reported
+    // stopped by itself has its boot log kept (replacing an earlier one) and, if running, is
+    // stopped at once with domain::GuestStopReason.
     virtual common::Result<ReconcileOutcome> Reconcile(const std::string& node_id,
                                                        const std::vector<ReportedDomain>& domains,
                                                        common::Duration settle_time,
                                                        common::Duration orphan_grace,
                                                        common::TimePoint now) = 0;
+
+    // The last boot log kept for a VM (not scoped by owner: the service checks); kNotFound if
+    // none was ever kept.
+    virtual common::Result<BootLogRecord> BootLog(const std::string& vm_id) = 0;
 
     // Marks the VMs of nodes that went offline (or came back) so.
     virtual common::Status SetNodeOffline(const std::vector<std::string>& node_ids, bool offline,

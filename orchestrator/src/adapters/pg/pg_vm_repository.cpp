@@ -139,6 +139,19 @@ SELECT id::text, state, array_to_json(addresses)::text,
        (extract(epoch FROM updated_at) * 1000000)::bigint
 FROM vms WHERE node_id = $1::uuid AND state <> 'deleted' FOR UPDATE)sql";
 
+constexpr const char* kUpsertBootLog = R"sql(
+INSERT INTO vm_boot_logs (vm_id, stop_id, captured_at, ran_for_s, log)
+VALUES ($1::uuid, $2::uuid, $3::timestamptz, $4, $5)
+ON CONFLICT (vm_id) DO UPDATE
+SET stop_id = excluded.stop_id, captured_at = excluded.captured_at,
+    ran_for_s = excluded.ran_for_s, log = excluded.log
+WHERE vm_boot_logs.stop_id <> excluded.stop_id
+RETURNING 1)sql";
+
+constexpr const char* kSelectBootLog = R"sql(
+SELECT (extract(epoch FROM captured_at) * 1000000)::bigint, ran_for_s, log
+FROM vm_boot_logs WHERE vm_id = $1::uuid)sql";
+
 constexpr const char* kOrphans = R"sql(
 SELECT vm_id, (extract(epoch FROM first_seen_at) * 1000000)::bigint, destroy_sent
 FROM node_orphan_domains WHERE node_id = $1::uuid)sql";
@@ -553,6 +566,26 @@ Result<ports::ReconcileOutcome> PgVmRepository::Reconcile(
             const auto& d = *it->second;
             if (json(d.addresses).dump() != r[2].as<std::string>() && !d.addresses.empty())
                 tx.exec_params0(kSetAddresses, vm_id, json(d.addresses).dump());
+            if (d.stopped_by_itself) {
+                // Kept whatever the VM's state: its owner wants to know why it went down. The
+                // same stop sent again (our answer to the agent was lost) changes nothing.
+                const auto& stop = *d.stopped_by_itself;
+                const auto kept = tx.exec_params(
+                    kUpsertBootLog, vm_id, stop.id, ToPgTime(now),
+                    stop.ran_for_s
+                        ? std::optional<long long>(static_cast<long long>(*stop.ran_for_s))
+                        : std::nullopt,
+                    stop.boot_log);
+                if (kept.empty()) continue;
+                const auto reason = domain::GuestStopReason(stop.ran_for_s);
+                if (state == VmState::kRunning) {
+                    MoveVm(tx, vm_id, state, VmState::kStopped, reason, now);
+                    out.state_fixed.push_back(vm_id);
+                } else {
+                    InsertEvent(tx, vm_id, now, state, state, reason);
+                }
+                continue;
+            }
             if (!settled) continue;
             if (state == VmState::kRunning && d.state == "stopped") {
                 MoveVm(tx, vm_id, state, VmState::kStopped, "the VM stopped on its node", now);
@@ -600,6 +633,23 @@ Result<ports::ReconcileOutcome> PgVmRepository::Reconcile(
         tx.exec_params0(kForgetOrphans, node_id, reported_ids.dump());
         return out;
     });
+}
+
+Result<ports::BootLogRecord> PgVmRepository::BootLog(const std::string& vm_id) {
+    return InTransaction<ports::BootLogRecord>(
+        pool_, [&](pqxx::work& tx) -> Result<ports::BootLogRecord> {
+            const auto rows = tx.exec_params(kSelectBootLog, vm_id);
+            if (rows.empty())
+                return Error::NotFound("no boot log is kept for VM " + vm_id +
+                                       ": its guest has not stopped by itself");
+            ports::BootLogRecord record;
+            record.vm_id = vm_id;
+            record.captured_at = FromMicros(rows[0][0].as<long long>());
+            if (!rows[0][1].is_null())
+                record.ran_for_s = static_cast<std::uint64_t>(rows[0][1].as<long long>());
+            record.text = rows[0][2].as<std::string>();
+            return record;
+        });
 }
 
 common::Status PgVmRepository::SetNodeOffline(const std::vector<std::string>& node_ids,

@@ -46,6 +46,7 @@ class PgVmRepository final : public ports::VmRepository {
         const std::string& node_id, const std::vector<ports::ReportedDomain>& domains,
         common::Duration settle_time, common::Duration orphan_grace,
         common::TimePoint now) override;
+    common::Result<ports::BootLogRecord> BootLog(const std::string& vm_id) override;
     common::Status SetNodeOffline(const std::vector<std::string>& node_ids, bool offline,
                                   common::TimePoint now) override;
 
