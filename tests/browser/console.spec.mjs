@@ -198,6 +198,31 @@ try {
   await page.locator('[data-testid=vm-events] tbody tr', { hasText: '→ stopped' }).waitFor();
   await shot('09-vm-stopped');
 
+  // 5b. A VM that fails to boot: a plain image with the user's own cloud-init, which makes this
+  // test guest print a failure and power off during boot. The VM page then shows what its
+  // serial console printed.
+  await page.goto(`${config.baseUrl}/deploy?node=${config.nodeId}`);
+  await page.locator('[data-testid=user-data]').waitFor();
+  expect(await page.inputValue('[data-testid=template]') === '', 'no template by default');
+  await page.selectOption('[data-testid=image]', 'tiny');
+  await page.fill('[data-testid=user-data]', '#cloud-config\ndecloud-test-guest: fail-boot\n');
+  await page.fill('[data-testid=vm-name]', 'Broken VM');
+  await page.fill('input[name=memoryMib]', '256');
+  await page.fill('input[name=diskGib]', '1');
+  await page.selectOption('select[name=tier]', 'burstable');
+  await page.click('[data-testid=get-quote]');
+  await page.locator('[data-testid=quote-price]').waitFor();
+  await page.click('[data-testid=create-vm]');
+  await page.waitForURL(/\/vms\/[0-9a-f-]{36}$/);
+  await page.locator('[data-testid=vm-state][data-state=stopped]').waitFor({ timeout: kRunTimeout });
+  const bootLog = page.locator('[data-testid=vm-boot-log]', { hasText: 'DECLOUD-GUEST-BOOT-FAILED' });
+  await bootLog.waitFor();
+  expect(await page.getByText('Boot log: the VM failed to start').count() === 1, 'the boot log says the VM failed to start');
+  await shot('09b-vm-boot-log');
+  await page.goto(`${config.baseUrl}/vms/${vmId}`);
+  await page.locator('[data-testid=vm-events] tbody tr', { hasText: '→ stopped' }).waitFor();
+  expect(await page.locator('[data-testid=vm-boot-log]').count() === 0, 'a VM stopped by its owner shows no boot log');
+
   // Checked here: the deliberate 401 below is logged by the browser as a failed load.
   expect(problems.length === 0, `no page errors, console errors or 5xx (${problems.join('; ')})`);
 

@@ -1,9 +1,10 @@
 // The web console as a person uses it, in Debian's chromium (headless, driven by playwright-core):
 // sign in with a wallet (a test EIP-1193 provider that really signs), find the node in the
-// marketplace, deploy a VM from a template to it, watch it run, stop it, sign out. Everything
-// behind the page is real: PostgreSQL, the orchestrator serving web/dist, and a node agent whose
-// libvirtd (in a network namespace of its own) boots the tiny guest. Screenshots of every page
-// are kept under the test's build directory.
+// marketplace, deploy a VM from a template to it, watch it run, stop it, deploy one whose boot
+// fails and read its boot log, sign out. Everything behind the page is real: PostgreSQL, the
+// orchestrator serving web/dist, and a node agent whose libvirtd (in a network namespace of its
+// own) boots the tiny guest. Screenshots of every page are kept under the test's build
+// directory.
 
 #include <gtest/gtest.h>
 
@@ -165,16 +166,28 @@ TEST_F(ConsoleBrowserTest, SignInDeployRunStopSignOut) {
     ASSERT_EQ(run.exit_code, 0) << "the browser scenario failed (screenshots in " << artifacts
                                 << ")";
 
-    // What the page showed is what the server holds: one VM, from the template, on the node,
-    // stopped; and the signed-out session's token no longer works.
+    // What the page showed is what the server holds: the VM from the template, on the node,
+    // stopped by its owner; the one whose boot failed, stopped with its boot log kept; and the
+    // signed-out session's token no longer works.
     auto list = Api("GET", "/api/vms");
     ASSERT_TRUE(list && list->status == 200) << (list ? list->body : "no answer");
     const auto vms = json::parse(list->body)["vms"];
-    ASSERT_EQ(vms.size(), 1u) << vms.dump();
-    EXPECT_EQ(vms[0]["state"], "stopped") << vms[0].dump();
-    EXPECT_EQ(vms[0]["template"], "tiny-hello");
-    EXPECT_EQ(vms[0]["nodeId"], node_id);
-    auto events = Api("GET", "/api/vms/" + vms[0]["id"].get<std::string>() + "/events");
+    ASSERT_EQ(vms.size(), 2u) << vms.dump();
+    const auto named = [&](const std::string& name) {
+        for (const auto& vm : vms)
+            if (vm["name"] == name) return vm;
+        return json();
+    };
+    const auto vm = named("Browser VM");
+    EXPECT_EQ(vm["state"], "stopped") << vm.dump();
+    EXPECT_EQ(vm["template"], "tiny-hello");
+    EXPECT_EQ(vm["nodeId"], node_id);
+    EXPECT_EQ(vm["bootLogKept"], false);
+    const auto broken = named("Broken VM");
+    EXPECT_EQ(broken["state"], "stopped") << broken.dump();
+    EXPECT_EQ(broken["bootLogKept"], true) << broken.dump();
+    EXPECT_EQ(broken["image"], "tiny");
+    auto events = Api("GET", "/api/vms/" + vm["id"].get<std::string>() + "/events");
     ASSERT_TRUE(events && events->status == 200);
     std::vector<std::string> states;
     const auto history = json::parse(events->body);
@@ -182,7 +195,7 @@ TEST_F(ConsoleBrowserTest, SignInDeployRunStopSignOut) {
     EXPECT_NE(std::find(states.begin(), states.end(), "running"), states.end()) << events->body;
     for (const char* page :
          {"01-market", "02-signin", "03-vms-empty", "04-deploy-quote", "05-vm-running",
-          "06-vms-list", "07-billing", "08-operator", "09-vm-stopped", "10-signed-out"}) {
+          "06-vms-list", "07-billing", "08-operator", "09-vm-stopped", "09b-vm-boot-log", "10-signed-out"}) {
         const auto shot = artifacts + "/" + page + ".png";
         EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 1000) << shot;
     }

@@ -256,6 +256,7 @@ TEST_F(VmEndToEndTest, TheBootLogOfAVmThatFailedToStartIsKeptForItsOwner) {
         << Vm(id).dump();
     EXPECT_NE(Vm(id)["stateReason"].get<std::string>().find("failed to start"), std::string::npos)
         << Vm(id).dump();
+    EXPECT_EQ(Vm(id)["bootLogKept"], true) << Vm(id).dump();
 
     auto log = Api("GET", "/api/vms/" + id + "/boot-log");
     ASSERT_TRUE(log && log->status == 200) << (log ? log->body : "no answer");

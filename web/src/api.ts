@@ -215,6 +215,7 @@ export interface Vm {
   stateReason: string;
   nodeId: string | null;
   nodeOffline: boolean;
+  bootLogKept: boolean;  // GET /api/vms/{id}/boot-log has the console of its last stop by itself
   cpuCores: number;
   memoryMib: number;
   diskGib: number;

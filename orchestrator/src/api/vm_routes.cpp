@@ -95,6 +95,7 @@ json VmToJson(const ports::VmRecord& vm) {
         {"stateReason", vm.state_reason},
         {"nodeId", vm.node_id.empty() ? json(nullptr) : json(vm.node_id)},
         {"nodeOffline", vm.node_offline},
+        {"bootLogKept", vm.boot_log_kept},
         {"cpuCores", q.cores},
         {"memoryMib", q.memory_mib},
         {"diskGib", q.disk_gib},
@@ -155,6 +156,15 @@ asio::awaitable<common::Status> RequireNode(ApiContext& api, const net::RequestC
 }  // namespace
 
 void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
+    // Public: what a VM can be made from without a template (the deploy form's choices).
+    router.Add(http::verb::get, "/api/images",
+               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   json images = json::array();
+                   for (const auto& name : api->vms->options().images)
+                       images.push_back(json{{"name", name}});
+                   co_return net::MakeJson(ctx.request, http::status::ok,
+                                           {{"images", std::move(images)}});
+               });
     router.Add(http::verb::post, "/api/vms",
                ForUser(api,
                        [api](net::RequestContext& ctx,

@@ -446,6 +446,7 @@ TEST_F(VmServicePgTest, AGuestThatStoppedByItselfIsStoppedAtOnceWithItsBootLogKe
     const auto vm = Create(kAlice, Request());
     for (const auto& c : Take(node)) Ack(node, c, true);
     ASSERT_EQ(StateOf(kAlice, vm.id), VmState::kRunning);
+    EXPECT_FALSE(vms_->Get(kAlice, vm.id)->boot_log_kept);
     auto none = vms_->BootLog(kAlice, vm.id);
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().code, common::ErrorCode::kNotFound);
@@ -463,6 +464,7 @@ TEST_F(VmServicePgTest, AGuestThatStoppedByItselfIsStoppedAtOnceWithItsBootLogKe
     EXPECT_EQ(kept->text, log);
     EXPECT_EQ(kept->ran_for_s, 8U);
     EXPECT_EQ(kept->captured_at, clock_.Now());
+    EXPECT_TRUE(vms_->Get(kAlice, vm.id)->boot_log_kept);
     auto events = vms_->Events(kAlice, vm.id);
     ASSERT_TRUE(events);
     EXPECT_EQ(events->back().to, VmState::kStopped);

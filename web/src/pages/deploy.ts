@@ -34,11 +34,13 @@ export const deployPage: Page = (main, _params, query) => {
     let templates: Template[] = [];
     let nodes: MarketNode[] = [];
     let keys: SshKey[] = [];
+    let images: string[] = [];
     try {
-      [templates, nodes, keys] = await Promise.all([
+      [templates, nodes, keys, images] = await Promise.all([
         allTemplates(),
         get<{ nodes: MarketNode[] }>('/api/marketplace/nodes?limit=100', { auth: false }).then((r) => r.nodes),
         get<{ sshKeys: SshKey[] }>('/api/users/me/ssh-keys').then((r) => r.sshKeys),
+        get<{ images: { name: string }[] }>('/api/images', { auth: false }).then((r) => r.images.map((i) => i.name)),
       ]);
     } catch (e) {
       main.lastElementChild?.remove();
@@ -54,6 +56,15 @@ export const deployPage: Page = (main, _params, query) => {
                                h('option', { value: t.id },
                                  t.source === 'community' ? `${t.name || t.id} (community${t.author ? `, by ${t.author.slice(0, 6)}…${t.author.slice(-4)}` : ''})` : t.name || t.id)));
     const templateInfo = h('div', { class: 'muted small' });
+    // Without a template: a plain image, optionally with the user's own cloud-init.
+    const imageSelect = h('select', { name: 'image', 'data-testid': 'image' },
+                          ...images.map((i) => h('option', { value: i }, i)));
+    const userData = h('textarea', { name: 'userData', rows: 6, maxlength: 65536, spellcheck: false,
+                                     placeholder: '#cloud-config\npackages: [nginx]', 'data-testid': 'user-data' });
+    const plainBox = h('div', {},
+      field('Image', imageSelect),
+      field('Your cloud-init user-data (optional)', userData,
+            '#cloud-config or a #! script, run at first boot after the platform\'s own (SSH keys, host name)'));
     const paramBox = h('div', { class: 'params' });
     const name = h('input', { name: 'name', required: true, maxlength: 63, value: `vm-${Math.random().toString(36).slice(2, 7)}`, 'data-testid': 'vm-name' });
     const cores = h('input', { name: 'cpuCores', type: 'number', min: 1, max: 64, value: 1 });
@@ -74,6 +85,7 @@ export const deployPage: Page = (main, _params, query) => {
       clear(paramBox);
       clear(templateInfo);
       const t = templates.find((x) => x.id === templateSelect.value);
+      plainBox.hidden = t !== undefined;
       if (!t) return;
       templateInfo.append(t.description, ` Needs at least ${t.minimum.cpuCores} cores, ${mib(t.minimum.memoryMib)}, ${t.minimum.diskGib} GiB.`,
                           t.ports.length ? ` Ports: ${t.ports.map((p) => `${p.port} (${p.name})`).join(', ')}.` : '');
@@ -95,6 +107,7 @@ export const deployPage: Page = (main, _params, query) => {
       }
     }
     templateSelect.addEventListener('change', onTemplate);
+    onTemplate();
 
     function request(): Record<string, unknown> {
       const body: Record<string, unknown> = {
@@ -116,6 +129,9 @@ export const deployPage: Page = (main, _params, query) => {
           else if (input.value !== '') params[p.name] = p.type === 'integer' ? Number(input.value) : input.value;
         }
         body.templateParams = params;
+      } else {
+        body.image = imageSelect.value;
+        if (userData.value.trim()) body.userData = userData.value;
       }
       const ids = keyBoxes.map((l) => l.querySelector('input')!).filter((i) => i.checked).map((i) => i.value);
       if (ids.length) body.sshKeyIds = ids;
@@ -191,7 +207,7 @@ export const deployPage: Page = (main, _params, query) => {
 
     form.append(
       h('fieldset', {}, h('legend', {}, 'What'),
-        field('Template', templateSelect), templateInfo, paramBox,
+        field('Template', templateSelect), templateInfo, paramBox, plainBox,
         field('Name', name, 'any printable text; the host name is derived from it')),
       h('fieldset', {}, h('legend', {}, 'Size'),
         h('div', { class: 'row' }, field('CPU cores', cores), field('Memory (MiB)', memory), field('Disk (GiB)', disk),

@@ -1,4 +1,4 @@
-import { ApiError, del, get, put, type PublicPort, type Template, type Vm } from '../api';
+import { del, get, put, type PublicPort, type Template, type Vm } from '../api';
 import type { Page } from '../main';
 import { append, clear, copyButton, h, mib, showError, spinner, table, usdc, when } from '../ui';
 import { actionButtons, kBusyStates, stateView } from '../vm_actions';
@@ -20,13 +20,8 @@ interface BootLog {
 
 // The kept boot log of a stopped or failed VM; null when its guest never stopped by itself.
 async function bootLogOf(vm: Vm): Promise<BootLog | null> {
-  if (vm.state !== 'stopped' && vm.state !== 'failed') return null;
-  try {
-    return await get<BootLog>(`/api/vms/${vm.id}/boot-log`);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
+  if (!vm.bootLogKept || (vm.state !== 'stopped' && vm.state !== 'failed')) return null;
+  return get<BootLog>(`/api/vms/${vm.id}/boot-log`);
 }
 
 function bootLogCard(log: BootLog): HTMLElement {

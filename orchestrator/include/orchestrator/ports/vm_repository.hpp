@@ -33,6 +33,7 @@ struct VmRecord {
     std::string idempotency_key;
     std::vector<std::string> addresses;
     bool node_offline = false;
+    bool boot_log_kept = false;  // its guest stopped by itself once: see BootLog
     common::TimePoint created_at{};
     common::TimePoint updated_at{};
 };

@@ -68,7 +68,7 @@ SELECT id::text, owner_wallet, name, coalesce(node_id::text, ''), state, state_r
        coalesce(idempotency_key, ''), array_to_json(addresses)::text, node_offline,
        (extract(epoch FROM created_at) * 1000000)::bigint,
        (extract(epoch FROM updated_at) * 1000000)::bigint, coalesce(template_id, ''),
-       template_params::text
+       template_params::text, EXISTS (SELECT 1 FROM vm_boot_logs b WHERE b.vm_id = vms.id)
 FROM vms )sql";
 
 constexpr const char* kInsertVm = R"sql(
@@ -223,6 +223,7 @@ ports::VmRecord VmFromRow(const pqxx::row& r) {
     v.updated_at = FromMicros(r[26].as<long long>());
     v.template_id = r[27].as<std::string>();
     v.template_params = json::parse(r[28].as<std::string>());
+    v.boot_log_kept = r[29].as<bool>();
     return v;
 }
 
