@@ -31,6 +31,7 @@
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/adapters/wireguard/netlink_wireguard.hpp"
 #include "agent/adapters/wireguard/uapi_wireguard.hpp"
+#include "agent/adapters/wireguard/udp_tunnel_prober.hpp"
 #include "agent/app/console_sessions.hpp"
 #include "agent/app/ingress_routes.hpp"
 #include "agent/app/orchestrator_link.hpp"
@@ -217,6 +218,7 @@ int Run(const agent::AgentConfig& config) {
     std::unique_ptr<agent::ports::WireGuardControl> wireguard;
     std::unique_ptr<agent::adapters::NftPortForwarder> relay_forwards;
     std::unique_ptr<agent::adapters::NftPortForwarder> cgnat_forwards;
+    std::unique_ptr<agent::adapters::UdpTunnelProber> tunnel_prober;  // outlives relay_agent
     std::unique_ptr<agent::app::RelayAgent> relay_agent;
     agent::adapters::FileWireGuardKeyStore wireguard_keys(config.state_dir + "/wireguard.key");
     std::function<void()> promote_successors;
@@ -241,8 +243,15 @@ int Run(const agent::AgentConfig& config) {
         agent::adapters::NftPortForwarderOptions cgnat_nft;
         cgnat_nft.table = config.relay.cgnat_nft_table;
         cgnat_forwards = std::make_unique<agent::adapters::NftPortForwarder>(cgnat_nft);
+        if (config.relay.probe_port != 0) {
+            agent::adapters::UdpTunnelProberOptions probe;
+            probe.port = config.relay.probe_port;
+            probe.interval = config.relay.probe_interval;
+            tunnel_prober = std::make_unique<agent::adapters::UdpTunnelProber>(probe);
+        }
         relay_agent = std::make_unique<agent::app::RelayAgent>(
-            *wireguard, *relay_forwards, *cgnat_forwards, wireguard_keys, *wg_key);
+            *wireguard, *relay_forwards, *cgnat_forwards, wireguard_keys, *wg_key,
+            tunnel_prober.get());
         link->SetRelayHooks([raw = relay_agent.get()] { return raw->Report(); },
                             [raw = relay_agent.get()](const proto::RelayDesiredState& desired) {
                                 if (auto st = raw->Apply(desired); !st)

@@ -64,6 +64,12 @@ Result<RelayPeerReport> DecodePeerReport(const json& j) {
     DECLOUD_TRY(r.Unsigned("latestHandshake", v.latest_handshake_unix, false));
     DECLOUD_TRY(r.Unsigned("rxBytes", v.rx_bytes, false));
     DECLOUD_TRY(r.Unsigned("txBytes", v.tx_bytes, false));
+    if (j.contains("rttMicros")) {
+        std::uint32_t rtt = 0;
+        DECLOUD_TRY(r.Unsigned("rttMicros", rtt));
+        v.rtt_us = rtt;
+    }
+    DECLOUD_TRY(r.Unsigned("unansweredProbeRounds", v.unanswered_probe_rounds, false));
     return v;
 }
 
@@ -105,12 +111,16 @@ json ToJson(const RelayReport& v) {
     json interfaces = json::array();
     for (const auto& i : v.interfaces) {
         json peers = json::array();
-        for (const auto& p : i.peers)
-            peers.push_back(json{{"publicKey", p.public_key},
-                                 {"endpoint", p.endpoint},
-                                 {"latestHandshake", p.latest_handshake_unix},
-                                 {"rxBytes", p.rx_bytes},
-                                 {"txBytes", p.tx_bytes}});
+        for (const auto& p : i.peers) {
+            json peer{{"publicKey", p.public_key},
+                      {"endpoint", p.endpoint},
+                      {"latestHandshake", p.latest_handshake_unix},
+                      {"rxBytes", p.rx_bytes},
+                      {"txBytes", p.tx_bytes},
+                      {"unansweredProbeRounds", p.unanswered_probe_rounds}};
+            if (p.rtt_us) peer["rttMicros"] = *p.rtt_us;
+            peers.push_back(std::move(peer));
+        }
         interfaces.push_back(json{{"interface", i.interface},
                                   {"up", i.up},
                                   {"listenPort", i.listen_port},

@@ -48,6 +48,10 @@ struct RelaySettings {
     std::string wireguard_go = "wireguard-go";
     std::string nft_table = "decloud_relay";        // public ports forwarded into tunnels
     std::string cgnat_nft_table = "decloud_cgnat";  // tunnel ports forwarded to VMs
+    // Tunnel latency: UDP probes to each peer's tunnel address on this port, which every agent
+    // echoes on its relay interfaces (0: neither probe nor echo), one round per interval.
+    std::uint16_t probe_port = 51819;
+    std::chrono::milliseconds probe_interval{10'000};
 };
 
 struct AgentConfig {

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/domain/relay/tunnel_probe.hpp"
 #include "agent/domain/relay/wireguard.hpp"
 
 namespace decloud::agent::app {
@@ -67,11 +68,12 @@ relay::PortMapping ToMapping(const proto::RelayForward& f) {
 
 RelayAgent::RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
                        ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
-                       relay::WireGuardKey private_key)
+                       relay::WireGuardKey private_key, ports::TunnelLatency* latency)
     : wireguard_(wireguard),
       relay_forwards_(relay_forwards),
       cgnat_forwards_(cgnat_forwards),
       keys_(keys),
+      latency_(latency),
       private_key_(std::move(private_key)),
       public_key_(private_key_.PublicKey().ToBase64()) {
     // A rotation interrupted by a restart goes on with the key already handed out.
@@ -169,6 +171,14 @@ Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
     std::lock_guard lock(mu_);
     RotateKey(desired);
     last_desired_ = desired;
+    if (latency_) {
+        std::vector<std::string> peers;
+        for (const auto& spec : desired.interfaces)
+            for (const auto& p : spec.peers)
+                if (auto address = relay::ProbeAddressOf(p.allowed_ips); !address.empty())
+                    peers.push_back(std::move(address));
+        latency_->Watch(peers);
+    }
     pending_successors_.clear();
     std::map<std::string, std::vector<proto::RelayForward>> forwards;
     for (const auto& f : desired.forwards) forwards[f.interface].push_back(f);
@@ -265,6 +275,16 @@ proto::RelayReport RelayAgent::Report() {
                                                        .count());
                 peer.rx_bytes = p.rx_bytes;
                 peer.tx_bytes = p.tx_bytes;
+                if (latency_) {
+                    const auto address = relay::ProbeAddressOf(p.allowed_ips);
+                    if (auto measured = address.empty() ? std::nullopt : latency_->Latency(address);
+                        measured) {
+                        if (measured->rtt)
+                            peer.rtt_us = static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                measured->rtt->count(), UINT32_MAX));
+                        peer.unanswered_probe_rounds = measured->unanswered_rounds;
+                    }
+                }
                 out.peers.push_back(std::move(peer));
             }
         } else if (out.error.empty()) {

@@ -69,6 +69,10 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"relay.nft_table", "decloud_relay", "nftables table of the public ports of a relay"},
         {"relay.cgnat_nft_table", "decloud_cgnat",
          "nftables table forwarding tunnel ports to VMs behind CGNAT"},
+        {"relay.probe_port", "51819",
+         "UDP port of the tunnel latency probes, echoed on relay interfaces (0: off); keep it "
+         "out of the relays' public port range"},
+        {"relay.probe_interval", "10s", "how often the round trip to each tunnel peer is measured"},
         {"benchmark.sysbench", "sysbench", "sysbench executable"},
         {"benchmark.threads", "0", "benchmark threads; 0: all hardware threads"},
         {"benchmark.seconds", "10", "benchmark duration"},
@@ -187,6 +191,10 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.relay.wireguard_go, s.String("relay.wireguard_go"));
     DECLOUD_ASSIGN(c.relay.nft_table, s.String("relay.nft_table"));
     DECLOUD_ASSIGN(c.relay.cgnat_nft_table, s.String("relay.cgnat_nft_table"));
+    DECLOUD_ASSIGN(c.relay.probe_port, s.Int("relay.probe_port", 0, 65535));
+    DECLOUD_ASSIGN(c.relay.probe_interval, s.Duration("relay.probe_interval"));
+    if (c.relay.probe_interval < std::chrono::seconds{1})
+        return Error::InvalidArgument("relay.probe_interval: at least 1s");
     if (c.relay.nft_table == c.relay.cgnat_nft_table)
         return Error::InvalidArgument("relay.nft_table and relay.cgnat_nft_table must differ");
     DECLOUD_ASSIGN(c.sysbench, s.String("benchmark.sysbench"));

@@ -65,6 +65,17 @@ TEST(AgentConfig, IngressSettingsAreValidated) {
     EXPECT_FALSE(Build({w, "ingress.busy_poll_us=-1"}));
 }
 
+TEST(AgentConfig, TunnelProbeSettingsAreValidated) {
+    const std::string w = "node.operator_wallet=0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+    auto defaults = Build({w});
+    ASSERT_TRUE(defaults) << defaults.error().message;
+    EXPECT_EQ(defaults->relay.probe_port, 51819);
+    EXPECT_EQ(defaults->relay.probe_interval, std::chrono::seconds{10});
+    EXPECT_EQ(Build({w, "relay.probe_port=0"})->relay.probe_port, 0);
+    EXPECT_FALSE(Build({w, "relay.probe_port=65536"}));
+    EXPECT_FALSE(Build({w, "relay.probe_interval=100ms"}));
+}
+
 TEST(AgentConfig, ExampleFileDocumentsEverySetting) {
     const std::string path = std::string(DECLOUD_SOURCE_DIR) + "/deploy/agent.toml";
     auto s = common::Settings::Load(

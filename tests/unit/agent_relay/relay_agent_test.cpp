@@ -37,6 +37,7 @@ class MemoryWireGuard : public ports::WireGuardControl {
         for (const auto& p : it->second.peers) {
             relay::WireGuardPeerState peer;
             peer.public_key = p.public_key;
+            peer.allowed_ips = p.allowed_ips;
             if (!silent.contains(p.public_key.ToBase64()))
                 peer.latest_handshake =
                     std::chrono::system_clock::time_point{} + std::chrono::seconds{1700000000};
@@ -125,6 +126,19 @@ class MemoryKeyStore : public ports::WireGuardKeyStore {
     }
     std::optional<relay::WireGuardKey> staged;
     std::optional<relay::WireGuardKey> current;
+};
+
+// Latencies set by the test; Watch records what the agent asked for.
+class MemoryLatency : public ports::TunnelLatency {
+  public:
+    void Watch(const std::vector<std::string>& addresses) override { watched = addresses; }
+    std::optional<relay::PeerLatency> Latency(const std::string& address) const override {
+        const auto it = known.find(address);
+        if (it == known.end()) return std::nullopt;
+        return it->second;
+    }
+    std::vector<std::string> watched;
+    std::map<std::string, relay::PeerLatency> known;
 };
 
 const std::string kRelayIf = "dcr5f0c2a9e1b2d";
@@ -292,6 +306,30 @@ TEST_F(RelayAgentTest, ASuccessorPeerTakesTheAddressesOnlyAfterItsFirstHandshake
     EXPECT_TRUE(peers[0].allowed_ips.empty());
     EXPECT_EQ(peers[1].allowed_ips, std::vector<std::string>{"10.200.0.5/32"});
     EXPECT_EQ(wireguard_.configs[kRelayIf].peers.size(), 1u) << "other interfaces untouched";
+}
+
+TEST_F(RelayAgentTest, EachPeerIsProbedAtItsTunnelAddressAndItsLatencyReported) {
+    MemoryLatency latency;
+    RelayAgent agent{wireguard_, relay_table_, cgnat_table_, keys_, key_, &latency};
+    ASSERT_TRUE(agent.Apply(Desired(peer_)));
+    EXPECT_EQ(latency.watched, (std::vector<std::string>{"10.200.0.30", "10.200.0.5"}));
+    latency.known["10.200.0.5"] = relay::PeerLatency{std::chrono::microseconds{1234}, 0};
+    latency.known["10.200.0.30"] = relay::PeerLatency{std::chrono::microseconds{800}, 4};
+    for (const auto& i : agent.Report().interfaces) {
+        ASSERT_EQ(i.peers.size(), 1u);
+        if (i.interface == kCgnatIf) {
+            EXPECT_EQ(i.peers[0].rtt_us, 1234u);
+            EXPECT_EQ(i.peers[0].unanswered_probe_rounds, 0u);
+        } else {
+            EXPECT_EQ(i.peers[0].rtt_us, 800u);
+            EXPECT_EQ(i.peers[0].unanswered_probe_rounds, 4u);
+        }
+    }
+    // Not measured yet: no latency in the report.
+    latency.known.clear();
+    for (const auto& i : agent.Report().interfaces) EXPECT_FALSE(i.peers[0].rtt_us);
+    ASSERT_TRUE(agent.Apply({}));
+    EXPECT_TRUE(latency.watched.empty());
 }
 
 }  // namespace

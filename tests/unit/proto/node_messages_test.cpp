@@ -126,12 +126,19 @@ TEST(RelayMessagesTest, HeartbeatsCarryRelayReportsAndDesiredStatesBothWays) {
                            {{"dcr5f0c2a9e1b2d",
                              true,
                              51820,
-                             {{"peer=", "198.51.100.2:40000", 1700000000, 10, 20}},
+                             {{"peer=", "198.51.100.2:40000", 1700000000, 10, 20, 1234, 0},
+                              {"other=", "", 0, 0, 0, std::nullopt, 2}},
                              3,
                              ""}}};
     auto back = DecodeHeartbeatRequest(nlohmann::json::parse(ToJson(hb).dump()));
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, hb);
+    const auto peers = ToJson(hb)["relay"]["interfaces"][0]["peers"];
+    EXPECT_EQ(peers[0]["rttMicros"], 1234);
+    EXPECT_FALSE(peers[1].contains("rttMicros")) << "never measured: no latency, not 0";
+    auto negative = ToJson(hb);
+    negative["relay"]["interfaces"][0]["peers"][0]["rttMicros"] = -5;
+    EXPECT_FALSE(DecodeHeartbeatRequest(negative));
 
     HeartbeatResponse reply;
     reply.relay =

@@ -8,6 +8,7 @@
 
 #include "agent/domain/relay/wireguard_key.hpp"
 #include "agent/ports/port_forwarder.hpp"
+#include "agent/ports/tunnel_latency.hpp"
 #include "agent/ports/wireguard_control.hpp"
 #include "agent/ports/wireguard_key_store.hpp"
 #include "decloud/common/result.hpp"
@@ -25,10 +26,11 @@ namespace decloud::agent::app {
 class RelayAgent {
   public:
     // `private_key` is the key in use (kept in `keys`, which also keeps a staged next key
-    // during a key rotation).
+    // during a key rotation). `latency`, if given, measures the round trip to every peer's
+    // tunnel address; the report carries it per peer.
     RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
                ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
-               domain::relay::WireGuardKey private_key);
+               domain::relay::WireGuardKey private_key, ports::TunnelLatency* latency = nullptr);
 
     // Makes the relay interfaces and forwards exactly `desired`: interfaces and forwards it
     // does not list are removed. Every interface is handled on its own: one that fails is
@@ -62,6 +64,7 @@ class RelayAgent {
     ports::PortForwarder& relay_forwards_;
     ports::PortForwarder& cgnat_forwards_;
     ports::WireGuardKeyStore& keys_;
+    ports::TunnelLatency* latency_;
     domain::relay::WireGuardKey private_key_;
     std::string public_key_;
     std::optional<domain::relay::WireGuardKey> staged_key_;

@@ -70,6 +70,10 @@ struct RelayPeerReport {
     std::uint64_t latest_handshake_unix = 0;  // seconds since the epoch; 0: never
     std::uint64_t rx_bytes = 0;
     std::uint64_t tx_bytes = 0;
+    // Round-trip time over the tunnel to the peer's tunnel address, as this agent last measured
+    // it (absent: never measured), and the probe rounds in a row since then without an echo.
+    std::optional<std::uint32_t> rtt_us;
+    std::uint32_t unanswered_probe_rounds = 0;
     friend bool operator==(const RelayPeerReport&, const RelayPeerReport&) = default;
 };
 
