@@ -146,6 +146,7 @@ class RelayE2eTest : public ::testing::Test {
                                       "vms.enabled=false",
                                       "ingress.enabled=false",
                                       "relay.wireguard=userspace",
+                                      "relay.probe_interval=1s",
                                       "benchmark.seconds=1",
                                       "heartbeat.initial_backoff=200ms",
                                       "heartbeat.max_backoff=1s",
@@ -388,6 +389,27 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     EXPECT_EQ(ws["results"]["bigBinary"],
               (json{{"binary", true}, {"bytes", 1048576}, {"same", true}}));
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
+
+    // The agents measure the round trip over both tunnels (UDP probes to the other end's tunnel
+    // address, echoed by its agent) and the orchestrator shows it per relay.
+    json relays;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            const auto r = Api("GET", "/api/relays");
+            if (r.status != 200) return false;
+            relays = json::parse(r.body)["relays"];
+            int measured = 0;
+            for (const auto& a : relays)
+                if (a["state"] == "active" && a["tunnelRttMs"].is_number() &&
+                    a["tunnelRttMs"].get<double>() > 0)
+                    ++measured;
+            return measured == 2;
+        },
+        30s))
+        << relays.dump() << LogsOfAll();
+    for (const auto& a : relays)
+        std::cout << "[ relay ] round trip over the " << a["role"].get<std::string>()
+                  << " tunnel: " << a["tunnelRttMs"].get<double>() << " ms\n";
 
     // 2b. Key rotation on request, under traffic: the CGNAT node's key, then its relay's.
     //     The tunnel pauses for about one handshake, never for a heartbeat round or more.

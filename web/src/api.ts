@@ -277,6 +277,7 @@ export interface RelayAssignment {
   relayEndpoint: string;
   tunnelNetwork: string;
   stateChangedAt: string;
+  tunnelRttMs: number | null;  // round trip over the tunnel, measured by the agents
 }
 
 export interface Balance {

@@ -420,8 +420,10 @@ common::Status RelayService::RecordReport(const std::string& node_id,
             if (!updated) return updated.error();
             a = std::move(*updated);
         }
-        if (!a.relay_public_key.empty())
-            JudgeTunnel(a, FindInterface(report, a.interface_name), a.relay_public_key, now);
+        if (a.relay_public_key.empty()) continue;
+        const auto* seen = FindInterface(report, a.interface_name);
+        JudgeTunnel(a, seen, a.relay_public_key, now);
+        RecordLatency(a, seen ? FindPeer(*seen, a.relay_public_key) : nullptr, now);
     }
     auto as_relay = relays_.ForRelayNode(node_id);
     if (!as_relay) return as_relay.error();
@@ -431,6 +433,7 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         if (a.cgnat_public_key.empty()) continue;
         JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
         const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
+        RecordLatency(a, peer, now);
         if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0) &&
             DueAndMark(last_traffic_, a.id, options_.traffic_interval, now)) {
             if (auto st = relays_.RecordTraffic(a.id, peer->rx_bytes, peer->tx_bytes, now); !st)
@@ -647,13 +650,26 @@ void RelayService::AuditForwards(const std::string& node_id, const proto::RelayR
     }
 }
 
+void RelayService::RecordLatency(const RelayAssignment& a, const proto::RelayPeerReport* peer,
+                                 common::TimePoint now) {
+    if (!peer || !peer->rtt_us || peer->unanswered_probe_rounds > 0) return;
+    if (!DueAndMark(last_latency_, a.id, options_.traffic_interval, now)) return;
+    if (auto st = relays_.RecordLatency(a.id, *peer->rtt_us, now); !st)
+        spdlog::warn("relay assignment {}: recording latency failed: {}", a.id,
+                     st.error().message);
+}
+
 void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,
                                const std::string& peer_key, common::TimePoint now) {
     const proto::RelayPeerReport* peer = seen ? FindPeer(*seen, peer_key) : nullptr;
     std::optional<common::TimePoint> handshake;
     if (peer && peer->latest_handshake_unix > 0)
         handshake = common::TimePoint{} + std::chrono::seconds{peer->latest_handshake_unix};
-    const bool fresh = handshake && now - *handshake <= options_.handshake_stale_after;
+    // Handshakes only prove the keys agree; probes that stopped coming back prove packets no
+    // longer cross. Such a tunnel is not fresh, whatever its handshakes say.
+    const auto limit = options_.unanswered_probe_rounds_before_degraded;
+    const bool silent = limit > 0 && peer && peer->unanswered_probe_rounds >= limit;
+    const bool fresh = handshake && now - *handshake <= options_.handshake_stale_after && !silent;
     // Only a handshake after the tunnel's last change counts as recovery: the other end may
     // still remember one from before a fault. Agents report whole seconds, so one in the same
     // second as the change counts (a relay interface recreated by the same heartbeat that
@@ -674,6 +690,10 @@ void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInter
         why = "peer missing on " + seen->interface;
     } else if (!handshake) {
         why = "no handshake on " + seen->interface;
+    } else if (silent) {
+        why = "no echo over " + seen->interface + " for " +
+              std::to_string(peer->unanswered_probe_rounds) +
+              " latency probe rounds although its handshakes are fresh";
     } else {
         why = "latest handshake on " + seen->interface + " " +
               std::to_string(

@@ -71,7 +71,11 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"relay.port_audit_interval", "5m",
          "how often nodes' installed port forwards are compared with the desired ones"},
         {"relay.traffic_interval", "30s",
-         "how often tunnels' transfer counters become traffic and bandwidth figures"},
+         "how often tunnels' transfer counters become traffic and bandwidth figures, and their "
+         "measured round trip is recorded"},
+        {"relay.unanswered_probes_before_degraded", "3",
+         "latency probe rounds a tunnel's peer may leave unanswered, after answering before, "
+         "before the tunnel is degraded although its handshakes are fresh (0: never)"},
         {"relay.degraded_grace", "1m", "a degraded tunnel gets this long to recover, then repair"},
         {"relay.provisioning_timeout", "3m", "a new tunnel not up after this long is repaired"},
         {"relay.repair_timeout", "2m", "time one repair attempt gets before the next"},
@@ -254,6 +258,8 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
     c.relays.port_audit_interval = ms;
     DECLOUD_ASSIGN(ms, s.Duration("relay.traffic_interval"));
     c.relays.traffic_interval = ms;
+    DECLOUD_ASSIGN(c.relays.unanswered_probe_rounds_before_degraded,
+                   s.Int("relay.unanswered_probes_before_degraded", 0, 1000));
     DECLOUD_ASSIGN(ms, s.Duration("relay.degraded_grace"));
     c.relays.policy.degraded_grace = ms;
     DECLOUD_ASSIGN(ms, s.Duration("relay.provisioning_timeout"));

@@ -544,6 +544,18 @@ Result<std::vector<PortMapping>> InMemoryRelayRepository::PruneMappings() {
     return removed;
 }
 
+Status InMemoryRelayRepository::RecordLatency(const std::string& assignment_id,
+                                              std::uint32_t rtt_us, common::TimePoint now) {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    const auto it = assignments_.find(assignment_id);
+    if (it == assignments_.end())
+        return Error::NotFound("no relay assignment '" + assignment_id + "'");
+    it->second.tunnel_rtt_us = rtt_us;
+    it->second.tunnel_rtt_at = now;
+    return common::Ok();
+}
+
 Status InMemoryRelayRepository::RecordTraffic(const std::string& assignment_id,
                                               std::uint64_t rx_bytes, std::uint64_t tx_bytes,
                                               common::TimePoint) {

@@ -507,6 +507,24 @@ TEST_F(PgRelayRepositoryTest, TrafficAddsUpAcrossCounterResetsAndSetsTheRelaysBa
     EXPECT_EQ(repo_->TrafficTotals()->failovers, 0u);
 }
 
+TEST_F(PgRelayRepositoryTest, TheTunnelsRoundTripIsKeptWithItsTime) {
+    const auto a = Assign(Cgnat("c"), Relay("r", "203.0.113.9"));
+    auto fresh = repo_->Get(a.id);
+    ASSERT_TRUE(fresh);
+    EXPECT_FALSE(fresh->tunnel_rtt_us);
+    EXPECT_FALSE(fresh->tunnel_rtt_at);
+    ASSERT_TRUE(repo_->RecordLatency(a.id, 1850, t0_ + seconds{5}));
+    ASSERT_TRUE(repo_->RecordLatency(a.id, 2210, t0_ + seconds{35}));
+    auto measured = repo_->Get(a.id);
+    ASSERT_TRUE(measured);
+    EXPECT_EQ(measured->tunnel_rtt_us, 2210u);
+    EXPECT_EQ(measured->tunnel_rtt_at, t0_ + seconds{35});
+    EXPECT_EQ(repo_->RecordLatency(common::NewUuid(), 1, t0_).error().code,
+              common::ErrorCode::kNotFound);
+    EXPECT_EQ(repo_->RecordLatency("not-a-uuid", 1, t0_).error().code,
+              common::ErrorCode::kNotFound);
+}
+
 TEST_F(PgRelayRepositoryTest, KeyRotationsAreOnePerNodeAndKeepTheirProgress) {
     const auto relay = Relay("r", "203.0.113.9");
     const auto a = Assign(Cgnat("c"), relay);

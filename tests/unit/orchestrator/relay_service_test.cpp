@@ -503,6 +503,52 @@ TEST_F(RelayExchangeTest, HandshakesMakeTunnelsActiveAndStaleOnesDegradeThem) {
     EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
 }
 
+TEST_F(RelayExchangeTest, ProbesRecordTheRoundTripAndSilenceDegradesAFreshTunnel) {
+    clock_.Advance(5s);
+    HandshakesAt(clock_.Now() - 1s);
+    ASSERT_EQ(Current(primary_.id).state, RelayState::kActive);
+    EXPECT_FALSE(Current(primary_.id).tunnel_rtt_us) << "not measured yet";
+    const auto probed = [&](std::optional<std::uint32_t> rtt, std::uint32_t unanswered) {
+        auto report = Report(Key('C'), primary_.interface_name, primary_.relay_public_key,
+                             clock_.Now() - 1s);
+        report.interfaces[0].peers[0].rtt_us = rtt;
+        report.interfaces[0].peers[0].unanswered_probe_rounds = unanswered;
+        // The standby tunnel, healthy all along.
+        report.interfaces.push_back(Report(Key('C'), standby_.interface_name,
+                                           standby_.relay_public_key, clock_.Now() - 1s)
+                                        .interfaces[0]);
+        return report;
+    };
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(1850, 0)));
+    EXPECT_EQ(Current(primary_.id).tunnel_rtt_us, 1850u);
+    EXPECT_EQ(Current(primary_.id).tunnel_rtt_at, clock_.Now());
+    // Recorded at most once per traffic_interval.
+    clock_.Advance(10s);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2500, 0)));
+    EXPECT_EQ(Current(primary_.id).tunnel_rtt_us, 1850u);
+    clock_.Advance(25s);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2500, 0)));
+    EXPECT_EQ(Current(primary_.id).tunnel_rtt_us, 2500u);
+
+    // Handshakes go on but echoes stopped: below the limit nothing happens, at it the tunnel
+    // is degraded with the reason (the monitor then repairs it).
+    clock_.Advance(10s);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2500, 2)));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+    clock_.Advance(10s);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2500, 3)));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+    EXPECT_NE(Current(primary_.id).state_reason.find("no echo over"), std::string::npos)
+        << Current(primary_.id).state_reason;
+    // A fresh handshake alone does not bring it back while echoes are missing; echoes do.
+    clock_.Advance(2s);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2500, 4)));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kDegraded);
+    ASSERT_TRUE(service_.RecordReport(cgnat_, probed(2100, 0)));
+    EXPECT_EQ(Current(primary_.id).state, RelayState::kActive);
+    EXPECT_EQ(Current(standby_.id).state, RelayState::kActive) << "the other tunnel untouched";
+}
+
 TEST_F(RelayExchangeTest, OfflineRelayFailsOverToTheWarmStandbyAndTheMappingMoves) {
     clock_.Advance(5s);
     HandshakesAt(clock_.Now());

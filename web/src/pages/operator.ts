@@ -55,9 +55,10 @@ export const operatorPage: Page = (main) => {
             h('code', {}, 'decloud-agent setup'), ' with this wallet as the operator wallet (see the operator guide).'));
       clear(relaysBox);
       relaysBox.append(relays.length
-        ? table(['Assignment', 'CGNAT node', 'Relay node', 'Role', 'State', 'Endpoint', 'Since'], relays.map((r) => [
+        ? table(['Assignment', 'CGNAT node', 'Relay node', 'Role', 'State', 'Round trip', 'Endpoint', 'Since'], relays.map((r) => [
             h('code', {}, shortId(r.id)), h('code', {}, shortId(r.cgnatNodeId)), h('code', {}, shortId(r.relayNodeId)),
             r.role, h('span', {}, badge(r.state), r.stateReason ? h('div', { class: 'small muted' }, r.stateReason) : null),
+            r.tunnelRttMs === null ? '–' : `${r.tunnelRttMs.toFixed(1)} ms`,
             r.relayEndpoint || '–', when(r.stateChangedAt),
           ]))
         : h('p', { class: 'muted' }, 'None of your nodes relays or is relayed.'));

@@ -35,8 +35,13 @@ struct RelayServiceOptions {
     common::Duration handshake_stale_after = std::chrono::minutes{3};
     // How often a node's reported port forwards are compared with the ones it should have.
     common::Duration port_audit_interval = std::chrono::minutes{5};
-    // How often a tunnel's transfer counters are turned into traffic and bandwidth figures.
+    // How often a tunnel's transfer counters are turned into traffic and bandwidth figures, and
+    // its measured round trip is recorded.
     common::Duration traffic_interval = std::chrono::seconds{30};
+    // A tunnel whose peer answered latency probes before but then left this many probe rounds
+    // in a row unanswered is degraded (and repaired) although handshakes are fresh: packets no
+    // longer cross it. 0: probes never degrade a tunnel.
+    std::uint32_t unanswered_probe_rounds_before_degraded = 3;
 };
 
 // Who is asking: admins see every relay, an operator the assignments involving a node of theirs
@@ -189,6 +194,9 @@ class RelayService {
                        const std::vector<domain::RelayAssignment>& as_cgnat,
                        const std::vector<domain::RelayAssignment>& as_relay, common::TimePoint now);
     // One tunnel's health as seen by one of its ends.
+    // Records the round trip `peer` reports for `a`, at most once per traffic_interval.
+    void RecordLatency(const domain::RelayAssignment& a, const proto::RelayPeerReport* peer,
+                       common::TimePoint now);
     void JudgeTunnel(const domain::RelayAssignment& a, const proto::RelayInterfaceReport* seen,
                      const std::string& peer_key, common::TimePoint now);
     // AssignRelays with the candidates already loaded (kept up to date as tunnels are added).
@@ -220,6 +228,7 @@ class RelayService {
     std::unordered_map<std::string, common::TimePoint> last_port_audit_;  // node -> last audit
     std::unordered_set<std::string> forwards_differed_;  // assignments off at their last audit
     std::unordered_map<std::string, common::TimePoint> last_traffic_;  // assignment -> recorded
+    std::unordered_map<std::string, common::TimePoint> last_latency_;  // assignment -> recorded
 };
 
 }  // namespace decloud::orchestrator::app

@@ -67,6 +67,10 @@ struct RelayAssignment {
     // The last transition, self-transitions included (each repair attempt restarts the clock).
     common::TimePoint state_changed_at{};
     common::TimePoint updated_at{};
+    // Round trip over the tunnel as an agent at either end last measured it (UDP probes to the
+    // other end's tunnel address), and when it was recorded; empty until first measured.
+    std::optional<std::uint32_t> tunnel_rtt_us;
+    std::optional<common::TimePoint> tunnel_rtt_at;
 };
 
 struct RelayEvent {

@@ -143,6 +143,10 @@ class RelayRepository {
     virtual common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
                                          std::uint64_t tx_bytes, common::TimePoint now) = 0;
     virtual common::Result<RelayTrafficTotals> TrafficTotals() = 0;
+    // The tunnel's round trip as an agent measured it (see RelayAssignment::tunnel_rtt_us).
+    // kNotFound for an unknown id.
+    virtual common::Status RecordLatency(const std::string& assignment_id, std::uint32_t rtt_us,
+                                         common::TimePoint now) = 0;
 
     // Key rotations. Request: starts one in staging, or returns the one in progress (kNotFound
     // for an unknown node). Save: stores state, next key and staged_on of a rotation in

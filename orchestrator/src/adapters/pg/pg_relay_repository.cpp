@@ -35,7 +35,8 @@ SELECT a.id::text, a.cgnat_node_id::text, a.relay_node_id::text, a.role, a.inter
        a.relay_listen_port, a.state, a.state_reason, a.selection_reason, a.repair_attempts,
        (extract(epoch FROM a.created_at) * 1000000)::bigint,
        (extract(epoch FROM a.state_changed_at) * 1000000)::bigint,
-       (extract(epoch FROM a.updated_at) * 1000000)::bigint
+       (extract(epoch FROM a.updated_at) * 1000000)::bigint, a.tunnel_rtt_us,
+       (extract(epoch FROM a.tunnel_rtt_at) * 1000000)::bigint
 FROM relay_assignments a
 JOIN nodes n ON n.id = a.relay_node_id
 LEFT JOIN relay_nodes r ON r.node_id = a.relay_node_id )sql";
@@ -322,6 +323,8 @@ RelayAssignment AssignmentFromRow(const pqxx::row& r) {
     a.created_at = FromMicros(r[17].as<long long>());
     a.state_changed_at = FromMicros(r[18].as<long long>());
     a.updated_at = FromMicros(r[19].as<long long>());
+    if (!r[20].is_null()) a.tunnel_rtt_us = static_cast<std::uint32_t>(r[20].as<long long>());
+    if (!r[21].is_null()) a.tunnel_rtt_at = FromMicros(r[21].as<long long>());
     return a;
 }
 
@@ -991,6 +994,20 @@ Result<std::vector<domain::PortMapping>> PgRelayRepository::PruneMappings() {
         tx.exec0(kAttributeAllVms);
         return removed;
     });
+}
+
+common::Status PgRelayRepository::RecordLatency(const std::string& assignment_id,
+                                                std::uint32_t rtt_us, common::TimePoint now) {
+    return ToStatus(InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        const auto missing = Error::NotFound("no relay assignment '" + assignment_id + "'");
+        if (!ValidId(assignment_id)) return missing;
+        const auto rows = tx.exec_params(
+            "UPDATE relay_assignments SET tunnel_rtt_us = $2, tunnel_rtt_at = $3::timestamptz "
+            "WHERE id = $1::uuid RETURNING 1",
+            assignment_id, static_cast<long long>(rtt_us), ToPgTime(now));
+        if (rows.empty()) return missing;
+        return true;
+    }));
 }
 
 common::Status PgRelayRepository::RecordTraffic(const std::string& assignment_id,

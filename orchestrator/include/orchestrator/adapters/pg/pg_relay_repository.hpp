@@ -73,6 +73,8 @@ class PgRelayRepository final : public ports::RelayRepository {
                                                       std::uint16_t vm_port,
                                                       domain::PortProtocol protocol) override;
     common::Result<std::vector<domain::PortMapping>> PruneMappings() override;
+    common::Status RecordLatency(const std::string& assignment_id, std::uint32_t rtt_us,
+                                 common::TimePoint now) override;
     common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
                                  std::uint64_t tx_bytes, common::TimePoint now) override;
     common::Result<ports::RelayTrafficTotals> TrafficTotals() override;

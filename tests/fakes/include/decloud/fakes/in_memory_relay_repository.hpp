@@ -75,6 +75,8 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
         const std::string& vm_id, std::uint16_t vm_port,
         orchestrator::domain::PortProtocol protocol) override;
     common::Result<std::vector<orchestrator::domain::PortMapping>> PruneMappings() override;
+    common::Status RecordLatency(const std::string& assignment_id, std::uint32_t rtt_us,
+                                 common::TimePoint now) override;
     common::Status RecordTraffic(const std::string& assignment_id, std::uint64_t rx_bytes,
                                  std::uint64_t tx_bytes, common::TimePoint now) override;
     common::Result<orchestrator::ports::RelayTrafficTotals> TrafficTotals() override;
