@@ -27,6 +27,7 @@
 #include "agent/adapters/image_catalog.hpp"
 #include "agent/adapters/libvirt/libvirt_console.hpp"
 #include "agent/adapters/libvirt/libvirt_hypervisor.hpp"
+#include "agent/adapters/nftables/iptables_forward_exception.hpp"
 #include "agent/adapters/nftables/nft_port_forwarder.hpp"
 #include "agent/adapters/sysinfo.hpp"
 #include "agent/adapters/wireguard/netlink_wireguard.hpp"
@@ -219,6 +220,7 @@ int Run(const agent::AgentConfig& config) {
     std::unique_ptr<agent::adapters::NftPortForwarder> relay_forwards;
     std::unique_ptr<agent::adapters::NftPortForwarder> cgnat_forwards;
     std::unique_ptr<agent::adapters::UdpTunnelProber> tunnel_prober;  // outlives relay_agent
+    agent::adapters::IptablesForwardException forward_exception;
     std::unique_ptr<agent::app::RelayAgent> relay_agent;
     agent::adapters::FileWireGuardKeyStore wireguard_keys(config.state_dir + "/wireguard.key");
     std::function<void()> promote_successors;
@@ -251,7 +253,7 @@ int Run(const agent::AgentConfig& config) {
         }
         relay_agent = std::make_unique<agent::app::RelayAgent>(
             *wireguard, *relay_forwards, *cgnat_forwards, wireguard_keys, *wg_key,
-            tunnel_prober.get());
+            tunnel_prober.get(), &forward_exception);
         link->SetRelayHooks([raw = relay_agent.get()] { return raw->Report(); },
                             [raw = relay_agent.get()](const proto::RelayDesiredState& desired) {
                                 if (auto st = raw->Apply(desired); !st)

@@ -107,7 +107,7 @@ set(CPACK_DEBIAN_COMPRESSION_TYPE gzip)
 
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME decloud-node-agent)
 set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS
-    "adduser, libvirt-daemon-system, qemu-system-x86, qemu-utils, wireguard-tools, wireguard-go, nftables, genisoimage | xorriso, sysbench, ca-certificates")
+    "adduser, libvirt-daemon-system, qemu-system-x86, qemu-utils, wireguard-tools, wireguard-go, nftables, iptables, genisoimage | xorriso, sysbench, ca-certificates")
 set(CPACK_COMPONENT_AGENT_DESCRIPTION
     "DeCloud node agent: offers this machine's capacity to DeCloud
 The agent discovers and benchmarks this machine, registers it with a DeCloud

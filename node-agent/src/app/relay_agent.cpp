@@ -68,12 +68,14 @@ relay::PortMapping ToMapping(const proto::RelayForward& f) {
 
 RelayAgent::RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
                        ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
-                       relay::WireGuardKey private_key, ports::TunnelLatency* latency)
+                       relay::WireGuardKey private_key, ports::TunnelLatency* latency,
+                       ports::ForwardException* forward_exception)
     : wireguard_(wireguard),
       relay_forwards_(relay_forwards),
       cgnat_forwards_(cgnat_forwards),
       keys_(keys),
       latency_(latency),
+      forward_exception_(forward_exception),
       private_key_(std::move(private_key)),
       public_key_(private_key_.PublicKey().ToBase64()) {
     // A rotation interrupted by a restart goes on with the key already handed out.
@@ -208,6 +210,23 @@ Status RelayAgent::Apply(const proto::RelayDesiredState& desired) {
         if (!wanted.contains(interface) && first)
             first = Error::InvalidArgument("forwards for '" + interface +
                                            "', an interface that is not in the desired state");
+    }
+
+    if (forward_exception_) {
+        bool behind_cgnat = false;
+        for (const auto& spec : desired.interfaces)
+            behind_cgnat = behind_cgnat ||
+                           relay::RelayInterfaceRole(spec.interface) == relay::RelayRole::kCgnat;
+        // Asked to remove only what it once added: a host without iptables and without CGNAT
+        // tunnels never runs it.
+        if (behind_cgnat || exception_wanted_) {
+            if (auto st = forward_exception_->Ensure(behind_cgnat); st) {
+                exception_wanted_ = behind_cgnat;
+            } else {
+                spdlog::warn("forward exception for CGNAT tunnels: {}", st.error().message);
+                if (first) first = st;
+            }
+        }
     }
 
     auto existing = wireguard_.List();

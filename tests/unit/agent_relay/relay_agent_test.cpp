@@ -141,6 +141,18 @@ class MemoryLatency : public ports::TunnelLatency {
     std::map<std::string, relay::PeerLatency> known;
 };
 
+// Records what the agent asked of the host firewall; fails when told to.
+class MemoryForwardException : public ports::ForwardException {
+  public:
+    common::Status Ensure(bool wanted) override {
+        calls.push_back(wanted);
+        if (fail) return common::Error::Internal("iptables: not found");
+        return common::Ok();
+    }
+    std::vector<bool> calls;
+    bool fail = false;
+};
+
 const std::string kRelayIf = "dcr5f0c2a9e1b2d";
 const std::string kCgnatIf = "dcc000000000007";
 
@@ -330,6 +342,31 @@ TEST_F(RelayAgentTest, EachPeerIsProbedAtItsTunnelAddressAndItsLatencyReported) 
     for (const auto& i : agent.Report().interfaces) EXPECT_FALSE(i.peers[0].rtt_us);
     ASSERT_TRUE(agent.Apply({}));
     EXPECT_TRUE(latency.watched.empty());
+}
+
+TEST_F(RelayAgentTest, TheForwardExceptionFollowsTheCgnatTunnels) {
+    MemoryForwardException exception;
+    RelayAgent agent{wireguard_, relay_table_, cgnat_table_, keys_, key_, nullptr, &exception};
+    // A relay only: never asked (a host without iptables is not bothered).
+    auto relay_only = Desired(peer_);
+    relay_only.interfaces.pop_back();
+    relay_only.forwards.pop_back();
+    ASSERT_TRUE(agent.Apply(relay_only));
+    EXPECT_TRUE(exception.calls.empty());
+    // A CGNAT tunnel: wanted, at every heartbeat (the adapter decides when to look again).
+    ASSERT_TRUE(agent.Apply(Desired(peer_)));
+    ASSERT_TRUE(agent.Apply(Desired(peer_)));
+    EXPECT_EQ(exception.calls, (std::vector<bool>{true, true}));
+    // The tunnel goes: removed once, then left alone.
+    ASSERT_TRUE(agent.Apply(relay_only));
+    ASSERT_TRUE(agent.Apply(relay_only));
+    EXPECT_EQ(exception.calls, (std::vector<bool>{true, true, false}));
+    // A failure is the Apply's failure, and the tunnels are still set up.
+    exception.fail = true;
+    const auto st = agent.Apply(Desired(peer_));
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message.find("iptables"), std::string::npos);
+    EXPECT_TRUE(wireguard_.configs.contains(kCgnatIf));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/domain/relay/wireguard_key.hpp"
+#include "agent/ports/forward_exception.hpp"
 #include "agent/ports/port_forwarder.hpp"
 #include "agent/ports/tunnel_latency.hpp"
 #include "agent/ports/wireguard_control.hpp"
@@ -27,10 +28,13 @@ class RelayAgent {
   public:
     // `private_key` is the key in use (kept in `keys`, which also keeps a staged next key
     // during a key rotation). `latency`, if given, measures the round trip to every peer's
-    // tunnel address; the report carries it per peer.
+    // tunnel address; the report carries it per peer. `forward_exception`, if given, is kept
+    // present while this node has CGNAT tunnels, so that libvirt's NAT network lets connections
+    // forwarded from them reach the VMs.
     RelayAgent(ports::WireGuardControl& wireguard, ports::PortForwarder& relay_forwards,
                ports::PortForwarder& cgnat_forwards, ports::WireGuardKeyStore& keys,
-               domain::relay::WireGuardKey private_key, ports::TunnelLatency* latency = nullptr);
+               domain::relay::WireGuardKey private_key, ports::TunnelLatency* latency = nullptr,
+               ports::ForwardException* forward_exception = nullptr);
 
     // Makes the relay interfaces and forwards exactly `desired`: interfaces and forwards it
     // does not list are removed. Every interface is handled on its own: one that fails is
@@ -65,6 +69,8 @@ class RelayAgent {
     ports::PortForwarder& cgnat_forwards_;
     ports::WireGuardKeyStore& keys_;
     ports::TunnelLatency* latency_;
+    ports::ForwardException* forward_exception_;
+    bool exception_wanted_ = false;  // as last ensured
     domain::relay::WireGuardKey private_key_;
     std::string public_key_;
     std::optional<domain::relay::WireGuardKey> staged_key_;
