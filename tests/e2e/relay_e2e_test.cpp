@@ -8,20 +8,29 @@
 //                       orchestrator)       +--- 198.51.100.2 carrier (NAT, masquerade)
 //                                                    |
 //                                              100.64.0.2 cgnat (agent) --- 10.77.0.2 vm
+//                                                    |
+//                                              libvirtd, virbr0 --- the tiny guest (a real VM)
 //
-// The "vm" namespace plays the VM behind the CGNAT node: the Node upstream (HTTP + WebSocket)
-// at 10.77.0.2:8080, recorded as the VM's address as an agent reports it. Time runs on short
-// configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and relay passes).
+// Two VMs sit behind the CGNAT node. A real one: the tiny guest, created through the API and
+// booted by the CGNAT node's agent with libvirt (QEMU emulation) on libvirt's NAT network in
+// the CGNAT node's namespace; its web server is reached through the relay. And the "vm"
+// namespace, standing in for one with the Node upstream (HTTP + WebSocket) at 10.77.0.2:8080,
+// recorded as a VM's address as an agent reports it, for the WebSocket checks the guest cannot
+// serve. Time runs on short configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and
+// relay passes).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <thread>
 
 #include "decloud/crypto/ethereum.hpp"
+#include "decloud/testing/libvirt_sandbox.hpp"
 #include "decloud/testing/netns.hpp"
 #include "decloud/testing/process.hpp"
 #include "decloud/testing/sign_in.hpp"
@@ -39,11 +48,22 @@ constexpr const char* kOrchestratorAddress = "203.0.113.1";
 constexpr std::uint16_t kOrchestratorPort = 18080;
 constexpr const char* kVmAddress = "10.77.0.2";
 constexpr std::uint16_t kVmPort = 8080;
+constexpr const char* kGuestHostname = "tiny-behind-cgnat";
 
 class RelayE2eTest : public ::testing::Test {
   protected:
     void SetUp() override {
         BuildNetwork();
+        // libvirtd in the CGNAT node's namespace: its VMs sit behind the carrier's NAT too, on
+        // libvirt's NAT network "default", as on a real home server.
+        guest_ = testing::BuildOrLoadTinyGuest();
+        sandbox_ = std::make_unique<testing::LibvirtSandbox>(cgnat_.name());
+        const auto image = dir_.path() + "/images/tiny";
+        std::filesystem::create_directories(image);
+        std::filesystem::copy_file(guest_.base_image, image + "/disk.qcow2");
+        std::filesystem::copy_file(guest_.kernel, image + "/vmlinuz");
+        std::filesystem::copy_file(guest_.initrd, image + "/initrd.img");
+        std::ofstream(image + "/cmdline") << guest_.cmdline << "\n";
         database_ = "relay_e2e";
         pg_.CreateDatabase(database_);
         StartOrchestrator();
@@ -108,6 +128,8 @@ class RelayE2eTest : public ::testing::Test {
             "relay.reconcile_interval=500ms",
             "relay.release_after_offline=4s",
             "relay.degraded_grace=30s",
+            "vms.images=tiny",
+            "billing.require_balance_to_start=false",  // no deposit needed for the test VM
             "auth.domain=127.0.0.1:" + std::to_string(kOrchestratorPort),
             "auth.uri=http://127.0.0.1:" + std::to_string(kOrchestratorPort),
             "auth.chain_ids=31337",
@@ -133,7 +155,8 @@ class RelayE2eTest : public ::testing::Test {
 
     std::unique_ptr<testing::ChildProcess> StartAgent(const NetNamespace& ns,
                                                       const std::string& name,
-                                                      const std::string& public_ip) {
+                                                      const std::string& public_ip,
+                                                      bool with_vms = false) {
         const auto state = dir_.path() + "/" + name;
         std::vector<std::string> sets{"orchestrator.url=http://" +
                                           std::string(kOrchestratorAddress) + ":" +
@@ -143,7 +166,7 @@ class RelayE2eTest : public ::testing::Test {
                                       "node.region=lab",
                                       "node.state_dir=" + state,
                                       "node.vm_storage_path=" + state + "/vms",
-                                      "vms.enabled=false",
+                                      "vms.enabled=" + std::string(with_vms ? "true" : "false"),
                                       "ingress.enabled=false",
                                       "relay.wireguard=userspace",
                                       "relay.probe_interval=1s",
@@ -153,6 +176,13 @@ class RelayE2eTest : public ::testing::Test {
                                       "heartbeat.request_timeout=2s",
                                       "server.port=9100",
                                       "log.level=debug"};
+        if (with_vms) {
+            for (std::string s : std::vector<std::string>{
+                     "vms.libvirt_uri=" + sandbox_->Uri(), "vms.domain_type=qemu",
+                     "vms.images_dir=" + dir_.path() + "/images",
+                     "vms.network=" + sandbox_->NetworkName(), "vms.report_every_heartbeats=2"})
+                sets.push_back(std::move(s));
+        }
         std::vector<std::string> args;
         for (auto& s : sets) {
             args.push_back("--set");
@@ -217,13 +247,23 @@ class RelayE2eTest : public ::testing::Test {
         return json::parse(run.out, nullptr, false);
     }
 
-    // The VM's public URL as the orchestrator shows it now: "address:port".
-    std::string PublicUrl() {
+    // A VM's public URL as the orchestrator shows it now: "address:port".
+    std::string PublicUrl(const std::string& vm_id = {}) {
         auto r = Query(
             "SELECT n.reported_ip || ':' || m.public_port FROM relay_port_mappings m "
             "JOIN nodes n ON n.id = m.relay_node_id WHERE m.vm_id = '" +
-            vm_id_ + "'");
+            (vm_id.empty() ? vm_id_ : vm_id) + "'");
         return r.empty() ? std::string() : r[0][0].as<std::string>();
+    }
+
+    // The real VM's host name page, asked from the user's namespace through `url`.
+    bool GuestAnswersAt(const std::string& url) {
+        if (url.empty()) return false;
+        auto [address, port] = Split(url);
+        const auto reply = testing::TcpExchange(user_, address, port,
+                                                "GET /hostname HTTP/1.0\r\n\r\n", 3s);
+        last_reply_ = reply.value_or("(no answer)");
+        return reply && reply->find(kGuestHostname) != std::string::npos;
     }
 
     // An API call as the operator (who also owns the VM), from inside the internet namespace
@@ -310,6 +350,8 @@ class RelayE2eTest : public ::testing::Test {
     NetNamespace cgnat_{"cgn"};
     NetNamespace vm_{"vm"};
     NetNamespace user_{"usr"};
+    testing::TinyGuest guest_;
+    std::unique_ptr<testing::LibvirtSandbox> sandbox_;  // goes before the namespaces
     testing::TempPgCluster pg_;
     std::string database_;
     crypto::EthereumKey operator_ = crypto::EthereumKey::Generate();
@@ -347,10 +389,29 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
         },
         60s))
         << LogsOfAll();
-    agent_cgnat_ = StartAgent(cgnat_, "cgnat", "100.64.0.2");
+    agent_cgnat_ = StartAgent(cgnat_, "cgnat", "100.64.0.2", true);
     std::string cgnat;
     ASSERT_TRUE(testing::WaitUntil([&] { return !(cgnat = NodeId("100.64.0.2")).empty(); }, 60s))
         << LogsOfAll();
+    // A real VM on the CGNAT node, booting while the tunnels come up (the node takes VMs once
+    // its first heartbeat has made it online).
+    testing::HttpReply created;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            created = Api("POST", "/api/vms",
+                          json{{"name", kGuestHostname},
+                               {"cpuCores", 1},
+                               {"memoryMib", 256},
+                               {"diskGib", 1},
+                               {"image", "tiny"},
+                               {"tier", "burstable"},
+                               {"nodeId", cgnat}}
+                              .dump());
+            return created.status == 201;
+        },
+        60s, 500ms))
+        << created.body << LogsOfAll();
+    const std::string guest_vm = json::parse(created.body)["id"];
     auto node = Query("SELECT requires_relay, observed_ip FROM nodes WHERE id = '" + cgnat + "'");
     EXPECT_TRUE(node[0][0].as<bool>());
     EXPECT_EQ(node[0][1].as<std::string>(), "198.51.100.2") << "seen through the carrier's NAT";
@@ -410,6 +471,27 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     for (const auto& a : relays)
         std::cout << "[ relay ] round trip over the " << a["role"].get<std::string>()
                   << " tunnel: " << a["tunnelRttMs"].get<double>() << " ms\n";
+
+    // 2a. The real VM: on libvirt's NAT network of the CGNAT node, its port 8080 published on
+    //     the relay; the user reaches the guest's own web server through relay, tunnel, the
+    //     CGNAT node's DNAT and libvirt's bridge.
+    json guest;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            const auto r = Api("GET", "/api/vms/" + guest_vm);
+            guest = json::parse(r.body, nullptr, false);
+            return r.status == 200 && guest["state"] == "running" && !guest["addresses"].empty();
+        },
+        180s))
+        << guest.dump() << LogsOfAll();
+    const auto guest_port = Api("PUT", "/api/vms/" + guest_vm + "/ports/8080");
+    ASSERT_EQ(guest_port.status, 200) << guest_port.body;
+    const std::string guest_url = json::parse(guest_port.body)["publicUrl"];
+    ASSERT_TRUE(testing::WaitUntil([&] { return GuestAnswersAt(guest_url); }, 120s))
+        << last_reply_ << "\n" << sandbox_->ExecInNamespace({"iptables", "-S", "FORWARD"}).out
+        << LogsOfAll();
+    std::cout << "[ relay ] VM " << guest["addresses"][0].get<std::string>()
+              << " behind the CGNAT node answers at " << guest_url << "\n";
 
     // 2b. Key rotation on request, under traffic: the CGNAT node's key, then its relay's.
     //     The tunnel pauses for about one handshake, never for a heartbeat round or more.
@@ -473,6 +555,14 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     auto events = Query("SELECT reason FROM vm_events WHERE vm_id = '" + vm_id_ +
                         "' AND reason LIKE 'public URL of port 8080 moved%'");
     EXPECT_EQ(events.size(), 1u) << "the VM's events say the URL changed";
+    // The real VM's port moved with it.
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            const auto url = PublicUrl(guest_vm);
+            return url != guest_url && GuestAnswersAt(url);
+        },
+        60s))
+        << last_reply_ << "\n" << LogsOfAll();
     auto [new_address, new_port] = Split(moved_url);
     ws = WebSocketFromUser(new_address, new_port);
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}})) << ws.dump() << "\n"

@@ -288,7 +288,8 @@ TinyGuest BuildOrLoadTinyGuest() {
     return guest;
 }
 
-LibvirtSandbox::LibvirtSandbox() {
+LibvirtSandbox::LibvirtSandbox(std::string existing_netns)
+    : existing_netns_(std::move(existing_netns)), owns_netns_(existing_netns_.empty()) {
     try {
         Start();
     } catch (...) {
@@ -306,7 +307,7 @@ void LibvirtSandbox::Start() {
     RequireNoForeignDaemon(kVirtlogdPidFile, kVirtlogdSocket, "virtlogd");
     RemoveLibvirtState();
 
-    netns_ = std::string(kNetnsPrefix) + std::to_string(::getpid());
+    netns_ = owns_netns_ ? std::string(kNetnsPrefix) + std::to_string(::getpid()) : existing_netns_;
     std::string tmpl = "/tmp/" + std::string(kStateDirPrefix) + netns_ + "-XXXXXX";
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("LibvirtSandbox: mkdtemp failed");
     state_dir_ = tmpl;
@@ -319,11 +320,13 @@ void LibvirtSandbox::Start() {
     WriteFile(fs::path(etc_dir_) / "libvirt" / "qemu.conf", kQemuConf);
     WriteAccountOverlay(etc_dir_);
 
-    if (const auto r = Ip({"netns", "add", netns_}); r.exit_code != 0) {
-        throw std::runtime_error("LibvirtSandbox: ip netns add " + netns_ + ": " + r.err);
-    }
-    if (const auto r = Ip({"-n", netns_, "link", "set", "lo", "up"}); r.exit_code != 0) {
-        throw std::runtime_error("LibvirtSandbox: lo up in " + netns_ + ": " + r.err);
+    if (owns_netns_) {
+        if (const auto r = Ip({"netns", "add", netns_}); r.exit_code != 0) {
+            throw std::runtime_error("LibvirtSandbox: ip netns add " + netns_ + ": " + r.err);
+        }
+        if (const auto r = Ip({"-n", netns_, "link", "set", "lo", "up"}); r.exit_code != 0) {
+            throw std::runtime_error("LibvirtSandbox: lo up in " + netns_ + ": " + r.err);
+        }
     }
 
     virtlogd_ = std::make_unique<ChildProcess>(
@@ -413,7 +416,12 @@ void LibvirtSandbox::TearDown() noexcept {
                 dnsmasq && std::find(in_ns.begin(), in_ns.end(), *dnsmasq) != in_ns.end()) {
                 KillAll({*dnsmasq}, 5s);
             }
-            RemoveSandboxNamespace(netns_);
+            if (owns_netns_) {
+                RemoveSandboxNamespace(netns_);
+            } else {
+                std::error_code ec;
+                fs::remove_all(fs::path(kEtcNetnsDir) / netns_, ec);
+            }
         }
         // netns_ is set only once the checks for other daemons passed.
         if (!netns_.empty() && !(libvirtd_ && libvirtd_->Running())) RemoveLibvirtState();

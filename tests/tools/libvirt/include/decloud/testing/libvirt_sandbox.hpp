@@ -57,9 +57,13 @@ TinyGuest BuildOrLoadTinyGuest();
 // and /etc/passwd, /etc/group with the libvirt-qemu user libvirtd insists on, so the host's
 // configuration is neither needed nor touched. Sandboxes left by a crashed run (their dcl-<pid>
 // process is gone) are killed and removed first; a libvirtd that is not ours makes it throw.
+//
+// With `existing_netns` the daemons and guests live in that namespace instead, which the caller
+// created and deletes (a test's CGNAT node, say): the sandbox then neither creates nor deletes
+// it, and of the processes in it stops only its own.
 class LibvirtSandbox {
   public:
-    LibvirtSandbox();
+    explicit LibvirtSandbox(std::string existing_netns = {});
     ~LibvirtSandbox();
     LibvirtSandbox(const LibvirtSandbox&) = delete;
     LibvirtSandbox& operator=(const LibvirtSandbox&) = delete;
@@ -96,7 +100,9 @@ class LibvirtSandbox {
     void EnsureDefaultNetwork();
     void TearDown() noexcept;
 
-    std::string netns_;
+    std::string netns_;  // set once no foreign daemon was found
+    std::string existing_netns_;
+    bool owns_netns_ = true;
     std::string state_dir_;
     std::string etc_dir_;  // /etc/netns/<netns_>
     int libvirtd_pid_ = -1;
