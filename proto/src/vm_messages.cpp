@@ -76,7 +76,8 @@ json ToJson(const VmReport& v) {
         json domain{{"vmId", d.vm_id}, {"state", d.state}, {"addresses", d.addresses}};
         if (d.stopped_by_itself) {
             json stop{{"id", d.stopped_by_itself->id}, {"bootLog", d.stopped_by_itself->boot_log}};
-            if (d.stopped_by_itself->ran_for_s) stop["ranForSeconds"] = *d.stopped_by_itself->ran_for_s;
+            if (d.stopped_by_itself->ran_for_s)
+                stop["ranForSeconds"] = *d.stopped_by_itself->ran_for_s;
             domain["stoppedByItself"] = std::move(stop);
         }
         domains.push_back(std::move(domain));

@@ -193,9 +193,9 @@ TEST_F(ConsoleBrowserTest, SignInDeployRunStopSignOut) {
     const auto history = json::parse(events->body);
     for (const auto& e : history["events"]) states.push_back(e["to"]);
     EXPECT_NE(std::find(states.begin(), states.end(), "running"), states.end()) << events->body;
-    for (const char* page :
-         {"01-market", "02-signin", "03-vms-empty", "04-deploy-quote", "05-vm-running",
-          "06-vms-list", "07-billing", "08-operator", "09-vm-stopped", "09b-vm-boot-log", "10-signed-out"}) {
+    for (const char* page : {"01-market", "02-signin", "03-vms-empty", "04-deploy-quote",
+                             "05-vm-running", "06-vms-list", "07-billing", "08-operator",
+                             "09-vm-stopped", "09b-vm-boot-log", "10-signed-out"}) {
         const auto shot = artifacts + "/" + page + ".png";
         EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 1000) << shot;
     }

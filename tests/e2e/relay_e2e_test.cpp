@@ -260,8 +260,8 @@ class RelayE2eTest : public ::testing::Test {
     bool GuestAnswersAt(const std::string& url) {
         if (url.empty()) return false;
         auto [address, port] = Split(url);
-        const auto reply = testing::TcpExchange(user_, address, port,
-                                                "GET /hostname HTTP/1.0\r\n\r\n", 3s);
+        const auto reply =
+            testing::TcpExchange(user_, address, port, "GET /hostname HTTP/1.0\r\n\r\n", 3s);
         last_reply_ = reply.value_or("(no answer)");
         return reply && reply->find(kGuestHostname) != std::string::npos;
     }
@@ -488,8 +488,8 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     ASSERT_EQ(guest_port.status, 200) << guest_port.body;
     const std::string guest_url = json::parse(guest_port.body)["publicUrl"];
     ASSERT_TRUE(testing::WaitUntil([&] { return GuestAnswersAt(guest_url); }, 120s))
-        << last_reply_ << "\n" << sandbox_->ExecInNamespace({"iptables", "-S", "FORWARD"}).out
-        << LogsOfAll();
+        << last_reply_ << "\n"
+        << sandbox_->ExecInNamespace({"iptables", "-S", "FORWARD"}).out << LogsOfAll();
     std::cout << "[ relay ] VM " << guest["addresses"][0].get<std::string>()
               << " behind the CGNAT node answers at " << guest_url << "\n";
 
@@ -562,7 +562,8 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
             return url != guest_url && GuestAnswersAt(url);
         },
         60s))
-        << last_reply_ << "\n" << LogsOfAll();
+        << last_reply_ << "\n"
+        << LogsOfAll();
     auto [new_address, new_port] = Split(moved_url);
     ws = WebSocketFromUser(new_address, new_port);
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}})) << ws.dump() << "\n"

@@ -131,9 +131,9 @@ TEST_F(Packages, NamesVersionsAndDependsAreRight) {
     EXPECT_EQ(r.exit_code, 0) << "the newer build does not sort after the first";
 
     const auto agent_depends = Field(debs_->agent, "Depends");
-    for (const char* dep :
-         {"libvirt-daemon-system", "qemu-system-x86", "qemu-utils", "wireguard-tools",
-          "wireguard-go", "nftables", "iptables", "genisoimage | xorriso", "sysbench", "adduser", "libvirt0"})
+    for (const char* dep : {"libvirt-daemon-system", "qemu-system-x86", "qemu-utils",
+                            "wireguard-tools", "wireguard-go", "nftables", "iptables",
+                            "genisoimage | xorriso", "sysbench", "adduser", "libvirt0"})
         EXPECT_NE(agent_depends.find(dep), std::string::npos) << dep << " in " << agent_depends;
     const auto orch_depends = Field(debs_->orchestrator, "Depends");
     for (const char* dep : {"postgresql-client", "adduser", "libpqxx"})

@@ -299,8 +299,8 @@ proto::RelayReport RelayAgent::Report() {
                     if (auto measured = address.empty() ? std::nullopt : latency_->Latency(address);
                         measured) {
                         if (measured->rtt)
-                            peer.rtt_us = static_cast<std::uint32_t>(std::min<std::int64_t>(
-                                measured->rtt->count(), UINT32_MAX));
+                            peer.rtt_us = static_cast<std::uint32_t>(
+                                std::min<std::int64_t>(measured->rtt->count(), UINT32_MAX));
                         peer.unanswered_probe_rounds = measured->unanswered_rounds;
                     }
                 }

@@ -266,7 +266,8 @@ common::Result<proto::VmReport> VmManager::Report() {
     }
     for (const auto& [vm_id, ran_for] : newly_stopped) {
         auto log = hypervisor_.BootLog(vm_id, options_.boot_log_bytes);
-        if (!log) spdlog::warn("VM {} stopped by itself; no boot log: {}", vm_id, log.error().message);
+        if (!log)
+            spdlog::warn("VM {} stopped by itself; no boot log: {}", vm_id, log.error().message);
         std::lock_guard lock(mutex_);
         if (started_.erase(vm_id) == 0) continue;  // stopped, deleted or restarted meanwhile
         spdlog::warn("VM {} stopped by itself{}", vm_id,
@@ -302,7 +303,8 @@ void VmManager::ReportDelivered(const proto::VmReport& report) {
     for (const auto& d : report.domains) {
         if (!d.stopped_by_itself) continue;
         const auto it = unsent_stops_.find(d.vm_id);
-        if (it != unsent_stops_.end() && it->second == *d.stopped_by_itself) unsent_stops_.erase(it);
+        if (it != unsent_stops_.end() && it->second == *d.stopped_by_itself)
+            unsent_stops_.erase(it);
     }
 }
 

@@ -74,8 +74,10 @@ std::string ReadableConsoleText(std::string_view raw) {
         }
         const auto u = static_cast<std::uint8_t>(c);
         if (u < 0x80) {
-            if (u >= 0x20 && u != 0x7F) out += c;
-            else if (c == '\n' || c == '\t') out += c;
+            if (u >= 0x20 && u != 0x7F)
+                out += c;
+            else if (c == '\n' || c == '\t')
+                out += c;
             ++i;
             continue;
         }

@@ -200,8 +200,8 @@ json RelayAssignmentToJson(const domain::RelayAssignment& a) {
         {"stateChangedAt", common::FormatRfc3339(a.state_changed_at)},
         {"updatedAt", common::FormatRfc3339(a.updated_at)},
         // Milliseconds with microsecond precision: as a decimal, since JSON numbers are doubles.
-        {"tunnelRttMs", a.tunnel_rtt_us ? json(static_cast<double>(*a.tunnel_rtt_us) / 1000.0)
-                                        : json(nullptr)},
+        {"tunnelRttMs",
+         a.tunnel_rtt_us ? json(static_cast<double>(*a.tunnel_rtt_us) / 1000.0) : json(nullptr)},
         {"tunnelRttMeasuredAt",
          a.tunnel_rtt_at ? json(common::FormatRfc3339(*a.tunnel_rtt_at)) : json(nullptr)},
     };

@@ -157,14 +157,14 @@ asio::awaitable<common::Status> RequireNode(ApiContext& api, const net::RequestC
 
 void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
     // Public: what a VM can be made from without a template (the deploy form's choices).
-    router.Add(http::verb::get, "/api/images",
-               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-                   json images = json::array();
-                   for (const auto& name : api->vms->options().images)
-                       images.push_back(json{{"name", name}});
-                   co_return net::MakeJson(ctx.request, http::status::ok,
-                                           {{"images", std::move(images)}});
-               });
+    router.Add(
+        http::verb::get, "/api/images",
+        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+            json images = json::array();
+            for (const auto& name : api->vms->options().images)
+                images.push_back(json{{"name", name}});
+            co_return net::MakeJson(ctx.request, http::status::ok, {{"images", std::move(images)}});
+        });
     router.Add(http::verb::post, "/api/vms",
                ForUser(api,
                        [api](net::RequestContext& ctx,
@@ -375,35 +375,34 @@ void AddVmRoutes(net::Router& router, std::shared_ptr<ApiContext> api) {
             co_return std::nullopt;
         });
 
-    router.Add(
-        http::verb::post, "/api/nodes/{id}/vms/report",
-        [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
-            const std::string node_id(ctx.Param("id"));
-            if (auto st = co_await RequireNode(*api, ctx, node_id); !st)
-                co_return ErrorResponse(ctx, st.error());
-            auto body = JsonObjectBody(ctx.request);
-            if (!body) co_return ErrorResponse(ctx, body.error());
-            auto report = proto::DecodeVmReport(*body);
-            if (!report) co_return ErrorResponse(ctx, report.error());
-            std::vector<ports::ReportedDomain> domains;
-            for (auto& d : report->domains) {
-                std::optional<ports::ReportedGuestStop> stop;
-                if (d.stopped_by_itself)
-                    stop = ports::ReportedGuestStop{std::move(d.stopped_by_itself->id),
-                                                    std::move(d.stopped_by_itself->boot_log),
-                                                    d.stopped_by_itself->ran_for_s};
-                domains.push_back({std::move(d.vm_id), std::move(d.state), std::move(d.addresses),
-                                   std::move(stop)});
-            }
-            auto outcome = co_await net::RunBlocking(
-                *api->blocking, [&] { return api->vms->Report(node_id, domains); });
-            if (!outcome) co_return ErrorResponse(ctx, outcome.error());
-            co_return net::MakeJson(ctx.request, http::status::ok,
-                                    {{"lost", outcome->lost},
-                                     {"unknown", outcome->unknown},
-                                     {"corrected", outcome->state_fixed},
-                                     {"destroying", outcome->destroying}});
-        });
+    router.Add(http::verb::post, "/api/nodes/{id}/vms/report",
+               [api](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
+                   const std::string node_id(ctx.Param("id"));
+                   if (auto st = co_await RequireNode(*api, ctx, node_id); !st)
+                       co_return ErrorResponse(ctx, st.error());
+                   auto body = JsonObjectBody(ctx.request);
+                   if (!body) co_return ErrorResponse(ctx, body.error());
+                   auto report = proto::DecodeVmReport(*body);
+                   if (!report) co_return ErrorResponse(ctx, report.error());
+                   std::vector<ports::ReportedDomain> domains;
+                   for (auto& d : report->domains) {
+                       std::optional<ports::ReportedGuestStop> stop;
+                       if (d.stopped_by_itself)
+                           stop = ports::ReportedGuestStop{std::move(d.stopped_by_itself->id),
+                                                           std::move(d.stopped_by_itself->boot_log),
+                                                           d.stopped_by_itself->ran_for_s};
+                       domains.push_back({std::move(d.vm_id), std::move(d.state),
+                                          std::move(d.addresses), std::move(stop)});
+                   }
+                   auto outcome = co_await net::RunBlocking(
+                       *api->blocking, [&] { return api->vms->Report(node_id, domains); });
+                   if (!outcome) co_return ErrorResponse(ctx, outcome.error());
+                   co_return net::MakeJson(ctx.request, http::status::ok,
+                                           {{"lost", outcome->lost},
+                                            {"unknown", outcome->unknown},
+                                            {"corrected", outcome->state_fixed},
+                                            {"destroying", outcome->destroying}});
+               });
 }
 
 }  // namespace decloud::orchestrator::api

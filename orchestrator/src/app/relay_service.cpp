@@ -655,8 +655,7 @@ void RelayService::RecordLatency(const RelayAssignment& a, const proto::RelayPee
     if (!peer || !peer->rtt_us || peer->unanswered_probe_rounds > 0) return;
     if (!DueAndMark(last_latency_, a.id, options_.traffic_interval, now)) return;
     if (auto st = relays_.RecordLatency(a.id, *peer->rtt_us, now); !st)
-        spdlog::warn("relay assignment {}: recording latency failed: {}", a.id,
-                     st.error().message);
+        spdlog::warn("relay assignment {}: recording latency failed: {}", a.id, st.error().message);
 }
 
 void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,

@@ -74,9 +74,9 @@ TEST(RelayToVmTest, TunnelTrafficReachesAVmOnLibvirtsNatNetworkOnlyWithTheExcept
     nft.table = "decloud_cgnat";
     nft.netns = sandbox.Namespace();
     NftPortForwarder forwarder(nft);
-    ASSERT_TRUE(forwarder.Apply(kTunnel, {{kPublicPort, domain::relay::Protocol::kTcp, vm_address,
-                                           static_cast<std::uint16_t>(
-                                               testing::TinyGuest::kHttpPort)}}));
+    ASSERT_TRUE(
+        forwarder.Apply(kTunnel, {{kPublicPort, domain::relay::Protocol::kTcp, vm_address,
+                                   static_cast<std::uint16_t>(testing::TinyGuest::kHttpPort)}}));
     const auto through_tunnel = [&] {
         return testing::TcpExchange(relay, "10.200.0.6", kPublicPort,
                                     "GET /hostname HTTP/1.0\r\n\r\n", 3s)

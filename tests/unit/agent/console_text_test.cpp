@@ -23,7 +23,10 @@ TEST(ConsoleText, LineEndsBecomeNewlinesAndEscapesAndControlsGo) {
 TEST(ConsoleText, InvalidUtf8IsReplacedAndValidTextKept) {
     EXPECT_EQ(ReadableConsoleText("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
               "h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-    EXPECT_EQ(ReadableConsoleText("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+    EXPECT_EQ(ReadableConsoleText("a\xFF"
+                                  "b"),
+              "a\xEF\xBF\xBD"
+              "b");
     EXPECT_EQ(ReadableConsoleText("overlong \xC0\xAF"), "overlong \xEF\xBF\xBD\xEF\xBF\xBD");
     EXPECT_EQ(ReadableConsoleText("surrogate \xED\xA0\x80"),
               "surrogate \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -35,7 +38,11 @@ TEST(ConsoleText, InvalidUtf8IsReplacedAndValidTextKept) {
 bool IsValidUtf8(const std::string& s) {
     for (std::size_t i = 0; i < s.size();) {
         const auto b = static_cast<unsigned char>(s[i]);
-        std::size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+        std::size_t n = b < 0x80         ? 1
+                        : (b >> 5) == 6  ? 2
+                        : (b >> 4) == 14 ? 3
+                        : (b >> 3) == 30 ? 4
+                                         : 0;
         if (n == 0 || i + n > s.size()) return false;
         for (std::size_t k = 1; k < n; ++k)
             if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;

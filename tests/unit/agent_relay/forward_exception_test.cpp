@@ -22,9 +22,9 @@ TEST(ForwardException, InsertedFirstKeptThereAndRemovedWhenNoLongerWanted) {
     // libvirt put its jumps first (its network started after the agent): ours moves up.
     EXPECT_EQ(DecideForwardException(policy + kLibvirt + kOurs, true), Step::kMoveToTop);
     // Other rules ahead of ours are the administrator's business.
-    EXPECT_EQ(DecideForwardException(policy + "-A FORWARD -i eth9 -j DROP\n" + kOurs + kLibvirt,
-                                     true),
-              Step::kNone);
+    EXPECT_EQ(
+        DecideForwardException(policy + "-A FORWARD -i eth9 -j DROP\n" + kOurs + kLibvirt, true),
+        Step::kNone);
     EXPECT_EQ(DecideForwardException(policy + kLibvirt + kOurs, false), Step::kRemove);
     EXPECT_EQ(DecideForwardException(policy + kLibvirt, false), Step::kNone);
     EXPECT_EQ(DecideForwardException("", false), Step::kNone);

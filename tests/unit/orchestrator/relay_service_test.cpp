@@ -509,14 +509,14 @@ TEST_F(RelayExchangeTest, ProbesRecordTheRoundTripAndSilenceDegradesAFreshTunnel
     ASSERT_EQ(Current(primary_.id).state, RelayState::kActive);
     EXPECT_FALSE(Current(primary_.id).tunnel_rtt_us) << "not measured yet";
     const auto probed = [&](std::optional<std::uint32_t> rtt, std::uint32_t unanswered) {
-        auto report = Report(Key('C'), primary_.interface_name, primary_.relay_public_key,
-                             clock_.Now() - 1s);
+        auto report =
+            Report(Key('C'), primary_.interface_name, primary_.relay_public_key, clock_.Now() - 1s);
         report.interfaces[0].peers[0].rtt_us = rtt;
         report.interfaces[0].peers[0].unanswered_probe_rounds = unanswered;
         // The standby tunnel, healthy all along.
-        report.interfaces.push_back(Report(Key('C'), standby_.interface_name,
-                                           standby_.relay_public_key, clock_.Now() - 1s)
-                                        .interfaces[0]);
+        report.interfaces.push_back(
+            Report(Key('C'), standby_.interface_name, standby_.relay_public_key, clock_.Now() - 1s)
+                .interfaces[0]);
         return report;
     };
     ASSERT_TRUE(service_.RecordReport(cgnat_, probed(1850, 0)));

@@ -16,8 +16,12 @@ TEST(VmMessagesTest, AReportRoundTripsWithAGuestThatStoppedByItself) {
     VmReport report;
     report.domains.push_back(ReportedVm{kVmA, "running", {"192.168.122.10"}, std::nullopt});
     report.domains.push_back(
-        ReportedVm{kVmB, "stopped", {}, GuestStop{common::NewUuid(), "tiny-guest: boot failed\n\xC3\xA9", 12}});
-    report.domains.push_back(ReportedVm{common::NewUuid(), "crashed", {}, GuestStop{common::NewUuid(), "", {}}});
+        ReportedVm{kVmB,
+                   "stopped",
+                   {},
+                   GuestStop{common::NewUuid(), "tiny-guest: boot failed\n\xC3\xA9", 12}});
+    report.domains.push_back(
+        ReportedVm{common::NewUuid(), "crashed", {}, GuestStop{common::NewUuid(), "", {}}});
     const auto wire = ToJson(report).dump();
     auto decoded = DecodeVmReport(json::parse(wire));
     ASSERT_TRUE(decoded) << decoded.error().message;
@@ -34,11 +38,12 @@ TEST(VmMessagesTest, MalformedGuestStopsAreRefused) {
                                                   {"stoppedByItself", std::move(stop)}}})}};
     };
     const auto id = common::NewUuid();
-    for (const auto& bad : {json("a log"), json::object(), json{{"id", id}, {"bootLog", 5}},
-                            json{{"bootLog", "no id"}}, json{{"id", "1"}, {"bootLog", "x"}},
-                            json{{"id", id}, {"bootLog", "x"}, {"ranForSeconds", -1}},
-                            json{{"id", id}, {"bootLog", "x"}, {"ranForSeconds", "12"}},
-                            json{{"id", id}, {"bootLog", std::string(kMaxBootLogBytes + 1, 'x')}}}) {
+    for (const auto& bad :
+         {json("a log"), json::object(), json{{"id", id}, {"bootLog", 5}},
+          json{{"bootLog", "no id"}}, json{{"id", "1"}, {"bootLog", "x"}},
+          json{{"id", id}, {"bootLog", "x"}, {"ranForSeconds", -1}},
+          json{{"id", id}, {"bootLog", "x"}, {"ranForSeconds", "12"}},
+          json{{"id", id}, {"bootLog", std::string(kMaxBootLogBytes + 1, 'x')}}}) {
         SCOPED_TRACE(bad.dump().substr(0, 80));
         auto decoded = DecodeVmReport(with_stop(bad));
         ASSERT_FALSE(decoded);

@@ -10,9 +10,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -270,9 +270,9 @@ Result<DomainInfo> LibvirtHypervisor::Create(const ports::VmSpec& spec) {
 
     // A new domain: the whole spec is validated before any file is made.
     const auto files = storage_.FilesFor(*id);
-    const DomainXmlOptions xml_options{options_.domain_type, options_.arch, options_.machine,
-                                       files.disk.string(), files.seed.string(),
-                                       files.console_log.string()};
+    const DomainXmlOptions xml_options{options_.domain_type, options_.arch,
+                                       options_.machine,     files.disk.string(),
+                                       files.seed.string(),  files.console_log.string()};
     auto xml = libvirt::BuildDomainXml(spec, xml_options);
     if (!xml) return xml.error();
     if (auto st = storage_.Prepare(*id, spec); !st) return st.error();

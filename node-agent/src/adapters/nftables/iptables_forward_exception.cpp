@@ -49,8 +49,9 @@ common::Status IptablesForwardException::Converge(bool wanted) {
             if (auto st = run({options_.iptables, "-w", "-D", "FORWARD"}); !st) return st;
             [[fallthrough]];
         case relay::ForwardExceptionStep::kInsert:
-            spdlog::info("accepting DNATed connections from CGNAT tunnels ahead of libvirt's "
-                         "FORWARD rules");
+            spdlog::info(
+                "accepting DNATed connections from CGNAT tunnels ahead of libvirt's "
+                "FORWARD rules");
             return run({options_.iptables, "-w", "-I", "FORWARD", "1"});
     }
     return common::Ok();

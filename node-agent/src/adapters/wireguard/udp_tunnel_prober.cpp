@@ -66,9 +66,10 @@ UdpTunnelProber::UdpTunnelProber(UdpTunnelProberOptions options) : options_(std:
         ::setsockopt(echo_fd_.Get(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
         echo_thread_ = std::jthread([this](std::stop_token stop) { EchoLoop(stop); });
     } else {
-        spdlog::warn("tunnel latency: cannot listen on UDP port {} ({}); peers cannot measure "
-                     "their latency to this node",
-                     options_.port, error);
+        spdlog::warn(
+            "tunnel latency: cannot listen on UDP port {} ({}); peers cannot measure "
+            "their latency to this node",
+            options_.port, error);
     }
     probe_fd_ = UdpSocket(0, error);
     if (probe_fd_.Get() < 0) {
@@ -179,15 +180,15 @@ void UdpTunnelProber::ProbeOnce() {
             const auto at = Clock::now();
             // NOLINTNEXTLINE: the sockets API takes a generic address.
             if (::sendto(probe_fd_.Get(), probe.data(), probe.size(), MSG_DONTWAIT,
-                         reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
-                static_cast<ssize_t>(probe.size()))
+                         reinterpret_cast<const sockaddr*>(&to),
+                         sizeof to) == static_cast<ssize_t>(probe.size()))
                 sent.emplace(sequence, Sent{address, at});
         }
     }
     const auto deadline = Clock::now() + options_.timeout;
     while (!sent.empty()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                                Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0 || !WaitReadable(probe_fd_.Get(), left)) break;
         for (;;) {
             const auto n = ::recv(probe_fd_.Get(), buffer.data(), buffer.size(), 0);

@@ -5,10 +5,9 @@
 namespace decloud::agent::domain::relay {
 
 std::vector<std::string> ForwardExceptionRule() {
-    return {"-i",        "dcc+",      "-m",
-            "conntrack", "--ctstate", "DNAT",
-            "-m",        "comment",   "--comment",
-            std::string(kForwardExceptionComment), "-j", "ACCEPT"};
+    return {"-i",   "dcc+",  "-m",      "conntrack", "--ctstate",
+            "DNAT", "-m",    "comment", "--comment", std::string(kForwardExceptionComment),
+            "-j",   "ACCEPT"};
 }
 
 ForwardExceptionStep DecideForwardException(std::string_view forward_listing, bool wanted) {

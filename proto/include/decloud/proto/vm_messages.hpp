@@ -48,8 +48,8 @@ struct VmRefPayload {
 // The guest stopped (powered off or crashed) without the orchestrator asking: what it wrote on
 // its console since it was started, kept for its owner.
 struct GuestStop {
-    std::string id;  // a UUID the agent gives each stop, so one sent twice is recorded once
-    std::string boot_log;                   // UTF-8 text, at most kMaxBootLogBytes
+    std::string id;        // a UUID the agent gives each stop, so one sent twice is recorded once
+    std::string boot_log;  // UTF-8 text, at most kMaxBootLogBytes
     std::optional<std::uint64_t> ran_for_s;  // since the agent started it, when it knows
     friend bool operator==(const GuestStop&, const GuestStop&) = default;
 };

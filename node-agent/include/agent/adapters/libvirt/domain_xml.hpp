@@ -40,9 +40,9 @@ struct DomainXmlOptions {
 
 // The libvirt domain XML for `spec`: named DomainName(vm id) with the vm id as its UUID, a virtio
 // qcow2 disk, the seed as a read-only SATA CD-ROM (sda), one virtio NIC on spec.network, a pty
-// serial console (its output copied to options.console_log_path), optional direct kernel boot, and our metadata element. kInvalidArgument for a
-// bad vm id, out-of-range sizes, relative paths or control characters in paths, network or
-// command line, or a name longer than kMaxNameBytes.
+// serial console (its output copied to options.console_log_path), optional direct kernel boot, and
+// our metadata element. kInvalidArgument for a bad vm id, out-of-range sizes, relative paths or
+// control characters in paths, network or command line, or a name longer than kMaxNameBytes.
 common::Result<std::string> BuildDomainXml(const ports::VmSpec& spec,
                                            const DomainXmlOptions& options);
 

@@ -20,7 +20,7 @@ struct LibvirtOptions {
     std::string uri = "qemu:///system";
     // <storage_dir>/<vm_id>/ holds disk.qcow2, seed.iso and console.log
     std::filesystem::path storage_dir;
-    std::string domain_type = "qemu";   // "kvm" when the agent's KVM probe succeeded
+    std::string domain_type = "qemu";  // "kvm" when the agent's KVM probe succeeded
     std::string arch = "x86_64";
     std::string machine = "q35";
     std::string qemu_img = "qemu-img";
