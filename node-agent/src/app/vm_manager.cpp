@@ -230,12 +230,14 @@ proto::CommandResult VmManager::Execute(const proto::Command& command) {
 void VmManager::NoteStarted(const std::string& vm_id) {
     std::lock_guard lock(mutex_);
     started_[vm_id] = options_.clock();
+    stopped_by_command_.erase(vm_id);
     unsent_stops_.erase(vm_id);  // that boot's log is gone with the restart
 }
 
 void VmManager::NoteStopping(const std::string& vm_id, bool deleting) {
     std::lock_guard lock(mutex_);
     started_.erase(vm_id);
+    stopped_by_command_.insert(vm_id);
     if (deleting) unsent_stops_.erase(vm_id);
 }
 
@@ -253,7 +255,10 @@ common::Result<proto::VmReport> VmManager::Report() {
                 d.state == ports::DomainState::kStopped || d.state == ports::DomainState::kCrashed;
             const auto it = started_.find(d.vm_id);
             if (!down) {
-                if (it == started_.end()) started_.emplace(d.vm_id, std::nullopt);
+                // Running, but not started by a command we know of (found after a restart):
+                // watched from now on, unless a command stopped it after the listing was taken.
+                if (it == started_.end() && !stopped_by_command_.contains(d.vm_id))
+                    started_.emplace(d.vm_id, std::nullopt);
                 continue;
             }
             if (it == started_.end()) continue;
@@ -289,12 +294,14 @@ common::Result<proto::VmReport> VmManager::Report() {
         report.domains.push_back(std::move(vm));
     }
     // Forget domains that are gone (deleted by hand, say).
-    const auto gone = [&](const auto& entry) {
+    const auto absent = [&](const std::string& vm_id) {
         return std::none_of(domains->begin(), domains->end(),
-                            [&](const auto& d) { return d.vm_id == entry.first; });
+                            [&](const auto& d) { return d.vm_id == vm_id; });
     };
+    const auto gone = [&](const auto& entry) { return absent(entry.first); };
     std::erase_if(unsent_stops_, gone);
     std::erase_if(started_, gone);
+    std::erase_if(stopped_by_command_, absent);
     return report;
 }
 

@@ -1,6 +1,7 @@
 #include "decloud/fakes/fake_hypervisor.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace decloud::fakes {
 
@@ -81,10 +82,15 @@ common::Result<DomainInfo> FakeHypervisor::Describe(const std::string& vm_id) {
 }
 
 common::Result<std::vector<DomainInfo>> FakeHypervisor::List() {
-    std::lock_guard lock(mutex_);
-    if (auto st = Injected("list"); !st) return st.error();
     std::vector<DomainInfo> out;
-    for (const auto& [id, d] : domains_) out.push_back(d);
+    std::function<void()> hook;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto st = Injected("list"); !st) return st.error();
+        for (const auto& [id, d] : domains_) out.push_back(d);
+        hook = std::exchange(after_next_list, nullptr);
+    }
+    if (hook) hook();
     return out;
 }
 

@@ -242,6 +242,26 @@ TEST_F(VmManagerTest, AStopTheOrchestratorAskedForIsNotAStopByItself) {
     EXPECT_TRUE(report->domains.empty());
 }
 
+TEST_F(VmManagerTest, AStopRacingAReportIsNotTakenForAStopByItself) {
+    ASSERT_TRUE(manager_.Execute(CreateCommand("c1", kVm)).success);
+    ASSERT_TRUE(manager_.Report());
+    // The report lists the guest running; the owner's stop runs before it looks at the list.
+    hypervisor_.after_next_list = [&] {
+        ASSERT_TRUE(manager_.Execute(RefCommand("s1", "stop_vm", kVm)).success);
+    };
+    ASSERT_TRUE(manager_.Report());
+    auto report = manager_.Report();
+    ASSERT_TRUE(report);
+    EXPECT_EQ(Reported(*report, kVm).state, "stopped");
+    EXPECT_FALSE(Reported(*report, kVm).stopped_by_itself);
+    // Started again, it is watched again.
+    ASSERT_TRUE(manager_.Execute(RefCommand("s2", "start_vm", kVm)).success);
+    hypervisor_.GuestStops(kVm, "panic\n");
+    report = manager_.Report();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(Reported(*report, kVm).stopped_by_itself);
+}
+
 TEST_F(VmManagerTest, AGuestFoundRunningAfterARestartIsWatchedWithoutAStartTime) {
     ASSERT_TRUE(manager_.Execute(CreateCommand("c1", kVm)).success);
     // A second manager over the same hypervisor: the agent restarted.

@@ -87,6 +87,9 @@ class VmManager {
     // running). A stopped domain listed here stopped by itself.
     std::unordered_map<std::string, std::optional<std::chrono::steady_clock::time_point>> started_;
     std::unordered_map<std::string, proto::GuestStop> unsent_stops_;
+    // Stopped or deleted by a command and not started since: a report whose listing was taken
+    // just before such a stop must not start watching the guest again.
+    std::unordered_set<std::string> stopped_by_command_;
     bool busy_ = false;
     bool stopping_ = false;
     std::thread worker_;

@@ -210,10 +210,14 @@ void UdpTunnelProber::ProbeOnce() {
 
 void UdpTunnelProber::ProbeLoop(std::stop_token stop) {
     std::mutex wait_mu;
-    while (!stop.stop_requested()) {
+    // The first round after one interval: the peers are not watched before the first Apply.
+    for (;;) {
+        {
+            std::unique_lock lock(wait_mu);
+            wake_.wait_for(lock, stop, options_.interval, [] { return false; });
+        }
+        if (stop.stop_requested()) return;
         ProbeOnce();
-        std::unique_lock lock(wait_mu);
-        wake_.wait_for(lock, stop, options_.interval, [] { return false; });
     }
 }
 

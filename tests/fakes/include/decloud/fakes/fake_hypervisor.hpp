@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -27,6 +28,9 @@ class FakeHypervisor final : public agent::ports::Hypervisor {
 
     // The guest of `vm_id` stops by itself (powered off or crashed), having written `console`.
     void GuestStops(const std::string& vm_id, std::string console);
+    // Runs once, after the next List has taken its snapshot and before it returns (outside the
+    // lock): to interleave a command with a report.
+    std::function<void()> after_next_list;
 
     // The next call named `operation` ("create", "start", ...) fails with `error`.
     void FailNext(const std::string& operation, common::Error error);
