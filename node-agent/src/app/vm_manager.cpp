@@ -2,7 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 #include "decloud/common/ids.hpp"
 
@@ -294,10 +295,9 @@ common::Result<proto::VmReport> VmManager::Report() {
         report.domains.push_back(std::move(vm));
     }
     // Forget domains that are gone (deleted by hand, say).
-    const auto absent = [&](const std::string& vm_id) {
-        return std::none_of(domains->begin(), domains->end(),
-                            [&](const auto& d) { return d.vm_id == vm_id; });
-    };
+    std::unordered_set<std::string_view> listed;
+    for (const auto& d : *domains) listed.insert(d.vm_id);
+    const auto absent = [&](const std::string& vm_id) { return !listed.contains(vm_id); };
     const auto gone = [&](const auto& entry) { return absent(entry.first); };
     std::erase_if(unsent_stops_, gone);
     std::erase_if(started_, gone);
@@ -309,8 +309,9 @@ void VmManager::ReportDelivered(const proto::VmReport& report) {
     std::lock_guard lock(mutex_);
     for (const auto& d : report.domains) {
         if (!d.stopped_by_itself) continue;
+        // The stop's id says whether it is the one still unsent (not a newer one).
         const auto it = unsent_stops_.find(d.vm_id);
-        if (it != unsent_stops_.end() && it->second == *d.stopped_by_itself)
+        if (it != unsent_stops_.end() && it->second.id == d.stopped_by_itself->id)
             unsent_stops_.erase(it);
     }
 }

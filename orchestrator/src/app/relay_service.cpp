@@ -422,8 +422,9 @@ common::Status RelayService::RecordReport(const std::string& node_id,
         }
         if (a.relay_public_key.empty()) continue;
         const auto* seen = FindInterface(report, a.interface_name);
-        JudgeTunnel(a, seen, a.relay_public_key, now);
-        RecordLatency(a, seen ? FindPeer(*seen, a.relay_public_key) : nullptr, now);
+        const auto* peer = seen ? FindPeer(*seen, a.relay_public_key) : nullptr;
+        JudgeTunnel(a, seen, peer, now);
+        RecordLatency(a, peer, now);
     }
     auto as_relay = relays_.ForRelayNode(node_id);
     if (!as_relay) return as_relay.error();
@@ -431,8 +432,8 @@ common::Status RelayService::RecordReport(const std::string& node_id,
     const auto* relay_seen = FindInterface(report, relay_interface);
     for (const auto& a : *as_relay) {
         if (a.cgnat_public_key.empty()) continue;
-        JudgeTunnel(a, relay_seen, a.cgnat_public_key, now);
         const auto* peer = relay_seen ? FindPeer(*relay_seen, a.cgnat_public_key) : nullptr;
+        JudgeTunnel(a, relay_seen, peer, now);
         RecordLatency(a, peer, now);
         if (peer && (peer->rx_bytes > 0 || peer->tx_bytes > 0) &&
             DueAndMark(last_traffic_, a.id, options_.traffic_interval, now)) {
@@ -659,8 +660,7 @@ void RelayService::RecordLatency(const RelayAssignment& a, const proto::RelayPee
 }
 
 void RelayService::JudgeTunnel(const RelayAssignment& a, const proto::RelayInterfaceReport* seen,
-                               const std::string& peer_key, common::TimePoint now) {
-    const proto::RelayPeerReport* peer = seen ? FindPeer(*seen, peer_key) : nullptr;
+                               const proto::RelayPeerReport* peer, common::TimePoint now) {
     std::optional<common::TimePoint> handshake;
     if (peer && peer->latest_handshake_unix > 0)
         handshake = common::TimePoint{} + std::chrono::seconds{peer->latest_handshake_unix};

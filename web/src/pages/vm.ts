@@ -18,10 +18,9 @@ interface BootLog {
   log: string;
 }
 
-// The kept boot log of a stopped or failed VM; null when its guest never stopped by itself.
-async function bootLogOf(vm: Vm): Promise<BootLog | null> {
-  if (!vm.bootLogKept || (vm.state !== 'stopped' && vm.state !== 'failed')) return null;
-  return get<BootLog>(`/api/vms/${vm.id}/boot-log`);
+// Whether a stopped or failed VM has a kept boot log to show.
+function showsBootLog(vm: Vm): boolean {
+  return vm.bootLogKept && (vm.state === 'stopped' || vm.state === 'failed');
 }
 
 function bootLogCard(log: BootLog): HTMLElement {
@@ -77,6 +76,8 @@ export const vmPage: Page = (main, params) => {
   let timer = 0;
   let stopped = false;
   let template: Template | null = null;
+  // The boot log (up to 64 KiB) is fetched again only when the VM changed, not at every refresh.
+  let bootLog: { updatedAt: string; log: BootLog } | null = null;
   // Kept across reloads of the page's data, so a half-typed port survives the refresh timer.
   const publicPorts = h('div', { 'data-testid': 'vm-public-ports' });
   const portInput = h('input', { type: 'number', min: 1, max: 65535, placeholder: '8080', 'aria-label': 'VM port', 'data-testid': 'publish-port' });
@@ -126,13 +127,14 @@ export const vmPage: Page = (main, params) => {
   async function load(): Promise<void> {
     let vm: Vm;
     let events: VmEvent[];
-    let bootLog: BootLog | null;
     try {
       [vm, events] = await Promise.all([
         get<Vm>(`/api/vms/${id}`),
         get<{ events: VmEvent[] }>(`/api/vms/${id}/events`).then((r) => r.events),
       ]);
-      bootLog = await bootLogOf(vm);
+      if (showsBootLog(vm) && bootLog?.updatedAt !== vm.updatedAt) {
+        bootLog = { updatedAt: vm.updatedAt, log: await get<BootLog>(`/api/vms/${id}/boot-log`) };
+      }
       if (vm.template && template?.id !== vm.template) template = await get<Template>(`/api/templates/${vm.template}`);
     } catch (e) {
       showError(errors, e);
@@ -169,7 +171,7 @@ export const vmPage: Page = (main, params) => {
         h('p', { class: 'muted small' }, 'HTTP ports are reached through the node\'s ingress proxy by path (above) or by host name ',
           h('code', {}, `<port>-<name>.<vm domain>`), '; SSH with the keys you chose: ', h('code', {}, 'ssh decloud@<address>'), '.'),
         h('h3', {}, 'Public ports'), publicPorts, publishForm, portErrors),
-      bootLog ? bootLogCard(bootLog) : null,
+      bootLog && showsBootLog(vm) ? bootLogCard(bootLog.log) : null,
       h('section', { class: 'card' }, h('h2', {}, 'Events'),
         table(['When', 'Change', 'Why'], events.slice().reverse().map((e) => [
           when(e.at), `${e.from ?? '–'} → ${e.to}`, e.reason,

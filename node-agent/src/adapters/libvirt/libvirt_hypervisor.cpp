@@ -448,7 +448,7 @@ Result<std::string> LibvirtHypervisor::BootLog(const std::string& vm_id, std::si
     if (!in) return Error::Internal("cannot read " + path.string() + ": " + std::strerror(errno));
     // Escape sequences and line ends shrink in cleaning: read twice the tail, then cut.
     const auto size = static_cast<std::size_t>(in.tellg());
-    const auto want = std::min(size, max_bytes > size / 2 ? size : max_bytes * 2);
+    const auto want = max_bytes >= size / 2 ? size : max_bytes * 2;
     std::string raw(want, '\0');
     in.seekg(static_cast<std::streamoff>(size - want));
     in.read(raw.data(), static_cast<std::streamsize>(want));

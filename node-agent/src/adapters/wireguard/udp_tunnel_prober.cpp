@@ -79,12 +79,6 @@ UdpTunnelProber::UdpTunnelProber(UdpTunnelProberOptions options) : options_(std:
     probe_thread_ = std::jthread([this](std::stop_token stop) { ProbeLoop(stop); });
 }
 
-UdpTunnelProber::~UdpTunnelProber() {
-    echo_thread_.request_stop();
-    probe_thread_.request_stop();
-    wake_.notify_all();
-}
-
 void UdpTunnelProber::Watch(const std::vector<std::string>& addresses) {
     std::lock_guard lock(mu_);
     book_.Watch(addresses);
@@ -171,11 +165,7 @@ void UdpTunnelProber::ProbeOnce() {
         to.sin_port = htons(options_.port);
         if (::inet_pton(AF_INET, address.c_str(), &to.sin_addr) != 1) continue;
         for (unsigned i = 0; i < options_.probes_per_round; ++i) {
-            std::uint64_t sequence = 0;
-            {
-                std::lock_guard lock(mu_);
-                sequence = next_sequence_++;
-            }
+            const auto sequence = next_sequence_++;
             const auto probe = relay::EncodeProbe(sequence);
             const auto at = Clock::now();
             // NOLINTNEXTLINE: the sockets API takes a generic address.

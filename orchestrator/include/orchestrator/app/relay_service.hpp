@@ -193,12 +193,13 @@ class RelayService {
     void AuditForwards(const std::string& node_id, const proto::RelayReport& report,
                        const std::vector<domain::RelayAssignment>& as_cgnat,
                        const std::vector<domain::RelayAssignment>& as_relay, common::TimePoint now);
-    // One tunnel's health as seen by one of its ends.
     // Records the round trip `peer` reports for `a`, at most once per traffic_interval.
     void RecordLatency(const domain::RelayAssignment& a, const proto::RelayPeerReport* peer,
                        common::TimePoint now);
+    // One tunnel's health as seen by one of its ends: `seen` is that end's interface and `peer`
+    // the other end on it (null when missing).
     void JudgeTunnel(const domain::RelayAssignment& a, const proto::RelayInterfaceReport* seen,
-                     const std::string& peer_key, common::TimePoint now);
+                     const proto::RelayPeerReport* peer, common::TimePoint now);
     // AssignRelays with the candidates already loaded (kept up to date as tunnels are added).
     common::Result<RelayAssignOutcome> AssignWith(const domain::Node& node,
                                                   const std::vector<domain::RelayAssignment>& live,

@@ -37,7 +37,8 @@ struct UdpTunnelProberOptions {
 class UdpTunnelProber final : public ports::TunnelLatency {
   public:
     explicit UdpTunnelProber(UdpTunnelProberOptions options);
-    ~UdpTunnelProber() override;
+    // The threads stop and are joined first (jthreads, declared last).
+    ~UdpTunnelProber() override = default;
     UdpTunnelProber(const UdpTunnelProber&) = delete;
     UdpTunnelProber& operator=(const UdpTunnelProber&) = delete;
 
@@ -58,8 +59,8 @@ class UdpTunnelProber final : public ports::TunnelLatency {
     process::UniqueFd probe_fd_;
     mutable std::mutex mu_;
     domain::relay::LatencyBook book_;
-    std::uint64_t next_sequence_ = 1;
-    std::mutex round_mu_;  // one round at a time (the thread's, or a test's)
+    std::mutex round_mu_;              // one round at a time (the thread's, or a test's)
+    std::uint64_t next_sequence_ = 1;  // guarded by round_mu_
     std::condition_variable_any wake_;
     std::jthread echo_thread_;
     std::jthread probe_thread_;
