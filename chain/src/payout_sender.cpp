@@ -35,8 +35,10 @@ namespace {
 json ToJson(const PayoutRecord& r) {
     json attempts = json::array();
     for (const auto& a : r.attempts)
-        attempts.push_back(
-            {{"nonce", a.nonce}, {"hash", ToString(a.hash)}, {"raw", ToHexData(a.raw)}});
+        attempts.push_back({{"nonce", a.nonce},
+                            {"hash", ToString(a.hash)},
+                            {"raw", ToHexData(a.raw)},
+                            {"signed_at_block", a.signed_at_block}});
     json out = {{"id", r.id},
                 {"to", ToString(r.to)},
                 {"amount", r.amount.ToDecimal()},
@@ -70,7 +72,8 @@ Result<PayoutRecord> FromJson(const json& j) {
             auto hash = ParseHash(a.at("hash").get<std::string>());
             auto raw = ParseHexData(a.at("raw").get<std::string>());
             if (!hash || !raw) return Error::Internal("payout journal: bad attempt");
-            r.attempts.push_back({a.at("nonce").get<std::uint64_t>(), *hash, std::move(*raw)});
+            r.attempts.push_back({a.at("nonce").get<std::uint64_t>(), *hash, std::move(*raw),
+                                  a.value("signed_at_block", std::uint64_t{0})});
         }
         r.mined_block = j.at("mined_block").get<std::uint64_t>();
         if (j.contains("mined_hash")) {
@@ -114,7 +117,38 @@ Status WriteDurably(const std::string& path, const std::string& content) {
     return common::Ok();
 }
 
+// old + old/8, rounded up: a 12.5% bump.
+std::optional<U256> Bumped(const U256& old) {
+    const auto [eighth, rest] = old.DivMod(8);
+    auto up = eighth.Add(U256(rest == 0 ? 0 : 1));
+    return up ? old.Add(*up) : std::nullopt;
+}
+
+// Distinct nonces a payout has used: fee replacements share theirs.
+int NoncesUsed(const PayoutRecord& record) {
+    int n = 0;
+    for (std::size_t i = 0; i < record.attempts.size(); ++i)
+        if (i == 0 || record.attempts[i].nonce != record.attempts[i - 1].nonce) ++n;
+    return n;
+}
+
 }  // namespace
+
+std::optional<TransactionFees> ReplacementFees(const TransactionFees& old, const FeeSuggestion& now,
+                                               const U256& max_fee_cap,
+                                               const U256& max_priority_fee_cap) {
+    const auto min_tip = Bumped(old.priority_fee);
+    const auto min_fee = Bumped(old.max_fee);
+    if (!min_tip || !min_fee) return std::nullopt;
+    const U256 tip = std::max(*min_tip, std::min(now.priority_fee, max_priority_fee_cap));
+    if (tip > max_priority_fee_cap) return std::nullopt;
+    auto asked = now.base_fee.Mul(2);
+    if (asked) asked = asked->Add(tip);
+    const U256 wanted = asked ? std::max(*min_fee, *asked) : max_fee_cap;
+    const U256 fee = std::min(wanted, max_fee_cap);
+    if (fee < *min_fee || fee < tip) return std::nullopt;
+    return TransactionFees{fee, tip};
+}
 
 Result<std::vector<PayoutRecord>> FilePayoutJournal::Load(const std::vector<std::string>&) {
     std::map<std::string, PayoutRecord> records;
@@ -184,6 +218,9 @@ Status PayoutSender::Commit(const PayoutRecord& record) {
 }
 
 asio::awaitable<Result<PayoutAttempt>> PayoutSender::SignTransfer(PayoutRecord record) {
+    auto head_op = chain_.BlockNumber();
+    auto head = co_await std::move(head_op);
+    if (!head) co_return head.error();
     auto nonce_op = chain_.GetTransactionCount(treasury_.address(), BlockTag::kPending);
     auto chain_nonce = co_await std::move(nonce_op);
     if (!chain_nonce) co_return chain_nonce.error();
@@ -222,7 +259,28 @@ asio::awaitable<Result<PayoutAttempt>> PayoutSender::SignTransfer(PayoutRecord r
     tx.to = config_.token;
     tx.data = std::move(call.data);
     auto signed_tx = Sign(tx, treasury_);
-    co_return PayoutAttempt{nonce, signed_tx.hash, std::move(signed_tx.raw)};
+    co_return PayoutAttempt{nonce, signed_tx.hash, std::move(signed_tx.raw), *head};
+}
+
+asio::awaitable<Result<std::optional<PayoutAttempt>>> PayoutSender::SignReplacement(
+    PayoutAttempt current, std::uint64_t head) {
+    // The same transfer (nonce, gas, recipient, amount) as signed before; only the fees change.
+    auto decoded = DecodeSignedEip1559(current.raw);
+    if (!decoded) co_return Error::Internal("payout journal holds an undecodable transaction");
+    if (decoded->sender != treasury_.address() || decoded->tx.nonce != current.nonce)
+        co_return Error::Internal("payout journal holds a transaction of another key or nonce");
+    auto fees_op = chain_.SuggestFees();
+    auto now = co_await std::move(fees_op);
+    if (!now) co_return now.error();
+    const auto fees = ReplacementFees(
+        {decoded->tx.max_fee_per_gas, decoded->tx.max_priority_fee_per_gas}, *now,
+        config_.max_fee, config_.max_priority_fee);
+    if (!fees) co_return std::optional<PayoutAttempt>{};
+    Eip1559Transaction tx = std::move(decoded->tx);
+    tx.max_fee_per_gas = fees->max_fee;
+    tx.max_priority_fee_per_gas = fees->priority_fee;
+    auto signed_tx = Sign(tx, treasury_);
+    co_return PayoutAttempt{current.nonce, signed_tx.hash, std::move(signed_tx.raw), head};
 }
 
 asio::awaitable<Status> PayoutSender::Broadcast(PayoutAttempt attempt) {
@@ -287,7 +345,7 @@ asio::awaitable<Result<std::optional<PayoutRecord>>> PayoutSender::Advance(
         record.mined_block = r.block_number;
         if (r.success) {
             record.status = PayoutStatus::kConfirmed;
-        } else if (static_cast<int>(record.attempts.size()) >= config_.max_attempts) {
+        } else if (NoncesUsed(record) >= config_.max_attempts) {
             record.status = PayoutStatus::kFailed;
         } else {
             // Reverted: the nonce is used up and nothing moved; a new transaction may go out.
@@ -307,7 +365,24 @@ asio::awaitable<Result<std::optional<PayoutRecord>>> PayoutSender::Advance(
     }
     const PayoutAttempt current = record.attempts.back();
     if (mined_nonce <= current.nonce) {
-        // Not mined and its nonce still free: alive, maybe dropped by the node; send it again.
+        // Not mined and its nonce still free: alive, maybe dropped by the node, maybe offering
+        // too little for the chain's fees now. Send it again, or once it has waited long enough,
+        // a replacement with the same nonce and higher fees.
+        const bool waited_long = config_.replace_after_blocks > 0 &&
+                                 head >= current.signed_at_block + config_.replace_after_blocks;
+        if (waited_long) {
+            auto replace_op = SignReplacement(current, head);
+            auto replacement = co_await std::move(replace_op);
+            if (!replacement) co_return replacement.error();
+            if (*replacement) {
+                record.attempts.push_back(std::move(**replacement));
+                // Durable before it can reach the network, like every signed transaction.
+                if (auto st = Commit(record); !st) co_return st.error();
+                auto send_op = Broadcast(record.attempts.back());
+                if (auto st = co_await std::move(send_op); !st) co_return st.error();
+                co_return Changed(record);
+            }
+        }
         auto send_op = Broadcast(current);
         if (auto st = co_await std::move(send_op); !st) co_return st.error();
         co_return Changed{};
@@ -320,7 +395,7 @@ asio::awaitable<Result<std::optional<PayoutRecord>>> PayoutSender::Advance(
         if (!known) co_return known.error();
         if (*known) co_return Changed{};
     }
-    if (static_cast<int>(record.attempts.size()) >= config_.max_attempts) {
+    if (NoncesUsed(record) >= config_.max_attempts) {
         record.status = PayoutStatus::kFailed;
         if (auto st = Commit(record); !st) co_return st.error();
         co_return Changed(record);

@@ -59,6 +59,17 @@ common::Status PayoutService::Work(PayoutReport& report) {
     // 2. Advance: receipts, confirmations, re-broadcasts, replacements of dead nonces.
     auto polled = session_.Run(sender.Poll());
     if (!polled) return polled.error();
+    for (const auto& record : *polled) {
+        if (record.status != chain::PayoutStatus::kPending) continue;
+        // Still pending but changed: a new transaction went out (a replacement with higher fees
+        // for the same nonce, or a new nonce after the old transaction died).
+        const auto& last = record.attempts.back();
+        const bool same_nonce = record.attempts.size() > 1 &&
+                                record.attempts[record.attempts.size() - 2].nonce == last.nonce;
+        spdlog::warn("payouts: {} was not mined; sent again as {} ({}, nonce {})", record.id,
+                     chain::ToString(last.hash),
+                     same_nonce ? "higher fees" : "new nonce, the old one is dead", last.nonce);
+    }
     for (const auto& p : *open) Finish(sender, p, report);
 
     // 3. The batch, when due.
@@ -120,22 +131,34 @@ void PayoutService::Send(chain::PayoutSender& sender, const ports::OpenPayout& p
         // broadcast) are retried by the next tick.
         const bool refused = sent.error().code == common::ErrorCode::kUnprocessable &&
                              sender.Find(p.payout_id) == nullptr;
-        const int refusals = refused ? ++refused_ticks_[p.payout_id] : 0;
-        if (!refused) refused_ticks_.erase(p.payout_id);
-        if (refusals < kRefusedTicksBeforeCancel) {
+        if (!refused) {
+            ForgetRefusals(p.payout_id);
             spdlog::warn("payouts: sending {} ({} USDC to {}) failed, will retry: {}", p.payout_id,
                          domain::FormatAmount(p.amount), p.wallet, sent.error().message);
             return;
         }
-        refused_ticks_.erase(p.payout_id);
+        // Counted in the database: a restart or another replica continues the count.
+        auto refusals = repository_.CountPayoutRefusal(p.payout_id, sent.error().message);
+        if (!refusals) {
+            spdlog::error("payouts: counting the chain's refusal of {} failed: {}", p.payout_id,
+                          refusals.error().message);
+            return;
+        }
+        if (*refusals < kRefusedTicksBeforeCancel) {
+            spdlog::warn("payouts: the chain refused {} ({} USDC to {}) {} tick(s) in a row, will "
+                         "retry: {}",
+                         p.payout_id, domain::FormatAmount(p.amount), p.wallet, *refusals,
+                         sent.error().message);
+            return;
+        }
         Cancel(p,
-               "refused by the chain " + std::to_string(refusals) + " ticks in a row (" +
+               "refused by the chain " + std::to_string(*refusals) + " ticks in a row (" +
                    sent.error().message +
                    "); check the treasury's balance and payouts.gas_limit_cap",
                report);
         return;
     }
-    refused_ticks_.erase(p.payout_id);
+    ForgetRefusals(p.payout_id);
     ++report.submitted;
     spdlog::info("payouts: {} USDC to {} sent as {} ({})", domain::FormatAmount(p.amount), p.wallet,
                  chain::ToString(sent->attempts.back().hash), p.payout_id);
@@ -176,10 +199,18 @@ void PayoutService::Cancel(const ports::OpenPayout& p, const std::string& why,
         return;
     }
     if (!cancelled->replayed) ++report.cancelled;
+    ForgetRefusals(p.payout_id);
     spdlog::error(
         "payouts: {} ({} USDC to {}) {}; cancelled, the earnings are back and the next batch "
         "retries",
         p.payout_id, domain::FormatAmount(p.amount), p.wallet, why);
+}
+
+void PayoutService::ForgetRefusals(const std::string& payout_id) {
+    // Only a stale count is left behind on failure: the next refusal adds to it.
+    if (auto st = repository_.ForgetPayoutRefusals(payout_id); !st)
+        spdlog::warn("payouts: forgetting the refusals of {} failed: {}", payout_id,
+                     st.error().message);
 }
 
 Result<EarningsView> ChainAccountService::Earnings(const std::string& wallet) {

@@ -115,7 +115,11 @@ std::vector<common::SettingSpec> OrchestratorSettingSpecs() {
         {"payouts.gas_limit_cap", "150000", "refuse a payout whose gas estimate (+20%) is higher"},
         {"payouts.max_fee_wei", "500000000000", "cap of the fee per gas, in wei"},
         {"payouts.max_priority_fee_wei", "50000000000", "cap of the priority fee per gas, in wei"},
-        {"payouts.max_attempts", "3", "signed transactions per payout before it needs a human"},
+        {"payouts.max_attempts", "3",
+         "nonces per payout (each reverted or taken) before it needs a human"},
+        {"payouts.replace_after_blocks", "20",
+         "blocks a pending payout transaction waits before it is replaced with higher fees "
+         "(0: never)"},
         {"templates.directory", "/usr/share/decloud/templates",
          "VM templates, one folder per template (template.json, user-data.yaml)"},
         {"web.root", "",
@@ -361,6 +365,8 @@ Result<OrchestratorConfig> BuildOrchestratorConfig(const common::Settings& s) {
                 "payouts.max_priority_fee_wei: must not exceed payouts.max_fee_wei");
         DECLOUD_ASSIGN(n, s.Int("payouts.max_attempts", 1, 100));
         p.options.sender.max_attempts = static_cast<int>(n);
+        DECLOUD_ASSIGN(n, s.Int("payouts.replace_after_blocks", 0, 1'000'000));
+        p.options.sender.replace_after_blocks = static_cast<std::uint64_t>(n);
         p.options.sender.chain_id = c.billing.deposit.chain_id;
         p.options.sender.confirmations =
             std::max<std::uint64_t>(1, c.billing.deposit.confirmations);

@@ -373,14 +373,20 @@ TEST_F(ChainBillingTest, APayoutTheChainRefusesIsCancelledAndPaidOnceTheTreasury
     auto p = NewPayer();
     for (int tick = 1; tick <= 3; ++tick) {
         SCOPED_TRACE(tick);
+        // A restart between the ticks continues the count of the refusals.
+        if (tick == 3) p = NewPayer();
         const auto r = Tick(p);
         EXPECT_EQ(r.reserved, tick == 1 ? 1u : 0u);
         EXPECT_EQ(r.submitted, 0u);
         EXPECT_EQ(r.cancelled, tick == 3 ? 1u : 0u);
         EXPECT_EQ(r.in_flight, tick == 3 ? 0u : 1u);
+        if (tick < 3) {
+            EXPECT_EQ(Count("SELECT refusals FROM chain_payout_refusals"), tick);
+        }
     }
     // Nothing was sent; the earnings are the operator's again, none in flight.
     EXPECT_EQ(TreasuryNonce(), nonce_before);
+    EXPECT_EQ(Count("SELECT count(*) FROM chain_payout_refusals"), 0);
     EXPECT_EQ(LedgerBalance(domain::NodeEarnings(op)), Amount::Micros(12'500'000));
     EXPECT_EQ(LedgerBalance(domain::PayoutsInFlight(op)), Amount::Micros(0));
 

@@ -154,6 +154,52 @@ TEST_F(PayoutTest, ADeadNonceIsReplacedWithANewOne) {
     EXPECT_EQ(BalanceOf(token_, Operator(9)), U256(4'000'000));
 }
 
+TEST_F(PayoutTest, AStuckTransactionIsReplacedWithHigherFeesAndPaysOnce) {
+    config_.replace_after_blocks = 3;
+    anvil_->Rpc("evm_setAutomine", {false});
+    const auto nonce_before = TreasuryNonce();
+    auto sender = NewSender();
+    auto sent = RunSync(io_, sender->Submit({"p-stuck", Operator(12), U256(5'000'000)}));
+    ASSERT_TRUE(sent) << sent.error().message;
+    const auto first = DecodeSignedEip1559(sent->attempts[0].raw).value().tx;
+
+    // The base fee jumps above what the transaction offers: blocks go by without it.
+    const auto base = first.max_fee_per_gas.Mul(4).value();
+    anvil_->Rpc("anvil_setNextBlockBaseFeePerGas", {base.ToQuantity()});
+    anvil_->Rpc("anvil_mine", {"0x1"});
+    auto changed = RunSync(io_, sender->Poll());
+    ASSERT_TRUE(changed) << changed.error().message;
+    EXPECT_TRUE(changed->empty()) << "replaced before it waited replace_after_blocks";
+    anvil_->Rpc("anvil_mine", {"0x2"});
+    EXPECT_EQ(TreasuryNonce(), nonce_before);
+
+    changed = RunSync(io_, sender->Poll());
+    ASSERT_TRUE(changed) << changed.error().message;
+    ASSERT_EQ(changed->size(), 1u);
+    const auto& replaced = changed->front();
+    ASSERT_EQ(replaced.attempts.size(), 2u);
+    EXPECT_EQ(replaced.attempts[1].nonce, replaced.attempts[0].nonce);
+    const auto second = DecodeSignedEip1559(replaced.attempts[1].raw).value().tx;
+    EXPECT_GE(second.max_fee_per_gas, first.max_fee_per_gas.Mul(9).value().DivMod(8).first);
+    EXPECT_GT(second.max_fee_per_gas, first.max_fee_per_gas);
+    EXPECT_EQ(second.data, first.data);
+    EXPECT_EQ(second.gas_limit, first.gas_limit);
+    // Journaled before it was broadcast: a restart sees both versions.
+    auto restarted = NewSender();
+    ASSERT_EQ(restarted->Find("p-stuck")->attempts.size(), 2u);
+
+    anvil_->Rpc("evm_setAutomine", {true});
+    const auto record = PollUntilSettled(*restarted, "p-stuck");
+    EXPECT_EQ(record.status, PayoutStatus::kConfirmed);
+    EXPECT_EQ(record.mined_hash, record.attempts.back().hash);
+    EXPECT_EQ(BalanceOf(token_, Operator(12)), U256(5'000'000));
+    EXPECT_EQ(TreasuryNonce(), nonce_before + 1);
+    // The first version can never be mined any more: its nonce is used.
+    EXPECT_FALSE(RunSync(io_, chain_->SendRawTransaction(record.attempts[0].raw)));
+    anvil_->Rpc("anvil_mine", {"0x2"});
+    EXPECT_EQ(BalanceOf(token_, Operator(12)), U256(5'000'000));
+}
+
 TEST_F(PayoutTest, CapsRefuseInsteadOfOverpaying) {
     config_.max_fee = U256(1);
     auto cheap = NewSender();

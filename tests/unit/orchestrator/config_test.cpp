@@ -57,7 +57,8 @@ TEST(OrchestratorConfig, ChainAndPayoutSettings) {
          "billing.deposit_chain_id=31337", "billing.deposit_confirmations=3",
          "payouts.enabled=true", "payouts.interval=1h", "payouts.minimum=2.5",
          "payouts.treasury_key_file=/tmp/t.key", "payouts.gas_limit_cap=90000",
-         "payouts.max_fee_wei=1000", "payouts.max_priority_fee_wei=10", "payouts.max_attempts=5"},
+         "payouts.max_fee_wei=1000", "payouts.max_priority_fee_wei=10", "payouts.max_attempts=5",
+         "payouts.replace_after_blocks=7"},
         NoEnv());
     ASSERT_TRUE(s);
     auto c = BuildOrchestratorConfig(*s);
@@ -75,6 +76,7 @@ TEST(OrchestratorConfig, ChainAndPayoutSettings) {
     EXPECT_EQ(c->payouts.options.sender.max_fee, chain::U256(1000));
     EXPECT_EQ(c->payouts.options.sender.max_priority_fee, chain::U256(10));
     EXPECT_EQ(c->payouts.options.sender.max_attempts, 5);
+    EXPECT_EQ(c->payouts.options.sender.replace_after_blocks, 7u);
     EXPECT_EQ(c->payouts.options.sender.chain_id, 31337u);
     EXPECT_EQ(c->payouts.options.sender.confirmations, 3u);
 }

@@ -9,8 +9,11 @@
 // - Known dead = its nonce was consumed by another transaction (the account's mined nonce moved
 //   past it, none of the payout's transactions has a receipt and the node knows none of them
 //   by hash), or it was mined and reverted
-//   (nothing moved). Only then is a new transaction signed, with a new nonce. A transaction that
-//   is merely slow is re-broadcast as is (same bytes, same hash), never replaced.
+//   (nothing moved). Only then is a new transaction signed, with a new nonce.
+// - A transaction that is merely slow is re-broadcast as is (same bytes, same hash). Once it has
+//   waited replace_after_blocks blocks it is replaced by the same transfer with the SAME nonce
+//   and higher fees (see ReplacementFees): only one transaction of a nonce can ever be mined, so
+//   a replacement never pays twice, and every signed version stays in the record and is watched.
 // - Nonces: max(the chain's pending nonce, the journal's highest nonce + 1).
 // - Gas: eth_estimateGas + 20%, refused above gas_limit_cap. Fees: base fee of the next block
 //   (eth_feeHistory) * 2 + tip, tip capped at max_priority_fee, total capped at max_fee; a base
@@ -49,6 +52,9 @@ struct PayoutAttempt {
     std::uint64_t nonce = 0;
     Hash hash{};
     Bytes raw;
+    // The chain's head when it was signed; 0 in records journaled before this was kept (such an
+    // attempt may be replaced at the first poll).
+    std::uint64_t signed_at_block = 0;
     friend bool operator==(const PayoutAttempt&, const PayoutAttempt&) = default;
 };
 
@@ -57,7 +63,7 @@ struct PayoutRecord {
     Address to{};
     U256 amount;
     PayoutStatus status = PayoutStatus::kPending;
-    std::vector<PayoutAttempt> attempts;  // the last one is current
+    std::vector<PayoutAttempt> attempts;  // the last one is current; replacements share a nonce
     std::optional<Hash> mined_hash;       // the attempt that was mined (confirmed or reverted)
     std::uint64_t mined_block = 0;
     friend bool operator==(const PayoutRecord&, const PayoutRecord&) = default;
@@ -89,6 +95,20 @@ class FilePayoutJournal final : public PayoutJournal {
     std::optional<std::map<std::string, PayoutRecord>> records_;
 };
 
+struct TransactionFees {
+    U256 max_fee;       // max_fee_per_gas, wei
+    U256 priority_fee;  // max_priority_fee_per_gas, wei
+    friend bool operator==(const TransactionFees&, const TransactionFees&) = default;
+};
+
+// Fees for replacing a pending transaction that pays `old`: both fees at least 12.5% higher
+// (rounded up; geth asks 10%, others 12.5%), and no lower than what the chain asks now
+// (twice the next base fee plus the suggested tip). Empty when the caps leave no room for such a
+// replacement: then the old transaction keeps waiting. Pure.
+std::optional<TransactionFees> ReplacementFees(const TransactionFees& old, const FeeSuggestion& now,
+                                               const U256& max_fee_cap,
+                                               const U256& max_priority_fee_cap);
+
 struct PayoutSenderConfig {
     std::uint64_t chain_id = 0;
     Address token{};
@@ -96,7 +116,11 @@ struct PayoutSenderConfig {
     std::uint64_t gas_limit_cap = 150'000;
     U256 max_fee = U256(500'000'000'000);          // wei per gas
     U256 max_priority_fee = U256(50'000'000'000);  // wei per gas
-    int max_attempts = 3;  // signed transactions per payout before it is kFailed
+    // Nonces per payout (each mined reverted, or taken by another transaction) before it is
+    // kFailed. Fee replacements share their nonce and do not count.
+    int max_attempts = 3;
+    // Blocks a pending transaction waits before it is replaced with higher fees; 0: never.
+    std::uint64_t replace_after_blocks = 20;
 };
 
 class PayoutSender {
@@ -121,6 +145,9 @@ class PayoutSender {
   private:
     // Signs the next transfer of `record` (nonce not reserved until Commit).
     asio::awaitable<common::Result<PayoutAttempt>> SignTransfer(PayoutRecord record);
+    // Signs `current` again with its nonce and higher fees; empty when the caps leave no room.
+    asio::awaitable<common::Result<std::optional<PayoutAttempt>>> SignReplacement(
+        PayoutAttempt current, std::uint64_t head);
     asio::awaitable<common::Status> Broadcast(PayoutAttempt attempt);
     // The record after one step, if it changed (already committed).
     asio::awaitable<common::Result<std::optional<PayoutRecord>>> Advance(PayoutRecord record,

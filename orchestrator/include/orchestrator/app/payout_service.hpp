@@ -57,12 +57,13 @@ class PayoutService {
     void Send(chain::PayoutSender& sender, const ports::OpenPayout& open, PayoutReport& report);
     // Gives a reserved payout's earnings back (nothing of it is or will be on the chain).
     void Cancel(const ports::OpenPayout& open, const std::string& why, PayoutReport& report);
+    // Drops the count of the chain's refusals of a payout that was sent or cancelled.
+    void ForgetRefusals(const std::string& payout_id);
 
     // A payout the chain refuses to even estimate (the treasury lacks the tokens, or the gas cap
-    // is too low) on this many ticks in a row is cancelled: its earnings go back to the operator
+    // is too low) on this many ticks in a row (counted in the database) is cancelled: its earnings go back to the operator
     // and the next batch tries again, instead of it staying in flight for ever.
     static constexpr int kRefusedTicksBeforeCancel = 3;
-    std::map<std::string, int> refused_ticks_;  // payout id -> ticks in a row (this process)
 
     ChainSession& session_;
     ports::ChainRepository& repository_;

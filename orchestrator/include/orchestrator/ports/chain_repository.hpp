@@ -88,6 +88,11 @@ class ChainRepository {
                                                               std::size_t limit) = 0;
     virtual common::Result<std::optional<common::TimePoint>> LastPayoutBatch() = 0;
     virtual common::Status SetLastPayoutBatch(common::TimePoint at) = 0;
+    // One more tick on which the chain refused `payout_id` (with `error`); returns the count so
+    // far. Durable and shared by replicas, so a restart does not start the count again.
+    virtual common::Result<int> CountPayoutRefusal(const std::string& payout_id,
+                                                   const std::string& error) = 0;
+    virtual common::Status ForgetPayoutRefusals(const std::string& payout_id) = 0;
 };
 
 }  // namespace decloud::orchestrator::ports

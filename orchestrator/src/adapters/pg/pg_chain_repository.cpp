@@ -76,6 +76,15 @@ constexpr const char* kSetLastBatch = R"sql(
 INSERT INTO chain_payout_schedule (singleton, last_batch_at) VALUES (true, $1::timestamptz)
 ON CONFLICT (singleton) DO UPDATE SET last_batch_at = EXCLUDED.last_batch_at)sql";
 
+constexpr const char* kCountRefusal = R"sql(
+INSERT INTO chain_payout_refusals (payout_id, refusals, last_error, updated_at)
+VALUES ($1, 1, $2, now())
+ON CONFLICT (payout_id) DO UPDATE
+SET refusals = chain_payout_refusals.refusals + 1, last_error = EXCLUDED.last_error,
+    updated_at = now()
+RETURNING refusals)sql";
+constexpr const char* kForgetRefusals = "DELETE FROM chain_payout_refusals WHERE payout_id = $1";
+
 // Pending records (a partial index holds them) and the named ones (by primary key).
 constexpr const char* kLoadJournal = R"sql(
 SELECT record::text FROM chain_payout_journal
@@ -196,7 +205,8 @@ json PayoutRecordToJson(const chain::PayoutRecord& r) {
     for (const auto& a : r.attempts)
         attempts.push_back(json{{"nonce", a.nonce},
                                 {"hash", chain::ToString(a.hash)},
-                                {"raw", chain::ToHexData(a.raw)}});
+                                {"raw", chain::ToHexData(a.raw)},
+                                {"signedAtBlock", a.signed_at_block}});
     return json{{"id", r.id},
                 {"to", Lower(chain::ToString(r.to))},
                 {"amount", r.amount.ToDecimal()},
@@ -227,6 +237,8 @@ Result<chain::PayoutRecord> PayoutRecordFromJson(const json& j) {
                 attempt.nonce = a.at("nonce").get<std::uint64_t>();
                 attempt.hash = Must(chain::ParseHash(a.at("hash").get<std::string>()), "hash");
                 attempt.raw = Must(chain::ParseHexData(a.at("raw").get<std::string>()), "raw");
+                // Absent in records journaled before it was kept.
+                attempt.signed_at_block = a.value("signedAtBlock", std::uint64_t{0});
                 r.attempts.push_back(std::move(attempt));
             }
             if (!j.at("minedHash").is_null())
@@ -372,6 +384,22 @@ Result<std::optional<common::TimePoint>> PgChainRepository::LastPayoutBatch() {
 common::Status PgChainRepository::SetLastPayoutBatch(common::TimePoint at) {
     auto r = InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
         tx.exec_params0(kSetLastBatch, ToPgTime(at));
+        return true;
+    });
+    if (!r) return r.error();
+    return common::Ok();
+}
+
+Result<int> PgChainRepository::CountPayoutRefusal(const std::string& payout_id,
+                                                  const std::string& error) {
+    return InTransaction<int>(pool_, [&](pqxx::work& tx) -> Result<int> {
+        return tx.exec_params1(kCountRefusal, payout_id, error)[0].as<int>();
+    });
+}
+
+common::Status PgChainRepository::ForgetPayoutRefusals(const std::string& payout_id) {
+    auto r = InTransaction<bool>(pool_, [&](pqxx::work& tx) -> Result<bool> {
+        tx.exec_params0(kForgetRefusals, payout_id);
         return true;
     });
     if (!r) return r.error();

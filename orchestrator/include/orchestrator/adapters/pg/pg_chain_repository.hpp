@@ -29,6 +29,9 @@ class PgChainRepository final : public ports::ChainRepository {
                                                              std::size_t limit) override;
     common::Result<std::optional<common::TimePoint>> LastPayoutBatch() override;
     common::Status SetLastPayoutBatch(common::TimePoint at) override;
+    common::Result<int> CountPayoutRefusal(const std::string& payout_id,
+                                           const std::string& error) override;
+    common::Status ForgetPayoutRefusals(const std::string& payout_id) override;
 
   private:
     PgPool& pool_;
