@@ -13,10 +13,11 @@
 //
 // Two VMs sit behind the CGNAT node. A real one: the tiny guest, created through the API and
 // booted by the CGNAT node's agent with libvirt (QEMU emulation) on libvirt's NAT network in
-// the CGNAT node's namespace; its web server is reached through the relay. And the "vm"
-// namespace, standing in for one with the Node upstream (HTTP + WebSocket) at 10.77.0.2:8080,
-// recorded as a VM's address as an agent reports it, for the WebSocket checks the guest cannot
-// serve. Time runs on short configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and
+// the CGNAT node's namespace; its web server (8080) and WebSocket echo (9000) are reached
+// through the relay. And the "vm" namespace, standing in for one with the Node upstream (HTTP +
+// WebSocket) at 10.77.0.2:8080, recorded as a VM's address as an agent reports it: it answers
+// at once, while the guest takes a minute to boot under emulation, so the timed faults (key
+// rotation, interface deleted, failover) are measured against it. Time runs on short configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and
 // relay passes).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -49,6 +50,17 @@ constexpr std::uint16_t kOrchestratorPort = 18080;
 constexpr const char* kVmAddress = "10.77.0.2";
 constexpr std::uint16_t kVmPort = 8080;
 constexpr const char* kGuestHostname = "tiny-behind-cgnat";
+constexpr std::uint16_t kIngressPort = 8088;
+constexpr const char* kVmDomain = "vms.test";
+// What `ws-client.js exchange` reports when every message, fragment, ping and pong came back.
+const json kEchoedByAnyUpstream = json::parse(R"({
+    "text": {"binary": false, "same": true},
+    "binary": {"binary": true, "same": true},
+    "bigBinary": {"binary": true, "bytes": 1048576, "same": true},
+    "fragmentedText": {"binary": false, "text": "frag-one|frag-two|frag-three"},
+    "fragmentedBinary": {"binary": true, "bytes": [1, 2, 3, 4, 5, 6]},
+    "clientPing": {"pong": "are-you-there"},
+    "serverPing": {"reply": "pong:from-upstream"}})");
 
 class RelayE2eTest : public ::testing::Test {
   protected:
@@ -167,7 +179,12 @@ class RelayE2eTest : public ::testing::Test {
                                       "node.state_dir=" + state,
                                       "node.vm_storage_path=" + state + "/vms",
                                       "vms.enabled=" + std::string(with_vms ? "true" : "false"),
-                                      "ingress.enabled=false",
+                                      // The CGNAT node serves its VMs on its ingress proxy.
+                                      "ingress.enabled=" + std::string(with_vms ? "true" : "false"),
+                                      "ingress.address=127.0.0.1",
+                                      "ingress.port=" + std::to_string(kIngressPort),
+                                      "ingress.vm_domain=" + std::string(kVmDomain),
+                                      "ingress.refresh_interval=1s",
                                       "relay.wireguard=userspace",
                                       "relay.probe_interval=1s",
                                       "benchmark.seconds=1",
@@ -247,12 +264,12 @@ class RelayE2eTest : public ::testing::Test {
         return json::parse(run.out, nullptr, false);
     }
 
-    // A VM's public URL as the orchestrator shows it now: "address:port".
-    std::string PublicUrl(const std::string& vm_id = {}) {
+    // A VM's public URL of `vm_port` as the orchestrator shows it now: "address:port".
+    std::string PublicUrl(const std::string& vm_id = {}, std::uint16_t vm_port = kVmPort) {
         auto r = Query(
             "SELECT n.reported_ip || ':' || m.public_port FROM relay_port_mappings m "
             "JOIN nodes n ON n.id = m.relay_node_id WHERE m.vm_id = '" +
-            (vm_id.empty() ? vm_id_ : vm_id) + "'");
+            (vm_id.empty() ? vm_id_ : vm_id) + "' AND m.vm_port = " + std::to_string(vm_port));
         return r.empty() ? std::string() : r[0][0].as<std::string>();
     }
 
@@ -447,8 +464,7 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
         << LogsOfAll();
     auto ws = WebSocketFromUser(address, port);
     ASSERT_FALSE(ws.contains("error")) << ws.dump();
-    EXPECT_EQ(ws["results"]["bigBinary"],
-              (json{{"binary", true}, {"bytes", 1048576}, {"same", true}}));
+    EXPECT_EQ(ws["results"], kEchoedByAnyUpstream) << ws.dump();
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
 
     // The agents measure the round trip over both tunnels (UDP probes to the other end's tunnel
@@ -492,8 +508,60 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
         << sandbox_->ExecInNamespace({"iptables", "-S", "FORWARD"}).out << LogsOfAll();
     std::cout << "[ relay ] VM " << guest["addresses"][0].get<std::string>()
               << " behind the CGNAT node answers at " << guest_url << "\n";
+    // The guest's WebSocket echo through the relay: every kind of frame, both ways.
+    const auto guest_ws_port = Api(
+        "PUT", "/api/vms/" + guest_vm + "/ports/" + std::to_string(testing::TinyGuest::kWebSocketPort));
+    ASSERT_EQ(guest_ws_port.status, 200) << guest_ws_port.body;
+    const std::string guest_ws_url = json::parse(guest_ws_port.body)["publicUrl"];
+    {
+        auto [ws_address, ws_port] = Split(guest_ws_url);
+        json guest_ws;
+        ASSERT_TRUE(testing::WaitUntil(
+            [&] {
+                guest_ws = WebSocketFromUser(ws_address, ws_port);
+                return !guest_ws.contains("error");
+            },
+            60s))
+            << guest_ws.dump() << LogsOfAll();
+        EXPECT_EQ(guest_ws["results"], kEchoedByAnyUpstream) << guest_ws.dump();
+        EXPECT_EQ(guest_ws["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
+        std::cout << "[ relay ] the VM's WebSocket echo answers at " << guest_ws_url << "\n";
+    }
+    // 2b. The same VM through its node's ingress proxy (asked on the CGNAT node itself, as a
+    //     Caddy in front of it would): by path and by host name, HTTP and WebSocket, with the
+    //     routes the agent took from its own VMs.
+    {
+        const std::string by_path = "/api/vms/" + guest_vm + "/proxy/http/";
+        std::string page;
+        ASSERT_TRUE(testing::WaitUntil(
+            [&] {
+                page = cgnat_
+                           .Exec({"curl", "-sS", "--max-time", "5",
+                                  "http://127.0.0.1:" + std::to_string(kIngressPort) + by_path +
+                                      "8080/hostname"})
+                           .out;
+                return page == kGuestHostname;
+            },
+            30s))
+            << page << LogsOfAll();
+        const auto by_host =
+            cgnat_.Exec({"curl", "-sS", "--max-time", "5", "-H",
+                         "Host: 8080-" + guest_vm + "." + kVmDomain,
+                         "http://127.0.0.1:" + std::to_string(kIngressPort) + "/instance-id"});
+        EXPECT_EQ(by_host.out, guest_vm) << by_host.err;
+        const auto run = cgnat_.Exec(
+            {"node", std::string(DECLOUD_UPSTREAM_DIR) + "/ws-client.js", "exchange",
+             "ws://127.0.0.1:" + std::to_string(kIngressPort) + by_path +
+                 std::to_string(testing::TinyGuest::kWebSocketPort) + "/"},
+            60s);
+        const auto through_ingress = json::parse(run.out, nullptr, false);
+        ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+        EXPECT_EQ(through_ingress["results"], kEchoedByAnyUpstream) << run.out;
+        EXPECT_EQ(through_ingress["close"], (json{{"code", 4002}, {"reason", "ciao"}}));
+        std::cout << "[ relay ] the VM answers HTTP and WebSocket through its node's ingress\n";
+    }
 
-    // 2b. Key rotation on request, under traffic: the CGNAT node's key, then its relay's.
+    // 2c. Key rotation on request, under traffic: the CGNAT node's key, then its relay's.
     //     The tunnel pauses for about one handshake, never for a heartbeat round or more.
     const auto cgnat_gap = RotateKeyUnderTraffic(cgnat, address, port, "CGNAT node");
     EXPECT_LT(cgnat_gap, 15s) << LogsOfAll();
@@ -564,6 +632,21 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
         60s))
         << last_reply_ << "\n"
         << LogsOfAll();
+    {
+        std::string moved_ws_url;
+        json guest_ws;
+        ASSERT_TRUE(testing::WaitUntil(
+            [&] {
+                moved_ws_url = PublicUrl(guest_vm, testing::TinyGuest::kWebSocketPort);
+                if (moved_ws_url.empty() || moved_ws_url == guest_ws_url) return false;
+                auto [a, p] = Split(moved_ws_url);
+                guest_ws = WebSocketFromUser(a, p);
+                return !guest_ws.contains("error");
+            },
+            60s))
+            << guest_ws.dump() << LogsOfAll();
+        EXPECT_EQ(guest_ws["results"], kEchoedByAnyUpstream) << guest_ws.dump();
+    }
     auto [new_address, new_port] = Split(moved_url);
     ws = WebSocketFromUser(new_address, new_port);
     EXPECT_EQ(ws["close"], (json{{"code", 4002}, {"reason", "ciao"}})) << ws.dump() << "\n"

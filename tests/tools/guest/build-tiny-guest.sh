@@ -2,10 +2,12 @@
 # Builds the tiny test guest into OUT_DIR:
 #   vmlinuz       Debian's current kernel (the package linux-image-amd64 points at), downloaded with
 #                 apt-get download and unpacked with dpkg-deb; nothing is installed on the host.
-#   initrd.img    gzip'd cpio (newc) of busybox-static, the kernel modules below and /init.
+#   initrd.img    gzip'd cpio (newc) of busybox-static, ws-echo (ws_echo.c next to this script,
+#                 linked statically here), the kernel modules below and /init.
 #   cmdline       the kernel command line to boot it with.
 #   base.qcow2    an empty 64 MiB qcow2 to put overlays on (the guest never needs it).
-#   stamp         kernel package + version + hash of this script; same stamp => nothing to do.
+#   stamp         kernel package + version + hashes of this script and ws_echo.c; same stamp =>
+#                 nothing to do.
 #
 # What the guest does (/init):
 #   1. mounts proc, sys, devtmpfs; loads virtio (PCI, net, blk), the SATA/AHCI CD-ROM stack,
@@ -23,13 +25,15 @@
 #   3. writes meta-data's (YAML) instance-id and local-hostname to /www/instance-id and /www/hostname
 #      (no trailing newline) and sets the hostname;
 #   4. gets eth0's address by DHCP (busybox udhcpc with the script /etc/udhcpc.sh);
-#   5. serves /www with busybox httpd on port 8080 and prints DECLOUD-GUEST-READY on the console;
+#   5. serves /www with busybox httpd on port 8080, a WebSocket echo (ws-echo) on port 9000, and
+#      prints DECLOUD-GUEST-READY on the console;
 #   6. powers off (after sync) when the ACPI power button is pressed, i.e. on `virsh shutdown`.
 # A guest whose user-data holds the line "decloud-test-guest: fail-boot" plays a boot that fails:
 # after step 3 it prints DECLOUD-GUEST-BOOT-FAILED on its console and powers off.
 #
 # Needs: apt-get (with a reachable Debian mirror on the first run), dpkg-deb, busybox-static,
-# cpio, gzip, xz-utils, qemu-utils, flock (util-linux). Runs as any user that can write OUT_DIR.
+# cpio, gzip, xz-utils, qemu-utils, flock (util-linux), a C compiler with a static libc (gcc,
+# libc6-dev). Runs as any user that can write OUT_DIR.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -54,7 +58,7 @@ die() {
     exit 1
 }
 
-for tool in apt-cache apt-get dpkg-deb cpio gzip qemu-img flock sha256sum; do
+for tool in apt-cache apt-get dpkg-deb cpio gzip qemu-img flock sha256sum cc; do
     command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"
 done
 BUSYBOX=/bin/busybox
@@ -92,7 +96,9 @@ if [ -z "$KVER_PKG" ]; then
         head -n1)
 fi
 [ -n "$KVER_PKG" ] || die "apt-cache has no version for $KPKG"
-SCRIPT_HASH=$(sha256sum "$0" | cut -d' ' -f1)
+WS_ECHO_SOURCE=$(dirname "$0")/ws_echo.c
+[ -f "$WS_ECHO_SOURCE" ] || die "missing $WS_ECHO_SOURCE"
+SCRIPT_HASH=$(cat "$0" "$WS_ECHO_SOURCE" | sha256sum | cut -d' ' -f1)
 STAMP="$KPKG $KVER_PKG $SCRIPT_HASH"
 
 outputs_present() {
@@ -178,6 +184,10 @@ cp "$BUSYBOX" "$STAGE/bin/busybox"
 for applet in $("$BUSYBOX" --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$STAGE/bin/$applet"
 done
+
+# The guest has no libc either: ws-echo is linked statically.
+cc -static -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -o "$STAGE/bin/ws-echo" \
+    "$WS_ECHO_SOURCE" || die "compiling $WS_ECHO_SOURCE failed"
 
 cat >"$STAGE/etc/udhcpc.sh" <<'EOF'
 #!/bin/sh
@@ -282,6 +292,7 @@ until udhcpc -i eth0 -n -q -t 10 -s /etc/udhcpc.sh; do
 done
 
 httpd -p 8080 -h /www
+ws-echo 9000 &
 echo "DECLOUD-GUEST-READY"
 while true; do sleep 3600; done
 EOF

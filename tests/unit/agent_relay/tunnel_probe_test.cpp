@@ -33,12 +33,18 @@ TEST(TunnelProbe, TheBookKeepsTheBestEchoAndCountsSilenceOnlyAfterAnAnswer) {
     book.RecordRound("10.200.0.6", {});
     EXPECT_EQ(book.Latency("10.200.0.6"), PeerLatency{});
 
+    // The first answered round waited for the tunnel's handshake: it sets no round trip.
+    book.RecordRound("10.200.0.2", {microseconds{800'000}, microseconds{790'000}});
+    EXPECT_EQ(book.Latency("10.200.0.2"), PeerLatency{});
     book.RecordRound("10.200.0.2", {microseconds{900}, microseconds{450}, microseconds{700}});
     EXPECT_EQ(book.Latency("10.200.0.2")->rtt, microseconds{450});
     book.RecordRound("10.200.0.2", {});
     book.RecordRound("10.200.0.2", {});
     EXPECT_EQ(book.Latency("10.200.0.2")->unanswered_rounds, 2u);
     EXPECT_EQ(book.Latency("10.200.0.2")->rtt, microseconds{450}) << "the last measured value";
+    // Back after silence: answering again clears the silence; the next round measures.
+    book.RecordRound("10.200.0.2", {microseconds{300'000}});
+    EXPECT_EQ(book.Latency("10.200.0.2"), (PeerLatency{microseconds{450}, 0}));
     book.RecordRound("10.200.0.2", {microseconds{800}});
     EXPECT_EQ(book.Latency("10.200.0.2"), (PeerLatency{microseconds{800}, 0}));
 

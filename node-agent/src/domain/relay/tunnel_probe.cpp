@@ -44,10 +44,15 @@ void LatencyBook::RecordRound(const std::string& address,
         if (entry.answered_once) ++entry.latency.unanswered_rounds;
         return;
     }
-    // The fastest echo is the path's latency; slower ones waited in some queue.
-    entry.latency.rtt = *std::min_element(echoes.begin(), echoes.end());
+    // The first round answered after silence (a new tunnel, or one coming back) usually waited
+    // for the WireGuard handshake that its own probes started: its times measure the handshake
+    // (hundreds of ms), not the path. It proves the path works but sets no round trip.
+    const bool after_silence = !entry.answered_once || entry.latency.unanswered_rounds > 0;
     entry.latency.unanswered_rounds = 0;
     entry.answered_once = true;
+    if (after_silence) return;
+    // The fastest echo is the path's latency; slower ones waited in some queue.
+    entry.latency.rtt = *std::min_element(echoes.begin(), echoes.end());
 }
 
 std::optional<PeerLatency> LatencyBook::Latency(const std::string& address) const {

@@ -20,7 +20,9 @@ std::optional<std::uint64_t> DecodeProbe(std::string_view datagram);
 
 // What is known of one peer's latency, as reported to the orchestrator.
 struct PeerLatency {
-    std::optional<std::chrono::microseconds> rtt;  // the best of the last round that got an echo
+    // The best echo of the last round that got any, except a first round after silence (see
+    // LatencyBook::RecordRound).
+    std::optional<std::chrono::microseconds> rtt;
     // Rounds in a row without any echo since the last one that had one. Counted only once the
     // peer has answered at least once, so that a peer whose firewall drops probes (never
     // answering) is "not measured", not "broken".

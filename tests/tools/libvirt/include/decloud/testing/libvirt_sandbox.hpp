@@ -31,10 +31,13 @@ struct TinyGuest {
     std::string base_image;  // a small qcow2 to put overlays on
     // What the guest does (see the script): reads its NoCloud seed from the CD-ROM, brings eth0
     // up by DHCP, serves HTTP on kHttpPort with /hostname holding the seed's local-hostname and
-    // /instance-id its instance-id (no trailing newline), and prints kReadyMarker on its console.
+    // /instance-id its instance-id (no trailing newline), a WebSocket echo on kWebSocketPort
+    // (tests/tools/guest/ws_echo.c: every frame back as sent, "!ping X" and "!close CODE REASON"
+    // as the test upstream does), and prints kReadyMarker on its console.
     // It powers off when the ACPI power button is pressed (virsh shutdown, needs <acpi/>). It
     // takes 17-25 s under QEMU emulation from `virsh create` to answering HTTP.
     static constexpr int kHttpPort = 8080;
+    static constexpr int kWebSocketPort = 9000;  // on the ingress proxy's default allow-list
     static constexpr const char* kReadyMarker = "DECLOUD-GUEST-READY";
     // user-data with this line makes the guest print kBootFailedMarker and power off at once.
     static constexpr const char* kFailBootUserData =
