@@ -181,6 +181,18 @@ Result<std::size_t> RelayService::RetryAwaiting() {
 }
 
 Result<RelayReconcileResult> RelayService::Reconcile() {
+    Result<RelayReconcileResult> result = RelayReconcileResult{};
+    auto locked = relays_.WithMonitorLock([&] { result = ReconcileHoldingLock(); });
+    if (!locked) return locked.error();
+    if (!*locked) {
+        RelayReconcileResult idle;
+        idle.ran = false;
+        return idle;
+    }
+    return result;
+}
+
+Result<RelayReconcileResult> RelayService::ReconcileHoldingLock() {
     const auto now = clock_.Now();
     std::vector<domain::Node> all;
     ports::NodeListQuery query;

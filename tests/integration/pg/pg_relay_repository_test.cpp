@@ -159,6 +159,28 @@ class PgRelayRepositoryTest : public ::testing::Test {
 
 testing::TempPgCluster* PgRelayRepositoryTest::cluster_ = nullptr;
 
+TEST_F(PgRelayRepositoryTest, TheMonitorRunsOnOneReplicaAtATime) {
+    // A second replica: its own pool, the same database.
+    PgPool other_pool(url_, 2);
+    PgRelayRepository other(other_pool, options_);
+    bool other_ran = false;
+    auto held = repo_->WithMonitorLock([&] {
+        auto tried = other.WithMonitorLock([&] { other_ran = true; });
+        ASSERT_TRUE(tried) << tried.error().message;
+        EXPECT_FALSE(*tried) << "the lock is held by the first replica";
+    });
+    ASSERT_TRUE(held) << held.error().message;
+    EXPECT_TRUE(*held);
+    EXPECT_FALSE(other_ran);
+    // Released when the body returns, also when it throws.
+    EXPECT_THROW((void)repo_->WithMonitorLock([] { throw std::runtime_error("boom"); }),
+                 std::runtime_error);
+    auto later = other.WithMonitorLock([&] { other_ran = true; });
+    ASSERT_TRUE(later) << later.error().message;
+    EXPECT_TRUE(*later);
+    EXPECT_TRUE(other_ran);
+}
+
 TEST_F(PgRelayRepositoryTest, OffersBecomeCandidatesThatSelectionRanks) {
     ports::RelayOffer unknown;
     unknown.node_id = "00000000-0000-4000-8000-000000000000";

@@ -88,6 +88,7 @@ struct RelayReconcileResult {
     std::size_t repairs = 0;          // assignments moved to repairing
     std::size_t failovers = 0;        // primaries abandoned for another relay
     std::size_t mappings_pruned = 0;  // ports of deleted or moved VMs no longer forwarded
+    bool ran = true;                  // false: another replica holds the monitor's lock
 };
 
 // Relay use cases: choosing relays for CGNAT nodes, public ports for their VMs, releasing and
@@ -111,7 +112,8 @@ class RelayService {
     // The periodic pass (one job): offers public nodes as relays (auto_offer), gives CGNAT nodes
     // without a primary (new registrations, waiting nodes) or without a standby their relays,
     // and releases the assignments of CGNAT nodes offline past release_after_offline or no
-    // longer needing a relay.
+    // longer needing a relay. Runs on one replica at a time (RelayRepository::WithMonitorLock);
+    // on the others it does nothing and says so (ran = false).
     common::Result<RelayReconcileResult> Reconcile();
 
     // Heartbeats. True when this agent's relay report needs the database: it has relay
@@ -171,6 +173,7 @@ class RelayService {
     const RelayServiceOptions& options() const { return options_; }
 
   private:
+    common::Result<RelayReconcileResult> ReconcileHoldingLock();
     // Moves the key rotations this report concerns forward (see RequestKeyRotation).
     common::Status AdvanceRotations(const std::string& node_id, const proto::RelayReport& report,
                                     const std::vector<domain::RelayAssignment>& as_cgnat,

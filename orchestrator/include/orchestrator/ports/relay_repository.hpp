@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,6 +90,10 @@ struct FailoverOutcome {
 class RelayRepository {
   public:
     virtual ~RelayRepository() = default;
+
+    // Runs `body` holding the cluster-wide lock of the relay monitor (assignment, repair,
+    // failover, release); false without running it when another replica holds it.
+    virtual common::Result<bool> WithMonitorLock(const std::function<void()>& body) = 0;
 
     // Records or updates a node's relay offer (kNotFound for an unknown node). A changed key or
     // port is copied onto the node's live assignments, each with an event (key rotation).

@@ -21,6 +21,7 @@ namespace {
 
 // Serialises tunnel block allocation across every replica: the pool is one for the platform.
 constexpr long long kTunnelPoolLockId = 0x6465636c6f7502;
+constexpr long long kRelayMonitorLockId = 0x6465636c6f7508;
 
 // The relay's public address: what its offer names, else what the node reported, else what the
 // orchestrator saw. Needs `r` (relay_nodes, may be NULL) and `n` (nodes) in scope.
@@ -508,6 +509,10 @@ common::Status ToStatus(const Result<T>& r) {
 }
 
 }  // namespace
+
+Result<bool> PgRelayRepository::WithMonitorLock(const std::function<void()>& body) {
+    return HoldingAdvisoryLock(pool_, kRelayMonitorLockId, body);
+}
 
 Result<ports::RelayOffer> PgRelayRepository::Offer(const std::string& node_id) {
     if (!ValidId(node_id)) return Error::NotFound("no relay offer for node '" + node_id + "'");

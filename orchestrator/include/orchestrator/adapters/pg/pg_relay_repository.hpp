@@ -26,6 +26,7 @@ class PgRelayRepository final : public ports::RelayRepository {
         : pool_(pool), options_(std::move(options)) {}
 
     // ports::RelayRepository
+    common::Result<bool> WithMonitorLock(const std::function<void()>& body) override;
     common::Result<ports::RelayOffer> Offer(const std::string& node_id) override;
     common::Status UpsertOffer(const ports::RelayOffer& offer, common::TimePoint now) override;
     common::Status SetRelayHealth(const std::string& node_id, const ports::RelayHealth& health,

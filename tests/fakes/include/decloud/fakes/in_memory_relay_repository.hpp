@@ -24,6 +24,11 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
         : nodes_(nodes), pool_(pool), ports_(ports), max_tunnels_(max_tunnels) {}
 
     // ports::RelayRepository
+    // One process: the lock is always free.
+    common::Result<bool> WithMonitorLock(const std::function<void()>& body) override {
+        body();
+        return true;
+    }
     common::Result<orchestrator::ports::RelayOffer> Offer(const std::string& node_id) override;
     common::Status UpsertOffer(const orchestrator::ports::RelayOffer& offer,
                                common::TimePoint now) override;
