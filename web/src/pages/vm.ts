@@ -47,6 +47,12 @@ export const vmPage: Page = (main, params) => {
   const consoleStatus = h('div', { class: 'muted small', 'data-testid': 'console-status' });
   let closeConsole: (() => void) | null = null;
   const consoleButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'open-console' }, 'Open serial console');
+  // Pressing the button while the terminal has focus would move focus to it, and Chromium then
+  // scrolls the page (by the terminal's helper textarea) between mouse down and up, so the
+  // click misses the button. The terminal keeps focus; keyboard users still reach the button.
+  consoleButton.addEventListener('mousedown', (e) => {
+    if (closeConsole) e.preventDefault();
+  });
   consoleButton.addEventListener('click', () => {
     if (closeConsole) {
       closeConsole();
