@@ -272,9 +272,9 @@ asio::awaitable<Result<std::optional<PayoutAttempt>>> PayoutSender::SignReplacem
     auto fees_op = chain_.SuggestFees();
     auto now = co_await std::move(fees_op);
     if (!now) co_return now.error();
-    const auto fees = ReplacementFees(
-        {decoded->tx.max_fee_per_gas, decoded->tx.max_priority_fee_per_gas}, *now,
-        config_.max_fee, config_.max_priority_fee);
+    const auto fees =
+        ReplacementFees({decoded->tx.max_fee_per_gas, decoded->tx.max_priority_fee_per_gas}, *now,
+                        config_.max_fee, config_.max_priority_fee);
     if (!fees) co_return std::optional<PayoutAttempt>{};
     Eip1559Transaction tx = std::move(decoded->tx);
     tx.max_fee_per_gas = fees->max_fee;

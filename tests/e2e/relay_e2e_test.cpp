@@ -17,8 +17,8 @@
 // through the relay. And the "vm" namespace, standing in for one with the Node upstream (HTTP +
 // WebSocket) at 10.77.0.2:8080, recorded as a VM's address as an agent reports it: it answers
 // at once, while the guest takes a minute to boot under emulation, so the timed faults (key
-// rotation, interface deleted, failover) are measured against it. Time runs on short configured intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and
-// relay passes).
+// rotation, interface deleted, failover) are measured against it. Time runs on short configured
+// intervals (1 s heartbeats, 3 s offline, 0.5 s sweeps and relay passes).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -170,29 +170,19 @@ class RelayE2eTest : public ::testing::Test {
                                                       const std::string& public_ip,
                                                       bool with_vms = false) {
         const auto state = dir_.path() + "/" + name;
-        std::vector<std::string> sets{"orchestrator.url=http://" +
-                                          std::string(kOrchestratorAddress) + ":" +
-                                          std::to_string(kOrchestratorPort),
-                                      "node.operator_wallet=" + operator_.Address(),
-                                      "node.public_ip=" + public_ip,
-                                      "node.region=lab",
-                                      "node.state_dir=" + state,
-                                      "node.vm_storage_path=" + state + "/vms",
-                                      "vms.enabled=" + std::string(with_vms ? "true" : "false"),
-                                      // The CGNAT node serves its VMs on its ingress proxy.
-                                      "ingress.enabled=" + std::string(with_vms ? "true" : "false"),
-                                      "ingress.address=127.0.0.1",
-                                      "ingress.port=" + std::to_string(kIngressPort),
-                                      "ingress.vm_domain=" + std::string(kVmDomain),
-                                      "ingress.refresh_interval=1s",
-                                      "relay.wireguard=userspace",
-                                      "relay.probe_interval=1s",
-                                      "benchmark.seconds=1",
-                                      "heartbeat.initial_backoff=200ms",
-                                      "heartbeat.max_backoff=1s",
-                                      "heartbeat.request_timeout=2s",
-                                      "server.port=9100",
-                                      "log.level=debug"};
+        std::vector<std::string> sets{
+            "orchestrator.url=http://" + std::string(kOrchestratorAddress) + ":" +
+                std::to_string(kOrchestratorPort),
+            "node.operator_wallet=" + operator_.Address(), "node.public_ip=" + public_ip,
+            "node.region=lab", "node.state_dir=" + state, "node.vm_storage_path=" + state + "/vms",
+            "vms.enabled=" + std::string(with_vms ? "true" : "false"),
+            // The CGNAT node serves its VMs on its ingress proxy.
+            "ingress.enabled=" + std::string(with_vms ? "true" : "false"),
+            "ingress.address=127.0.0.1", "ingress.port=" + std::to_string(kIngressPort),
+            "ingress.vm_domain=" + std::string(kVmDomain), "ingress.refresh_interval=1s",
+            "relay.wireguard=userspace", "relay.probe_interval=1s", "benchmark.seconds=1",
+            "heartbeat.initial_backoff=200ms", "heartbeat.max_backoff=1s",
+            "heartbeat.request_timeout=2s", "server.port=9100", "log.level=debug"};
         if (with_vms) {
             for (std::string s : std::vector<std::string>{
                      "vms.libvirt_uri=" + sandbox_->Uri(), "vms.domain_type=qemu",
@@ -509,8 +499,8 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
     std::cout << "[ relay ] VM " << guest["addresses"][0].get<std::string>()
               << " behind the CGNAT node answers at " << guest_url << "\n";
     // The guest's WebSocket echo through the relay: every kind of frame, both ways.
-    const auto guest_ws_port = Api(
-        "PUT", "/api/vms/" + guest_vm + "/ports/" + std::to_string(testing::TinyGuest::kWebSocketPort));
+    const auto guest_ws_port = Api("PUT", "/api/vms/" + guest_vm + "/ports/" +
+                                              std::to_string(testing::TinyGuest::kWebSocketPort));
     ASSERT_EQ(guest_ws_port.status, 200) << guest_ws_port.body;
     const std::string guest_ws_url = json::parse(guest_ws_port.body)["publicUrl"];
     {
@@ -544,16 +534,15 @@ TEST_F(RelayE2eTest, CgnatNodeServesThroughRelayRepairsFailsOverAndLeaves) {
             },
             30s))
             << page << LogsOfAll();
-        const auto by_host =
-            cgnat_.Exec({"curl", "-sS", "--max-time", "5", "-H",
-                         "Host: 8080-" + guest_vm + "." + kVmDomain,
-                         "http://127.0.0.1:" + std::to_string(kIngressPort) + "/instance-id"});
+        const auto by_host = cgnat_.Exec(
+            {"curl", "-sS", "--max-time", "5", "-H", "Host: 8080-" + guest_vm + "." + kVmDomain,
+             "http://127.0.0.1:" + std::to_string(kIngressPort) + "/instance-id"});
         EXPECT_EQ(by_host.out, guest_vm) << by_host.err;
-        const auto run = cgnat_.Exec(
-            {"node", std::string(DECLOUD_UPSTREAM_DIR) + "/ws-client.js", "exchange",
-             "ws://127.0.0.1:" + std::to_string(kIngressPort) + by_path +
-                 std::to_string(testing::TinyGuest::kWebSocketPort) + "/"},
-            60s);
+        const auto run =
+            cgnat_.Exec({"node", std::string(DECLOUD_UPSTREAM_DIR) + "/ws-client.js", "exchange",
+                         "ws://127.0.0.1:" + std::to_string(kIngressPort) + by_path +
+                             std::to_string(testing::TinyGuest::kWebSocketPort) + "/"},
+                        60s);
         const auto through_ingress = json::parse(run.out, nullptr, false);
         ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
         EXPECT_EQ(through_ingress["results"], kEchoedByAnyUpstream) << run.out;

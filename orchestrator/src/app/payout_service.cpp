@@ -145,10 +145,11 @@ void PayoutService::Send(chain::PayoutSender& sender, const ports::OpenPayout& p
             return;
         }
         if (*refusals < kRefusedTicksBeforeCancel) {
-            spdlog::warn("payouts: the chain refused {} ({} USDC to {}) {} tick(s) in a row, will "
-                         "retry: {}",
-                         p.payout_id, domain::FormatAmount(p.amount), p.wallet, *refusals,
-                         sent.error().message);
+            spdlog::warn(
+                "payouts: the chain refused {} ({} USDC to {}) {} tick(s) in a row, will "
+                "retry: {}",
+                p.payout_id, domain::FormatAmount(p.amount), p.wallet, *refusals,
+                sent.error().message);
             return;
         }
         Cancel(p,

@@ -174,7 +174,8 @@ static int Handshake(int fd) {
     size_t len = 0;
     while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
         if (len == kMaxRequest) return -1;
-        /* Byte by byte: nothing after the head may be consumed (a client may send frames at once). */
+        /* Byte by byte: nothing after the head may be consumed (a client may send frames at once).
+         */
         if (ReadFull(fd, head + len, 1) != 0) return -1;
         len++;
     }
@@ -185,8 +186,8 @@ static int Handshake(int fd) {
     memcpy(upgrade_line, head, len + 1);
     const char* key = HeaderValue(key_line, "Sec-WebSocket-Key");
     const char* upgrade = HeaderValue(upgrade_line, "Upgrade");
-    if (strncmp(head, "GET ", 4) != 0 || !key || !upgrade || strcasecmp(upgrade, "websocket") != 0 ||
-        strlen(key) > 64) {
+    if (strncmp(head, "GET ", 4) != 0 || !key || !upgrade ||
+        strcasecmp(upgrade, "websocket") != 0 || strlen(key) > 64) {
         static const char kRefusal[] =
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 27\r\n"
             "Connection: close\r\n\r\nA WebSocket upgrade only.\r\n";

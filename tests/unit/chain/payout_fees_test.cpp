@@ -20,9 +20,9 @@ TEST(ReplacementFees, BumpsBothFeesByAnEighthRoundedUp) {
 
 TEST(ReplacementFees, FollowsTheChainWhenItAsksMoreThanTheBump) {
     // Base fee rose to 50 gwei: 2 * 50 + tip 3 gwei.
-    const auto fees = ReplacementFees({U256(20 * kGwei), U256(2 * kGwei)},
-                                      {U256(50 * kGwei), U256(3 * kGwei)}, U256(1'000 * kGwei),
-                                      U256(100 * kGwei));
+    const auto fees =
+        ReplacementFees({U256(20 * kGwei), U256(2 * kGwei)}, {U256(50 * kGwei), U256(3 * kGwei)},
+                        U256(1'000 * kGwei), U256(100 * kGwei));
     ASSERT_TRUE(fees);
     EXPECT_EQ(fees->priority_fee, U256(3 * kGwei));
     EXPECT_EQ(fees->max_fee, U256(103 * kGwei));
@@ -65,13 +65,13 @@ TEST(ReplacementFees, AnyReplacementIsValidWithinTheCapsAndBumpsBothFees) {
         const std::uint64_t tip_now = draw(50 * kGwei);
         const std::uint64_t fee_cap = 1 + draw(2'000 * kGwei);
         const std::uint64_t tip_cap = draw(fee_cap + 1);
-        const auto fees = ReplacementFees({U256(old_fee), U256(old_tip)},
-                                          {U256(base), U256(tip_now)}, U256(fee_cap),
-                                          U256(tip_cap));
+        const auto fees =
+            ReplacementFees({U256(old_fee), U256(old_tip)}, {U256(base), U256(tip_now)},
+                            U256(fee_cap), U256(tip_cap));
         // 8 * new >= 9 * old is the 12.5% bump without rounding (all values here < 2^42).
         const auto bumped = [](std::uint64_t v) { return (v * 9 + 7) / 8; };
-        const bool room = bumped(old_fee) <= fee_cap && bumped(old_tip) <= tip_cap &&
-                          bumped(old_tip) <= fee_cap;
+        const bool room =
+            bumped(old_fee) <= fee_cap && bumped(old_tip) <= tip_cap && bumped(old_tip) <= fee_cap;
         ASSERT_EQ(fees.has_value(), room) << "old " << old_fee << "/" << old_tip;
         if (!fees) continue;
         const auto fee = fees->max_fee.ToU64().value();

@@ -61,8 +61,9 @@ class PayoutService {
     void ForgetRefusals(const std::string& payout_id);
 
     // A payout the chain refuses to even estimate (the treasury lacks the tokens, or the gas cap
-    // is too low) on this many ticks in a row (counted in the database) is cancelled: its earnings go back to the operator
-    // and the next batch tries again, instead of it staying in flight for ever.
+    // is too low) on this many ticks in a row (counted in the database) is cancelled: its earnings
+    // go back to the operator and the next batch tries again, instead of it staying in flight for
+    // ever.
     static constexpr int kRefusedTicksBeforeCancel = 3;
 
     ChainSession& session_;
