@@ -187,8 +187,12 @@ Result<RelayReconcileResult> RelayService::Reconcile() {
     if (!*locked) {
         RelayReconcileResult idle;
         idle.ran = false;
-        return idle;
+        result = idle;
     }
+    // Every replica, whether it ran the pass or not, learns which nodes take part now: its
+    // heartbeats decide from that whether a node's relay state must be exchanged.
+    if (auto st = RefreshExchangeHints(); !st)
+        spdlog::warn("refreshing which nodes take part in relays failed: {}", st.error().message);
     return result;
 }
 
@@ -300,6 +304,12 @@ Result<RelayReconcileResult> RelayService::ReconcileHoldingLock() {
     } else {
         spdlog::warn("pruning relay port mappings failed: {}", pruned.error().message);
     }
+    return result;
+}
+
+common::Status RelayService::RefreshExchangeHints() {
+    auto live = relays_.Live();
+    if (!live) return live.error();
     std::unordered_set<std::string> involved;
     std::unordered_set<std::string> live_ids;
     for (const auto& a : *live) {
@@ -323,7 +333,7 @@ Result<RelayReconcileResult> RelayService::ReconcileHoldingLock() {
     for (const auto& id : involved_)
         if (!involved.contains(id)) recorded_keys_.erase(id);
     involved_ = std::move(involved);
-    return result;
+    return common::Ok();
 }
 
 void RelayService::Recover(const domain::Node& node, const std::vector<RelayAssignment>& live,

@@ -476,6 +476,32 @@ TEST_F(RelayExchangeTest, KeysAreRecordedAndEachSideGetsItsWholeRelayState) {
     }
 }
 
+TEST_F(RelayExchangeTest, AReplicaWithoutTheMonitorLockStillKnowsWhoTakesPart) {
+    // A second replica, on the same database, while the first one holds the monitor's lock.
+    RelayService other(relays_, nodes_, clock_, Options());
+    relays_.monitor_held_elsewhere = true;
+    const auto late_cgnat = AddNode(kCgnatWallet, "100.64.1.9", true);
+    Online({late_cgnat});
+    ASSERT_TRUE(other.RecordReport(late_cgnat, Report(Key('D'))));
+    EXPECT_FALSE(other.NeedsRelayExchange(late_cgnat, Report(Key('D'))));
+    auto idle = other.Reconcile();
+    ASSERT_TRUE(idle) << idle.error().message;
+    EXPECT_FALSE(idle->ran);
+    EXPECT_EQ(idle->assigned, 0u) << "the pass is the lock holder's";
+    EXPECT_TRUE(relays_.ForCgnatNode(late_cgnat)->empty());
+
+    // The holder's pass assigns relays; the other replica's next pass (still without the lock)
+    // learns that the node takes part, so its heartbeats there exchange relay state again.
+    relays_.monitor_held_elsewhere = false;
+    auto ran = service_.Reconcile();
+    ASSERT_TRUE(ran) << ran.error().message;
+    EXPECT_TRUE(ran->ran);
+    EXPECT_GT(ran->assigned, 0u);
+    relays_.monitor_held_elsewhere = true;
+    ASSERT_TRUE(other.Reconcile());
+    EXPECT_TRUE(other.NeedsRelayExchange(late_cgnat, Report(Key('D'))));
+}
+
 TEST_F(RelayExchangeTest, HandshakesMakeTunnelsActiveAndStaleOnesDegradeThem) {
     clock_.Advance(5s);
     HandshakesAt(clock_.Now() - 1s);

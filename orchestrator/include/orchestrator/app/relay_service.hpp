@@ -174,6 +174,9 @@ class RelayService {
 
   private:
     common::Result<RelayReconcileResult> ReconcileHoldingLock();
+    // The nodes taking part in live assignments or key rotations (involved_, rotations_hint_),
+    // from the database; every replica, every pass.
+    common::Status RefreshExchangeHints();
     // Moves the key rotations this report concerns forward (see RequestKeyRotation).
     common::Status AdvanceRotations(const std::string& node_id, const proto::RelayReport& report,
                                     const std::vector<domain::RelayAssignment>& as_cgnat,

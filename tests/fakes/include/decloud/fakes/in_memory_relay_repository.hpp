@@ -24,11 +24,13 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
         : nodes_(nodes), pool_(pool), ports_(ports), max_tunnels_(max_tunnels) {}
 
     // ports::RelayRepository
-    // One process: the lock is always free.
+    // Free unless a test says another replica holds it.
     common::Result<bool> WithMonitorLock(const std::function<void()>& body) override {
+        if (monitor_held_elsewhere) return false;
         body();
         return true;
     }
+    bool monitor_held_elsewhere = false;
     common::Result<orchestrator::ports::RelayOffer> Offer(const std::string& node_id) override;
     common::Status UpsertOffer(const orchestrator::ports::RelayOffer& offer,
                                common::TimePoint now) override;
