@@ -213,6 +213,7 @@ static int Handshake(int fd) {
 static void Serve(int fd) {
     if (Handshake(fd) != 0) return;
     char* pending_ping = NULL; /* payload of our ping whose pong answers with "pong:..." */
+    int close_sent = 0;        /* after "!close": the client's close ends it, unanswered */
     for (;;) {
         unsigned char head[2];
         if (ReadFull(fd, head, 2) != 0) break;
@@ -246,8 +247,8 @@ static void Serve(int fd) {
         for (uint64_t i = 0; i < len; i++) payload[i] ^= mask[i % 4];
         payload[len] = '\0';
         int done = 0;
-        if (opcode == 0x8) { /* close: answer with the same code and reason */
-            SendFrame(fd, 1, 0x8, payload, len);
+        if (opcode == 0x8) { /* close: answer with the same code and reason, once */
+            if (!close_sent) SendFrame(fd, 1, 0x8, payload, len);
             done = 1;
         } else if (opcode == 0x9) {
             SendFrame(fd, 1, 0xA, payload, len);
@@ -269,6 +270,7 @@ static void Serve(int fd) {
             const unsigned long code = strtoul((const char*)payload + 7, &reason, 10);
             while (reason && *reason == ' ') reason++;
             SendClose(fd, (unsigned)code, reason ? reason : "");
+            close_sent = 1;
             /* Wait for the client's close in answer, then end. */
         } else {
             SendFrame(fd, fin, opcode, payload, len);
