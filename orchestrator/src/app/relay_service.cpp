@@ -325,7 +325,14 @@ common::Status RelayService::RefreshExchangeHints() {
     } else {
         spdlog::warn("reading key rotations failed: {}", rotations.error().message);
     }
+    // An offer still without a key (made by whichever replica ran the pass) gets it from its
+    // node's next report here too: that report must reach the database.
+    auto keyless = relays_.OffersWithoutKey();
+    if (!keyless)
+        spdlog::warn("reading relay offers without a key failed: {}", keyless.error().message);
     std::lock_guard lock(mu_);
+    if (keyless)
+        for (const auto& id : *keyless) recorded_keys_.erase(id);
     rotations_hint_ = rotating;
     std::erase_if(learned_endpoints_,
                   [&](const auto& entry) { return !live_ids.contains(entry.first); });

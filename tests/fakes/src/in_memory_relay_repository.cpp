@@ -602,6 +602,15 @@ Result<std::vector<orchestrator::ports::KeyRotation>> InMemoryRelayRepository::K
     return out;
 }
 
+Result<std::vector<std::string>> InMemoryRelayRepository::OffersWithoutKey() {
+    std::lock_guard lock(mutex_);
+    if (TakeFailure()) return Error::Unavailable("injected failure");
+    std::vector<std::string> out;
+    for (const auto& [id, stored] : offers_)
+        if (stored.offer.wireguard_public_key.empty()) out.push_back(id);
+    return out;
+}
+
 Status InMemoryRelayRepository::SaveKeyRotation(const orchestrator::ports::KeyRotation& rotation,
                                                 common::TimePoint now) {
     std::lock_guard lock(mutex_);

@@ -181,6 +181,18 @@ TEST_F(PgRelayRepositoryTest, TheMonitorRunsOnOneReplicaAtATime) {
     EXPECT_TRUE(other_ran);
 }
 
+TEST_F(PgRelayRepositoryTest, OffersWithoutAKeyAreListedUntilTheKeyArrives) {
+    const auto keyed = Relay("k1", "198.51.100.21");
+    ports::RelayOffer keyless;
+    keyless.node_id = Node("k2", "198.51.100.22", false);
+    keyless.wireguard_port = 51820;
+    ASSERT_TRUE(repo_->UpsertOffer(keyless, t0_));
+    EXPECT_EQ(repo_->OffersWithoutKey().value(), std::vector<std::string>{keyless.node_id});
+    keyless.wireguard_public_key = "wg-k2";
+    ASSERT_TRUE(repo_->UpsertOffer(keyless, t0_));
+    EXPECT_TRUE(repo_->OffersWithoutKey().value().empty()) << "and " << keyed << " has one";
+}
+
 TEST_F(PgRelayRepositoryTest, OffersBecomeCandidatesThatSelectionRanks) {
     ports::RelayOffer unknown;
     unknown.node_id = "00000000-0000-4000-8000-000000000000";

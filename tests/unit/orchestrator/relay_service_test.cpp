@@ -500,6 +500,23 @@ TEST_F(RelayExchangeTest, AReplicaWithoutTheMonitorLockStillKnowsWhoTakesPart) {
     relays_.monitor_held_elsewhere = true;
     ASSERT_TRUE(other.Reconcile());
     EXPECT_TRUE(other.NeedsRelayExchange(late_cgnat, Report(Key('D'))));
+
+    // A public node whose key this replica recorded before the holder offered it as a relay:
+    // its next report here brings the key to the offer.
+    const auto late_relay = AddNode(kRelayWallet, "198.51.100.11", false);
+    Online({late_relay});
+    ASSERT_TRUE(other.RecordReport(late_relay, Report(Key('E'))));
+    EXPECT_FALSE(other.NeedsRelayExchange(late_relay, Report(Key('E'))));
+    relays_.monitor_held_elsewhere = false;
+    ASSERT_TRUE(service_.Reconcile());
+    ASSERT_TRUE(relays_.Offer(late_relay));
+    EXPECT_EQ(relays_.Offer(late_relay)->wireguard_public_key, "");
+    relays_.monitor_held_elsewhere = true;
+    ASSERT_TRUE(other.Reconcile());
+    EXPECT_TRUE(other.NeedsRelayExchange(late_relay, Report(Key('E'))));
+    ASSERT_TRUE(other.RecordReport(late_relay, Report(Key('E'))));
+    EXPECT_EQ(relays_.Offer(late_relay)->wireguard_public_key, Key('E'));
+    EXPECT_FALSE(other.NeedsRelayExchange(late_relay, Report(Key('E'))));
 }
 
 TEST_F(RelayExchangeTest, HandshakesMakeTunnelsActiveAndStaleOnesDegradeThem) {

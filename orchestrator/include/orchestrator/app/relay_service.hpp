@@ -175,7 +175,8 @@ class RelayService {
   private:
     common::Result<RelayReconcileResult> ReconcileHoldingLock();
     // The nodes taking part in live assignments or key rotations (involved_, rotations_hint_),
-    // from the database; every replica, every pass.
+    // and those whose relay offer waits for their key, from the database; every replica, every
+    // pass.
     common::Status RefreshExchangeHints();
     // Moves the key rotations this report concerns forward (see RequestKeyRotation).
     common::Status AdvanceRotations(const std::string& node_id, const proto::RelayReport& report,

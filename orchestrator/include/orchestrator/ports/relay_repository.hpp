@@ -160,6 +160,8 @@ class RelayRepository {
                                                            const std::string& reason,
                                                            common::TimePoint now) = 0;
     virtual common::Result<std::vector<KeyRotation>> KeyRotations() = 0;
+    // Nodes whose relay offer has no WireGuard key yet (their agent's next report brings it).
+    virtual common::Result<std::vector<std::string>> OffersWithoutKey() = 0;
     virtual common::Status SaveKeyRotation(const KeyRotation& rotation, common::TimePoint now) = 0;
     virtual common::Status FinishKeyRotation(const std::string& node_id) = 0;
 

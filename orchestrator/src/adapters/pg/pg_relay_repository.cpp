@@ -1090,6 +1090,17 @@ Result<std::vector<ports::KeyRotation>> PgRelayRepository::KeyRotations() {
     });
 }
 
+Result<std::vector<std::string>> PgRelayRepository::OffersWithoutKey() {
+    using Out = std::vector<std::string>;
+    return InTransaction<Out>(pool_, [&](pqxx::work& tx) -> Result<Out> {
+        Out out;
+        for (const auto& r : tx.exec("SELECT node_id::text FROM relay_nodes "
+                                     "WHERE wireguard_public_key = '' ORDER BY node_id"))
+            out.push_back(r[0].as<std::string>());
+        return out;
+    });
+}
+
 common::Status PgRelayRepository::SaveKeyRotation(const ports::KeyRotation& rotation,
                                                   common::TimePoint now) {
     std::string staged;

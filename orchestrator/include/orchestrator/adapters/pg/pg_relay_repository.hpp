@@ -83,6 +83,7 @@ class PgRelayRepository final : public ports::RelayRepository {
                                                           const std::string& reason,
                                                           common::TimePoint now) override;
     common::Result<std::vector<ports::KeyRotation>> KeyRotations() override;
+    common::Result<std::vector<std::string>> OffersWithoutKey() override;
     common::Status SaveKeyRotation(const ports::KeyRotation& rotation,
                                    common::TimePoint now) override;
     common::Status FinishKeyRotation(const std::string& node_id) override;

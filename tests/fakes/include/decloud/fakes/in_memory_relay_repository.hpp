@@ -90,6 +90,7 @@ class InMemoryRelayRepository final : public orchestrator::ports::RelayRepositor
     common::Result<orchestrator::ports::KeyRotation> RequestKeyRotation(
         const std::string& node_id, const std::string& reason, common::TimePoint now) override;
     common::Result<std::vector<orchestrator::ports::KeyRotation>> KeyRotations() override;
+    common::Result<std::vector<std::string>> OffersWithoutKey() override;
     common::Status SaveKeyRotation(const orchestrator::ports::KeyRotation& rotation,
                                    common::TimePoint now) override;
     common::Status FinishKeyRotation(const std::string& node_id) override;
