@@ -1,6 +1,7 @@
 #include "agent/domain/relay/forward_exception.hpp"
 
 #include <optional>
+#include <string>
 
 namespace decloud::agent::domain::relay {
 
@@ -11,6 +12,7 @@ std::vector<std::string> ForwardExceptionRule() {
 }
 
 ForwardExceptionStep DecideForwardException(std::string_view forward_listing, bool wanted) {
+    const std::string our_comment = "--comment " + std::string(kForwardExceptionComment);
     std::optional<std::size_t> ours;
     std::optional<std::size_t> first_libvirt_jump;
     std::size_t index = 0;
@@ -20,8 +22,7 @@ ForwardExceptionStep DecideForwardException(std::string_view forward_listing, bo
         forward_listing.remove_prefix(end == std::string_view::npos ? forward_listing.size()
                                                                     : end + 1);
         if (!line.starts_with("-A FORWARD ")) continue;
-        if (line.find(std::string("--comment ") + std::string(kForwardExceptionComment)) !=
-            std::string_view::npos) {
+        if (line.find(our_comment) != std::string_view::npos) {
             if (!ours) ours = index;
         } else if (line.find(" -j LIBVIRT_") != std::string_view::npos) {
             if (!first_libvirt_jump) first_libvirt_jump = index;
