@@ -60,6 +60,65 @@ T OrDie(common::Result<T> r, std::string_view what) {
     return std::move(*r);
 }
 
+// The ingress proxy's counters in the agent's registry, brought up to date at each scrape (the
+// proxy keeps totals; Prometheus counters only go up by increments).
+class IngressMetrics {
+  public:
+    explicit IngressMetrics(prometheus::Registry& registry)
+        : requests_(prometheus::BuildCounter()
+                        .Name("decloud_ingress_requests_total")
+                        .Help("HTTP requests the ingress proxy received (forwarded or refused)")
+                        .Register(registry)
+                        .Add({})),
+          upstream_connects_(prometheus::BuildCounter()
+                                 .Name("decloud_ingress_upstream_connections_total")
+                                 .Help("TCP connections the ingress proxy opened to VMs")
+                                 .Register(registry)
+                                 .Add({})),
+          gateway_errors_(prometheus::BuildCounter()
+                              .Name("decloud_ingress_gateway_errors_total")
+                              .Help("502/504 answered by the proxy: a VM refused, reset or was "
+                                    "too slow")
+                              .Register(registry)
+                              .Add({})),
+          websockets_(prometheus::BuildGauge()
+                          .Name("decloud_ingress_websockets")
+                          .Help("WebSockets bridged to VMs now")
+                          .Register(registry)
+                          .Add({})) {
+        auto& family = prometheus::BuildCounter()
+                           .Name("decloud_ingress_responses_total")
+                           .Help("Responses sent to clients by status class")
+                           .Register(registry);
+        for (std::size_t i = 0; i < responses_.size(); ++i) {
+            responses_[i] = &family.Add({{"class", std::to_string(i + 1) + "xx"}});
+        }
+    }
+
+    void Update(const agent::proxy::IngressProxy::Stats& now) {
+        Advance(requests_, last_.requests, now.requests);
+        Advance(upstream_connects_, last_.upstream_connects, now.upstream_connects);
+        Advance(gateway_errors_, last_.gateway_errors, now.gateway_errors);
+        for (std::size_t i = 0; i < responses_.size(); ++i) {
+            Advance(*responses_[i], last_.responses_by_class[i], now.responses_by_class[i]);
+        }
+        websockets_.Set(static_cast<double>(now.websockets_active));
+        last_ = now;
+    }
+
+  private:
+    static void Advance(prometheus::Counter& counter, std::uint64_t before, std::uint64_t now) {
+        if (now > before) counter.Increment(static_cast<double>(now - before));
+    }
+
+    prometheus::Counter& requests_;
+    prometheus::Counter& upstream_connects_;
+    prometheus::Counter& gateway_errors_;
+    prometheus::Gauge& websockets_;
+    std::array<prometheus::Counter*, 5> responses_{};
+    agent::proxy::IngressProxy::Stats last_;
+};
+
 agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) {
     agent::proxy::IngressSettings out;
     out.listen_address = in.address;
@@ -331,6 +390,9 @@ int Run(const agent::AgentConfig& config) {
         .Add({})
         .Set(compute.points);
 
+    std::optional<IngressMetrics> ingress_metrics;
+    if (ingress) ingress_metrics.emplace(*registry);
+
     auto router = std::make_shared<net::Router>();
     router->Add(http::verb::get, "/healthz",
                 [link](net::RequestContext& ctx) -> asio::awaitable<net::Response> {
@@ -361,6 +423,7 @@ int Run(const agent::AgentConfig& config) {
                     heartbeats.Set(static_cast<double>(s.heartbeats_sent));
                     failures.Set(static_cast<double>(s.failures));
                     registered.Set(s.registered ? 1 : 0);
+                    if (ingress_metrics) ingress_metrics->Update(ingress->stats());
                     net::Response resp{http::status::ok, ctx.request.version()};
                     resp.set(http::field::content_type, common::kMetricsContentType);
                     resp.body() = common::SerializeMetrics(*registry);

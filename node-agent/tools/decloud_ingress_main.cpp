@@ -6,7 +6,8 @@
 //   routes.json: {"routes":[{"vmId":"<uuid>","name":"app","address":"127.0.0.1",
 //                            "defaultPort":8080,"extraPorts":[18080]}]}
 // --busy-poll-us trades CPU for latency (see RunEventLoop). SIGHUP re-reads the routes file and
-// the TLS files; SIGTERM/SIGINT stop it (exit 0).
+// the TLS files; SIGUSR1 prints the proxy's counters as one JSON line on standard output
+// ({"stats": {...}}, the figures the agent exports on /metrics); SIGTERM/SIGINT stop it (exit 0).
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -135,12 +136,14 @@ int main(int argc, char** argv) {
 
     asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     asio::signal_set reload_signal(io, SIGHUP);
+    asio::signal_set stats_signal(io, SIGUSR1);
     asio::steady_timer stop_deadline(io);
     stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         // Connections are closed now; a moment later the loop stops with them unwound.
         proxy.Stop();
         reload_signal.cancel();
+        stats_signal.cancel();
         stop_deadline.expires_after(std::chrono::milliseconds{200});
         stop_deadline.async_wait([&](const boost::system::error_code& wait_ec) {
             if (!wait_ec) io.stop();
@@ -160,6 +163,22 @@ int main(int argc, char** argv) {
         });
     };
     wait_reload();
+    std::function<void()> wait_stats = [&] {
+        stats_signal.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            const auto stats = proxy.stats();
+            std::cout << nlohmann::json{{"stats",
+                                         {{"requests", stats.requests},
+                                          {"websocketsActive", stats.websockets_active},
+                                          {"upstreamConnects", stats.upstream_connects},
+                                          {"responsesByClass", stats.responses_by_class},
+                                          {"gatewayErrors", stats.gateway_errors}}}}
+                             .dump()
+                      << std::endl;
+            wait_stats();
+        });
+    };
+    wait_stats();
     decloud::agent::proxy::RunEventLoop(io, std::chrono::microseconds{busy_poll_us});
     return 0;
 }

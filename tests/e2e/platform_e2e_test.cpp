@@ -117,6 +117,28 @@ TEST_F(PlatformTest, AgentRegistersHeartbeatsAndSurvivesAnOrchestratorRestart) {
     ASSERT_TRUE(health);
     EXPECT_EQ(json::parse(health->body)["nodeId"], node_id);
 
+    // The ingress proxy's counters are on the agent's /metrics: one request for a VM this node
+    // does not run is one 4xx.
+    const auto log = agent->Log();
+    const std::string ingress_marker = "ingress proxy on http://127.0.0.1:";
+    const auto at = log.find(ingress_marker);
+    ASSERT_NE(at, std::string::npos) << log;
+    const auto ingress_port =
+        static_cast<std::uint16_t>(std::stoi(log.substr(at + ingress_marker.size())));
+    auto refused = testing::HttpRequest(
+        ingress_port, "GET", "/api/vms/9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a/proxy/http/80/");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 404);
+    auto metrics = testing::HttpRequest(agent_port_, "GET", "/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("\ndecloud_ingress_requests_total 1\n"), std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find("\ndecloud_ingress_responses_total{class=\"4xx\"} 1\n"),
+              std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find("\ndecloud_ingress_websockets 0\n"), std::string::npos)
+        << metrics->body;
+
     // Orchestrator goes away: it shuts down gracefully; the agent keeps running and retrying.
     EXPECT_EQ(orchestrator->Terminate(), 0) << orchestrator->Log();
     const std::string before_restart = [&] {

@@ -187,6 +187,18 @@ struct IngressProxy::Impl : std::enable_shared_from_this<IngressProxy::Impl> {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> websockets_active{0};
     std::atomic<std::uint64_t> upstream_connects{0};
+    std::array<std::atomic<std::uint64_t>, 5> responses_by_class{};  // 1xx .. 5xx
+    std::atomic<std::uint64_t> gateway_errors{0};
+
+    // Counts a final response head (or 101) sent to a client; `from_proxy`: the proxy's own.
+    void CountResponse(unsigned status, bool from_proxy) {
+        if (status >= 100 && status < 600) {
+            responses_by_class[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+        }
+        if (from_proxy && (status == 502 || status == 504)) {
+            gateway_errors.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
 
     std::shared_ptr<ssl::context> CurrentTls() {
         std::lock_guard lock(tls_mutex);
@@ -413,6 +425,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             if (end != std::string_view::npos) co_return from + end;
             searched = data.size();
             if (data.size() >= proxy_->settings.max_header_bytes) {
+                proxy_->CountResponse(431, true);
                 auto op = WriteClientText(ProblemResponse(
                     431, "Request Header Fields Too Large",
                     "the request head exceeds " +
@@ -428,6 +441,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
     asio::awaitable<bool> Refuse(unsigned status, std::string title, std::string detail) {
         response_started_ = true;
+        proxy_->CountResponse(status, true);
         auto op = WriteClientText(ProblemResponse(status, title, detail, true));
         co_await std::move(op);
         co_return false;
@@ -857,6 +871,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         out.append("\r\n");
 
         response_started_ = true;
+        proxy_->CountResponse(head.status, false);
         std::string_view rest(block.data() + head_end, filled - head_end);
         if (upgraded) {
             // Bytes the VM sent right after its 101 belong to the tunnel.
@@ -963,6 +978,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             status = 502;
         }
         response_started_ = true;
+        proxy_->CountResponse(status, true);
         auto op = WriteClientText(ProblemResponse(status, title, detail, true));
         co_await std::move(op);
         co_return ResponseOutcome::kClosed;
@@ -1243,8 +1259,13 @@ void RaiseOpenFileLimit() {
 }
 
 IngressProxy::Stats IngressProxy::stats() const {
-    return {impl_->requests.load(), impl_->websockets_active.load(),
-            impl_->upstream_connects.load()};
+    Stats stats{impl_->requests.load(), impl_->websockets_active.load(),
+                impl_->upstream_connects.load()};
+    for (std::size_t i = 0; i < stats.responses_by_class.size(); ++i) {
+        stats.responses_by_class[i] = impl_->responses_by_class[i].load();
+    }
+    stats.gateway_errors = impl_->gateway_errors.load();
+    return stats;
 }
 
 }  // namespace decloud::agent::proxy

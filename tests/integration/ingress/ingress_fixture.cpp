@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -410,6 +411,29 @@ json IngressTest::UpstreamStats() {
     const auto reply = testing::HttpRequest(control_port_, "GET", "/__stats");
     if (!reply || reply->status != 200) return json::object();
     return json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+}
+
+json IngressTest::ProxyCounters() {
+    const auto stats_lines = [&] {
+        std::vector<std::string> lines;
+        std::istringstream log(proxy_->Log());
+        for (std::string line; std::getline(log, line);) {
+            if (line.starts_with("{\"stats\"")) lines.push_back(line);
+        }
+        return lines;
+    };
+    const auto before = stats_lines().size();
+    if (::kill(proxy_->pid(), SIGUSR1) != 0) return json::object();
+    json stats = json::object();
+    testing::WaitUntil(
+        [&] {
+            const auto lines = stats_lines();
+            if (lines.size() <= before) return false;
+            stats = json::parse(lines.back(), nullptr, /*allow_exceptions=*/false)["stats"];
+            return true;
+        },
+        std::chrono::seconds{5}, std::chrono::milliseconds{20});
+    return stats;
 }
 
 std::string IngressTest::VmPath(std::string_view id, std::uint16_t port, std::string_view rest) {

@@ -131,6 +131,9 @@ class IngressTest : public ::testing::Test {
 
     // GET /__stats from the upstream's control port (not through the proxy, not counted).
     nlohmann::json UpstreamStats();
+    // The proxy's counters, from the line decloud-ingress prints on SIGUSR1 (an empty object if
+    // none came within 5 s).
+    nlohmann::json ProxyCounters();
 
     // "/api/vms/{id}/proxy/http/{port}{rest}"
     static std::string VmPath(std::string_view id, std::uint16_t port, std::string_view rest);

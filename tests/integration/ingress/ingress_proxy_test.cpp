@@ -886,5 +886,27 @@ TEST_F(IngressProxyTest, RoutesReloadOnSighup) {
     EXPECT_EQ(Curl({ProxyUrl(AppPath("/echo"))}).status, 200);
 }
 
+// The counters the agent exports on /metrics, read here through decloud-ingress's SIGUSR1 line.
+TEST_F(IngressProxyTest, CountersSayWhatClientsGot) {
+    ASSERT_NO_FATAL_FAILURE(StartProxy());
+    const auto zero = ProxyCounters();
+    EXPECT_EQ(zero["requests"], 0) << proxy_->Log();
+    EXPECT_EQ(zero["responsesByClass"], json::array({0, 0, 0, 0, 0}));
+
+    EXPECT_EQ(Curl({ProxyUrl(AppPath("/echo"))}).status, 200);
+    EXPECT_EQ(Curl({ProxyUrl(AppPath("/status/302"))}).status, 302);
+    EXPECT_EQ(Curl({ProxyUrl(AppPath("/status/503"))}).status, 503);  // the VM's own 503
+    EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kUnknownId, app_port_, "/echo"))}), 404));
+    EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kAppId, secret_port_, "/echo"))}), 403));
+    EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kDownId, closed_port_, "/echo"))}), 502));
+
+    const auto after = ProxyCounters();
+    EXPECT_EQ(after["requests"], 6) << after.dump();
+    EXPECT_EQ(after["responsesByClass"], json::array({0, 1, 1, 2, 2})) << after.dump();
+    EXPECT_EQ(after["gatewayErrors"], 1) << "the VM's 503 is not the proxy's: " << after.dump();
+    EXPECT_GE(after["upstreamConnects"], 1);
+    EXPECT_EQ(after["websocketsActive"], 0);
+}
+
 }  // namespace
 }  // namespace decloud::ingress_test

@@ -209,5 +209,30 @@ TEST_F(IngressWebSocketTest, SlowReaderDoesNotGrowTheProxy) {
         << "the proxy's peak RSS grew by " << (peak_kb - idle_kb) / 1024 << " MiB";
 }
 
+TEST_F(IngressWebSocketTest, BridgedWebSocketsAreCountedWhileOpen) {
+    ASSERT_NO_FATAL_FAILURE(StartProxy());
+    RawConnection ws(proxy_port_);
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.Send("GET " + AppPath("/ws/counted") +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+    const auto head = ws.ReadUntil("\r\n\r\n", 10s);
+    ASSERT_TRUE(head.starts_with("HTTP/1.1 101 ")) << head;
+    const auto open = ProxyCounters();
+    EXPECT_EQ(open["websocketsActive"], 1) << open.dump();
+    EXPECT_EQ(open["responsesByClass"], json::array({1, 0, 0, 0, 0})) << open.dump();
+
+    ws.Close();
+    json closed;
+    EXPECT_TRUE(testing::WaitUntil(
+        [&] {
+            closed = ProxyCounters();
+            return closed["websocketsActive"] == 0;
+        },
+        10s, 50ms))
+        << closed.dump();
+}
+
 }  // namespace
 }  // namespace decloud::ingress_test

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -66,6 +67,10 @@ class IngressProxy {
         std::uint64_t requests = 0;           // HTTP exchanges forwarded or refused
         std::uint64_t websockets_active = 0;  // bridged WebSocket pairs now
         std::uint64_t upstream_connects = 0;  // new TCP connections to VMs (pool misses)
+        // Response heads sent to clients by class, [0] 1xx (101 for WebSockets) to [4] 5xx: the
+        // VMs' answers and the proxy's own refusals and problems.
+        std::array<std::uint64_t, 5> responses_by_class{};
+        std::uint64_t gateway_errors = 0;  // 502/504 the proxy answered: VM refused, reset, slow
     };
     Stats stats() const;
 
