@@ -132,6 +132,7 @@ agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) 
     out.total_timeout = in.total_timeout;
     out.websocket_idle_timeout = in.websocket_idle_timeout;
     if (!in.tls_cert.empty()) out.tls = agent::proxy::TlsFiles{in.tls_cert, in.tls_key};
+    out.access_log = in.access_log;
     return out;
 }
 

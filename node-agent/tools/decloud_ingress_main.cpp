@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     std::string vm_domain = "vms.localhost";
     std::vector<std::uint16_t> allowed_ports = ingress::kDefaultAllowedPorts;
     bool rewrite_host = false;
+    bool access_log = false;
     long connect_ms = 5'000, idle_ms = 60'000, total_ms = 100'000, ws_idle_ms = 600'000;
     long busy_poll_us = 0;
     std::string tls_cert, tls_key;
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
     cli.add_option("--allowed-ports", allowed_ports, "ports any VM may be reached on")
         ->delimiter(',');
     cli.add_flag("--rewrite-host", rewrite_host, "send Host as the VM's address:port");
+    cli.add_flag("--access-log", access_log, "log one line per request");
     std::vector<std::string> trusted_proxies;
     cli.add_option("--trusted-proxies", trusted_proxies,
                    "client addresses whose X-Forwarded-Proto/-Host are kept")
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
     settings.routing.vm_domain = vm_domain;
     settings.routing.allowed_ports = allowed_ports;
     settings.preserve_host = !rewrite_host;
+    settings.access_log = access_log;
     settings.trusted_proxies = trusted_proxies;
     settings.connect_timeout = std::chrono::milliseconds{connect_ms};
     settings.idle_timeout = std::chrono::milliseconds{idle_ms};

@@ -39,6 +39,7 @@ struct IngressSettings {
     std::string tls_key;
     std::chrono::milliseconds refresh_interval{5'000};
     std::chrono::microseconds busy_poll{0};  // see proxy::RunEventLoop; 0: off
+    bool access_log = false;
 };
 
 // Both relay roles; the orchestrator decides which this node plays (see app::RelayAgent).

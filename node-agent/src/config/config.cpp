@@ -59,6 +59,8 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"ingress.tls_cert", "", "PEM certificate chain: the listener speaks TLS (SIGHUP reloads)"},
         {"ingress.tls_key", "", "PEM private key for ingress.tls_cert"},
         {"ingress.refresh_interval", "5s", "how often the VM routes are re-read from libvirt"},
+        {"ingress.access_log", "false",
+         "log one line per request through the proxy: client, request, VM, status, bytes, time"},
         {"ingress.busy_poll_us", "0",
          "microseconds the proxy keeps polling after traffic before it sleeps: lower latency for "
          "CPU while traffic flows (0: off; for nodes with a core to spare)"},
@@ -171,6 +173,7 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     if (c.ingress.tls_cert.empty() != c.ingress.tls_key.empty())
         return Error::InvalidArgument("ingress.tls_cert and ingress.tls_key go together");
     DECLOUD_ASSIGN(c.ingress.refresh_interval, s.Duration("ingress.refresh_interval"));
+    DECLOUD_ASSIGN(c.ingress.access_log, s.Bool("ingress.access_log"));
     std::int64_t busy_poll_us = 0;
     DECLOUD_ASSIGN(busy_poll_us, s.Int("ingress.busy_poll_us", 0, 1'000'000));
     c.ingress.busy_poll = std::chrono::microseconds{busy_poll_us};

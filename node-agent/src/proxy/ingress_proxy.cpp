@@ -294,6 +294,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             ArmEarlierDeadline(exchange_start_ + proxy_->settings.total_timeout);
             ++proxy_->requests;
             const bool keep_going = co_await Exchange(*head_end);
+            if (proxy_->settings.access_log) LogAccess();
             if (!keep_going) break;
             if (!early_read_pending_) input_.ReleaseIfEmptyAndAbove(16 * 1024);
         }
@@ -328,6 +329,39 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
 
     void Touch() { last_progress_ = Clock::now(); }
+
+    // --- counters and the access log
+
+    void Answered(unsigned status, bool from_proxy) {
+        log_status_ = status;
+        proxy_->CountResponse(status, from_proxy);
+    }
+
+    void BeginAccessRecord() {
+        log_status_ = 0;
+        log_bytes_ = 0;
+        if (!proxy_->settings.access_log) return;
+        log_method_ = "-";
+        log_target_ = "-";
+        log_host_.clear();
+        log_vm_.clear();
+        log_port_ = 0;
+    }
+
+    // status 0: nothing was answered (the client went away first).
+    void LogAccess() const {
+        const auto micros =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - exchange_start_)
+                .count();
+        const auto or_dash = [](const std::string& text) -> std::string_view {
+            return text.empty() ? std::string_view("-") : std::string_view(text);
+        };
+        spdlog::info(
+            "ingress access: {} \"{} {}\" host={} vm={} port={} status={} bytes={} ms={:.3f}",
+            or_dash(client_address_), log_method_, log_target_, or_dash(log_host_),
+            or_dash(log_vm_), log_port_, log_status_, log_bytes_,
+            static_cast<double>(micros) / 1000.0);
+    }
 
     void Close() {
         if (closed_) return;
@@ -392,6 +426,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     asio::awaitable<error_code> WriteClient(
         Buffers buffers) {  // by value: outlives the caller's temporaries
         auto [ec, n] = co_await asio::async_write(client_, buffers, kAwait);
+        log_bytes_ += n;
         if (!ec) Touch();
         co_return ec;
     }
@@ -425,13 +460,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             if (end != std::string_view::npos) co_return from + end;
             searched = data.size();
             if (data.size() >= proxy_->settings.max_header_bytes) {
-                proxy_->CountResponse(431, true);
+                exchange_start_ = Clock::now();
+                BeginAccessRecord();
+                Answered(431, true);
                 auto op = WriteClientText(ProblemResponse(
                     431, "Request Header Fields Too Large",
                     "the request head exceeds " +
                         std::to_string(proxy_->settings.max_header_bytes) + " bytes",
                     true));
                 co_await std::move(op);
+                if (proxy_->settings.access_log) LogAccess();
                 co_return std::nullopt;
             }
             const auto n = co_await ReadClientSome();
@@ -441,7 +479,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
     asio::awaitable<bool> Refuse(unsigned status, std::string title, std::string detail) {
         response_started_ = true;
-        proxy_->CountResponse(status, true);
+        Answered(status, true);
         auto op = WriteClientText(ProblemResponse(status, title, detail, true));
         co_await std::move(op);
         co_return false;
@@ -450,6 +488,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // --- one request and its response
 
     asio::awaitable<bool> Exchange(std::size_t head_end) {
+        BeginAccessRecord();
         response_started_ = false;
         timed_out_ = false;
         body_error_.reset();
@@ -459,6 +498,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             co_return co_await std::move(op);
         }
         const ingress::RequestHead* head = &request_head_;
+        if (proxy_->settings.access_log) {
+            log_method_.assign(head->method);
+            log_target_.assign(head->target);
+        }
         auto framing = ingress::CheckRequestHeaders(head->headers);
         if (!framing) {
             auto op = Refuse(400, "Bad Request", framing.error().message);
@@ -472,6 +515,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         for (const auto& [name, value] : head->headers) {
             if (boost::beast::iequals(name, "host")) {
                 host = value;
+                if (proxy_->settings.access_log) log_host_.assign(value);
             } else if (boost::beast::iequals(name, "expect")) {
                 if (!boost::beast::iequals(value, "100-continue")) {
                     auto op = Refuse(417, "Expectation Failed", "only 100-continue is supported");
@@ -495,6 +539,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             co_return co_await std::move(op);
         }
         const auto& upstream = std::get<ingress::Upstream>(decision);
+        if (proxy_->settings.access_log) {
+            log_vm_.assign(upstream.vm_id);
+            log_port_ = upstream.port;
+        }
 
         websocket_ =
             ingress::IsWebSocketUpgrade(std::span<const ingress::RawHeader>(head->headers));
@@ -871,7 +919,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         out.append("\r\n");
 
         response_started_ = true;
-        proxy_->CountResponse(head.status, false);
+        Answered(head.status, false);
         std::string_view rest(block.data() + head_end, filled - head_end);
         if (upgraded) {
             // Bytes the VM sent right after its 101 belong to the tunnel.
@@ -929,6 +977,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             first = false;
             if (!buffers.empty()) {
                 auto [write_ec, written] = co_await asio::async_write(client_, buffers, kAwait);
+                log_bytes_ += written;
                 if (write_ec) {
                     Close();
                     co_return ResponseOutcome::kClosed;
@@ -978,7 +1027,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             status = 502;
         }
         response_started_ = true;
-        proxy_->CountResponse(status, true);
+        Answered(status, true);
         auto op = WriteClientText(ProblemResponse(status, title, detail, true));
         co_await std::move(op);
         co_return ResponseOutcome::kClosed;
@@ -1073,6 +1122,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool client_trusted_ = false;
     ByteBuffer input_;
     std::string pool_key_;  // the VM address and port of the last exchange, for the pool
+    // The exchange as the access log and the counters see it (names and target only with the
+    // access log on: they are copied out of the request, which the exchange consumes).
+    std::string log_method_;
+    std::string log_target_;
+    std::string log_host_;
+    std::string log_vm_;
+    std::uint16_t log_port_ = 0;
+    unsigned log_status_ = 0;
+    std::uint64_t log_bytes_ = 0;
     std::string pool_address_;
     tcp::endpoint pool_endpoint_;
     std::string upstream_leftover_;

@@ -906,6 +906,50 @@ TEST_F(IngressProxyTest, CountersSayWhatClientsGot) {
     EXPECT_EQ(after["gatewayErrors"], 1) << "the VM's 503 is not the proxy's: " << after.dump();
     EXPECT_GE(after["upstreamConnects"], 1);
     EXPECT_EQ(after["websocketsActive"], 0);
+    EXPECT_EQ(proxy_->Log().find("ingress access:"), std::string::npos) << "off by default";
+}
+
+TEST_F(IngressProxyTest, AccessLogSaysWhoAskedWhatAndWhatTheyGot) {
+    ASSERT_NO_FATAL_FAILURE(StartProxy({{"--access-log"}}));
+    const auto access_lines = [&] {
+        std::vector<std::string> lines;
+        std::istringstream log(proxy_->Log());
+        for (std::string line; std::getline(log, line);) {
+            if (line.find("ingress access: ") != std::string::npos) lines.push_back(line);
+        }
+        return lines;
+    };
+    const auto answered = Curl({ProxyUrl(AppPath("/echo?x=1"))});
+    ASSERT_EQ(answered.status, 200);
+    EXPECT_TRUE(
+        IsProblem(Curl({"-H", "Host: nope." + std::string(kVmDomain), ProxyUrl("/a")}), 404));
+    std::vector<std::string> lines;
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+            lines = access_lines();
+            return lines.size() >= 2;
+        },
+        5s, 20ms))
+        << proxy_->Log();
+    ASSERT_EQ(lines.size(), 2u) << proxy_->Log();
+
+    const auto& ok = lines[0];
+    EXPECT_NE(
+        ok.find("ingress access: 127.0.0.1 \"GET " + AppPath("/echo?x=1") +
+                "\" host=127.0.0.1:" + std::to_string(proxy_port_) + " vm=" + std::string(kAppId) +
+                " port=" + std::to_string(app_port_) + " status=200 bytes="),
+        std::string::npos)
+        << ok;
+    // Bytes sent to the client: the response head and the body, more than the body alone.
+    const auto bytes = std::stoull(ok.substr(ok.find(" bytes=") + 7));
+    EXPECT_GT(bytes, answered.body.size()) << ok;
+    EXPECT_NE(ok.find(" ms="), std::string::npos) << ok;
+
+    const auto& refused = lines[1];
+    EXPECT_NE(refused.find("\"GET /a\" host=nope." + std::string(kVmDomain) +
+                           " vm=- port=0 status=404 bytes="),
+              std::string::npos)
+        << refused;
 }
 
 }  // namespace

@@ -63,6 +63,9 @@ TEST(AgentConfig, IngressSettingsAreValidated) {
     EXPECT_EQ(Build({w, "ingress.busy_poll_us=50"})->ingress.busy_poll,
               std::chrono::microseconds{50});
     EXPECT_FALSE(Build({w, "ingress.busy_poll_us=-1"}));
+    EXPECT_FALSE(defaults->ingress.access_log);
+    EXPECT_TRUE(Build({w, "ingress.access_log=true"})->ingress.access_log);
+    EXPECT_FALSE(Build({w, "ingress.access_log=sometimes"}));
 }
 
 TEST(AgentConfig, TunnelProbeSettingsAreValidated) {

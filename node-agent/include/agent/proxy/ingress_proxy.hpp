@@ -37,6 +37,9 @@ struct IngressSettings {
     std::size_t max_header_bytes = 64 * 1024;
     std::size_t max_idle_upstream_connections = 64;  // per VM address and port
     std::optional<TlsFiles> tls;
+    // One log line per request (client, request line, Host, VM and port, status, bytes sent,
+    // duration), at info level on the process's logger.
+    bool access_log = false;
 };
 
 // The node's ingress: HTTP and WebSocket from the Internet to the VMs this node runs, routed by
