@@ -461,6 +461,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             searched = data.size();
             if (data.size() >= proxy_->settings.max_header_bytes) {
                 exchange_start_ = Clock::now();
+                ++proxy_->requests;
                 BeginAccessRecord();
                 Answered(431, true);
                 auto op = WriteClientText(ProblemResponse(
@@ -1122,17 +1123,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool client_trusted_ = false;
     ByteBuffer input_;
     std::string pool_key_;  // the VM address and port of the last exchange, for the pool
-    // The exchange as the access log and the counters see it (names and target only with the
-    // access log on: they are copied out of the request, which the exchange consumes).
-    std::string log_method_;
-    std::string log_target_;
-    std::string log_host_;
-    std::string log_vm_;
-    std::uint16_t log_port_ = 0;
-    unsigned log_status_ = 0;
-    std::uint64_t log_bytes_ = 0;
-    std::string pool_address_;
-    tcp::endpoint pool_endpoint_;
     std::string upstream_leftover_;
     std::string upstream_head_;
     std::string response_head_;
@@ -1166,6 +1156,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool body_done_ = true;
     bool body_aborted_ = false;
     std::optional<std::string> body_error_;
+
+    // The exchange as the access log and the counters see it (names and target only with the
+    // access log on: they are copied out of the request, which the exchange consumes).
+    std::string log_method_;
+    std::string log_target_;
+    std::string log_host_;
+    std::string log_vm_;
+    std::uint16_t log_port_ = 0;
+    unsigned log_status_ = 0;
+    std::uint64_t log_bytes_ = 0;
 };
 
 }  // namespace

@@ -899,10 +899,22 @@ TEST_F(IngressProxyTest, CountersSayWhatClientsGot) {
     EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kUnknownId, app_port_, "/echo"))}), 404));
     EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kAppId, secret_port_, "/echo"))}), 403));
     EXPECT_TRUE(IsProblem(Curl({ProxyUrl(VmPath(kDownId, closed_port_, "/echo"))}), 502));
+    {
+        // A head over the 64 KiB limit: 431, and the connection is closed.
+        RawConnection raw(proxy_port_);
+        ASSERT_TRUE(raw.Send("GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " +
+                             std::string(70 * 1024, 'a') + "\r\n\r\n"));
+        const auto refused = raw.ReadResponse();
+        ASSERT_TRUE(refused);
+        EXPECT_EQ(refused->status, 431);
+        EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
+        EXPECT_TRUE(raw.ReadUntilClosed(5s).closed);
+    }
+    EXPECT_EQ(UpstreamStats()["lastRequests"].size(), 3u) << "only the 200, 302 and 503 reached it";
 
     const auto after = ProxyCounters();
-    EXPECT_EQ(after["requests"], 6) << after.dump();
-    EXPECT_EQ(after["responsesByClass"], json::array({0, 1, 1, 2, 2})) << after.dump();
+    EXPECT_EQ(after["requests"], 7) << after.dump();
+    EXPECT_EQ(after["responsesByClass"], json::array({0, 1, 1, 3, 2})) << after.dump();
     EXPECT_EQ(after["gatewayErrors"], 1) << "the VM's 503 is not the proxy's: " << after.dump();
     EXPECT_GE(after["upstreamConnects"], 1);
     EXPECT_EQ(after["websocketsActive"], 0);
