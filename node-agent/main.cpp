@@ -129,6 +129,7 @@ agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) 
     out.trusted_proxies = in.trusted_proxies;
     out.connect_timeout = in.connect_timeout;
     out.idle_timeout = in.idle_timeout;
+    out.header_timeout = in.header_timeout;
     out.total_timeout = in.total_timeout;
     out.websocket_idle_timeout = in.websocket_idle_timeout;
     if (!in.tls_cert.empty()) out.tls = agent::proxy::TlsFiles{in.tls_cert, in.tls_key};

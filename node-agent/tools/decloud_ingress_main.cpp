@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     bool rewrite_host = false;
     bool access_log = false;
     long connect_ms = 5'000, idle_ms = 60'000, total_ms = 100'000, ws_idle_ms = 600'000;
+    long header_ms = 30'000;
     long busy_poll_us = 0;
     std::string tls_cert, tls_key;
     cli.add_option("--listen", listen, "address:port to listen on (port 0: any)");
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     cli.add_option("--connect-timeout-ms", connect_ms);
     cli.add_option("--idle-timeout-ms", idle_ms);
+    cli.add_option("--header-timeout-ms", header_ms);
     cli.add_option("--total-timeout-ms", total_ms);
     cli.add_option("--ws-idle-timeout-ms", ws_idle_ms);
     cli.add_option("--busy-poll-us", busy_poll_us,
@@ -110,6 +112,7 @@ int main(int argc, char** argv) {
     settings.trusted_proxies = trusted_proxies;
     settings.connect_timeout = std::chrono::milliseconds{connect_ms};
     settings.idle_timeout = std::chrono::milliseconds{idle_ms};
+    settings.header_timeout = std::chrono::milliseconds{header_ms};
     settings.total_timeout = std::chrono::milliseconds{total_ms};
     settings.websocket_idle_timeout = std::chrono::milliseconds{ws_idle_ms};
     if (!tls_cert.empty() || !tls_key.empty()) {

@@ -33,6 +33,7 @@ struct IngressSettings {
     std::vector<std::string> trusted_proxies;
     std::chrono::milliseconds connect_timeout{5'000};
     std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds header_timeout{30'000};
     std::chrono::milliseconds total_timeout{100'000};
     std::chrono::milliseconds websocket_idle_timeout{600'000};
     std::string tls_cert;

@@ -54,6 +54,8 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"ingress.connect_timeout", "5s", "time allowed to connect to a VM port"},
         {"ingress.idle_timeout", "60s",
          "an HTTP exchange or keep-alive connection with no bytes moving ends"},
+        {"ingress.header_timeout", "30s",
+         "a request head must arrive whole within this time of its first byte (408 after)"},
         {"ingress.total_timeout", "100s", "longest HTTP exchange, request to last response byte"},
         {"ingress.websocket_idle_timeout", "10m", "a WebSocket with no bytes moving is closed"},
         {"ingress.tls_cert", "", "PEM certificate chain: the listener speaks TLS (SIGHUP reloads)"},
@@ -166,6 +168,7 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     DECLOUD_ASSIGN(c.ingress.trusted_proxies, s.StringList("ingress.trusted_proxies"));
     DECLOUD_ASSIGN(c.ingress.connect_timeout, s.Duration("ingress.connect_timeout"));
     DECLOUD_ASSIGN(c.ingress.idle_timeout, s.Duration("ingress.idle_timeout"));
+    DECLOUD_ASSIGN(c.ingress.header_timeout, s.Duration("ingress.header_timeout"));
     DECLOUD_ASSIGN(c.ingress.total_timeout, s.Duration("ingress.total_timeout"));
     DECLOUD_ASSIGN(c.ingress.websocket_idle_timeout, s.Duration("ingress.websocket_idle_timeout"));
     DECLOUD_ASSIGN(c.ingress.tls_cert, s.String("ingress.tls_cert"));
@@ -180,6 +183,7 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
     for (const auto& [key, value] :
          {std::pair{"ingress.connect_timeout", c.ingress.connect_timeout},
           {"ingress.idle_timeout", c.ingress.idle_timeout},
+          {"ingress.header_timeout", c.ingress.header_timeout},
           {"ingress.total_timeout", c.ingress.total_timeout},
           {"ingress.websocket_idle_timeout", c.ingress.websocket_idle_timeout},
           {"ingress.refresh_interval", c.ingress.refresh_interval}}) {

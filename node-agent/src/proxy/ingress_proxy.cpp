@@ -379,8 +379,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Clock::time_point Due() const {
         const auto& s = proxy_->settings;
         switch (phase_) {
-            case Phase::kWaitingForRequest:
-                return last_progress_ + s.idle_timeout;
+            case Phase::kWaitingForRequest: {
+                auto due = last_progress_ + s.idle_timeout;
+                if (head_started_) due = std::min(due, head_start_ + s.header_timeout);
+                return due;
+            }
             case Phase::kExchange: {
                 auto due =
                     std::min(last_progress_ + s.idle_timeout, exchange_start_ + s.total_timeout);
@@ -416,8 +419,29 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             // A client that stopped sending its body is not waited for either.
             Socket().cancel(ignored);
         } else {
+            if (phase_ == Phase::kWaitingForRequest && head_started_) RefuseSlowHead();
             Close();
         }
+    }
+
+    // A request head that trickled in for longer than header_timeout: 408, best effort (one
+    // non-blocking send; a client this slow to send is not waited for to read either).
+    void RefuseSlowHead() {
+        ++proxy_->requests;
+        exchange_start_ = head_start_;
+        BeginAccessRecord();
+        Answered(408, true);
+        if constexpr (!kTls) {
+            const auto text =
+                ProblemResponse(408, "Request Timeout",
+                                "the request head did not arrive whole within " +
+                                    std::to_string(proxy_->settings.header_timeout.count()) + " ms",
+                                true);
+            const auto sent = ::send(Socket().native_handle(), text.data(), text.size(),
+                                     MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent > 0) log_bytes_ += static_cast<std::uint64_t>(sent);
+        }
+        if (proxy_->settings.access_log) LogAccess();
     }
 
     // --- client I/O
@@ -457,7 +481,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             const auto data = input_.Data();
             const auto from = searched > 3 ? searched - 3 : 0;
             const auto end = ingress::FindHeadEnd(data.substr(from));
-            if (end != std::string_view::npos) co_return from + end;
+            if (end != std::string_view::npos) {
+                head_started_ = false;
+                co_return from + end;
+            }
+            if (!data.empty() && !head_started_) {
+                // Part of a head: from now on it has header_timeout to be whole. (A head that
+                // arrives in one piece never gets here: no timer work on the usual path.)
+                head_started_ = true;
+                head_start_ = Clock::now();
+                ArmEarlierDeadline(head_start_ + proxy_->settings.header_timeout);
+            }
             searched = data.size();
             if (data.size() >= proxy_->settings.max_header_bytes) {
                 exchange_start_ = Clock::now();
@@ -1134,6 +1168,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Clock::time_point last_progress_;
     Clock::time_point exchange_start_;
     Clock::time_point connect_start_;
+    Clock::time_point head_start_;  // when the first byte of a still-partial request head came
+    bool head_started_ = false;
     bool connecting_ = false;
     bool closed_ = false;
     bool timed_out_ = false;

@@ -635,6 +635,42 @@ TEST_F(IngressProxyTest, SilentUpstreamIs504AfterTheIdleTimeout) {
     EXPECT_GE(elapsed, 1400ms);
 }
 
+TEST_F(IngressProxyTest, RequestHeadTricklingInIs408AfterTheHeaderTimeout) {
+    ASSERT_NO_FATAL_FAILURE(
+        StartProxy({{"--header-timeout-ms", "500", "--idle-timeout-ms", "60000"}}));
+    const std::string request = "GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+    // The clock starts with a head's first byte: a keep-alive connection may sit idle for longer.
+    RawConnection idle(proxy_port_);
+    ASSERT_TRUE(idle.Send(request));
+    auto answered = idle.ReadResponse();
+    ASSERT_TRUE(answered);
+    EXPECT_EQ(answered->status, 200);
+    std::this_thread::sleep_for(800ms);
+    ASSERT_TRUE(idle.Send(request));
+    answered = idle.ReadResponse();
+    ASSERT_TRUE(answered) << "an idle keep-alive connection outlived the header timeout";
+    EXPECT_EQ(answered->status, 200);
+
+    // A head that keeps trickling in, a header line every 100 ms, is refused after 500 ms.
+    RawConnection slow(proxy_port_);
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(slow.Send("GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+    std::string got;
+    for (int i = 0; i < 50; ++i) {
+        got = slow.ReadUntil("\r\n\r\n", 100ms);
+        if (got.find("\r\n\r\n") != std::string::npos) break;
+        if (!slow.Send("X-Trickle: " + std::to_string(i) + "\r\n")) break;
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(got.starts_with("HTTP/1.1 408 ")) << got;
+    EXPECT_NE(got.find("Content-Type: application/problem+json"), std::string::npos) << got;
+    EXPECT_GE(elapsed, 450ms);
+    EXPECT_LT(elapsed, 5s);
+    EXPECT_TRUE(slow.ReadUntilClosed(5s).closed);
+    EXPECT_EQ(UpstreamStats()["lastRequests"].size(), 2u) << "the trickled request never left";
+}
+
 TEST_F(IngressProxyTest, SlowUpstreamIs504AfterTheTotalTimeout) {
     ASSERT_NO_FATAL_FAILURE(
         StartProxy({{"--idle-timeout-ms", "60000", "--total-timeout-ms", "500"}}));

@@ -66,6 +66,10 @@ TEST(AgentConfig, IngressSettingsAreValidated) {
     EXPECT_FALSE(defaults->ingress.access_log);
     EXPECT_TRUE(Build({w, "ingress.access_log=true"})->ingress.access_log);
     EXPECT_FALSE(Build({w, "ingress.access_log=sometimes"}));
+    EXPECT_EQ(defaults->ingress.header_timeout, std::chrono::seconds{30});
+    EXPECT_EQ(Build({w, "ingress.header_timeout=5s"})->ingress.header_timeout,
+              std::chrono::seconds{5});
+    EXPECT_FALSE(Build({w, "ingress.header_timeout=0s"}));
 }
 
 TEST(AgentConfig, TunnelProbeSettingsAreValidated) {

@@ -31,6 +31,9 @@ struct IngressSettings {
     // No byte moved in either direction for this long ends an HTTP exchange (504 if no response
     // began) or an idle keep-alive connection.
     std::chrono::milliseconds idle_timeout{60'000};
+    // A request head must be whole this long after its first byte arrived, however steadily the
+    // bytes trickle (slow-header attacks); 408 and the connection closed otherwise.
+    std::chrono::milliseconds header_timeout{30'000};
     // A whole HTTP exchange, request line to last response byte (WebSockets excepted).
     std::chrono::milliseconds total_timeout{100'000};
     std::chrono::milliseconds websocket_idle_timeout{600'000};
