@@ -81,11 +81,22 @@ class IngressMetrics {
                                     "too slow")
                               .Register(registry)
                               .Add({})),
+          connections_refused_(prometheus::BuildCounter()
+                                   .Name("decloud_ingress_connections_refused_total")
+                                   .Help("Client connections turned away by "
+                                         "ingress.max_connections(_per_client)")
+                                   .Register(registry)
+                                   .Add({})),
           websockets_(prometheus::BuildGauge()
                           .Name("decloud_ingress_websockets")
                           .Help("WebSockets bridged to VMs now")
                           .Register(registry)
-                          .Add({})) {
+                          .Add({})),
+          connections_(prometheus::BuildGauge()
+                           .Name("decloud_ingress_connections")
+                           .Help("Client connections open now")
+                           .Register(registry)
+                           .Add({})) {
         auto& family = prometheus::BuildCounter()
                            .Name("decloud_ingress_responses_total")
                            .Help("Responses sent to clients by status class")
@@ -99,10 +110,12 @@ class IngressMetrics {
         Advance(requests_, last_.requests, now.requests);
         Advance(upstream_connects_, last_.upstream_connects, now.upstream_connects);
         Advance(gateway_errors_, last_.gateway_errors, now.gateway_errors);
+        Advance(connections_refused_, last_.connections_refused, now.connections_refused);
         for (std::size_t i = 0; i < responses_.size(); ++i) {
             Advance(*responses_[i], last_.responses_by_class[i], now.responses_by_class[i]);
         }
         websockets_.Set(static_cast<double>(now.websockets_active));
+        connections_.Set(static_cast<double>(now.connections_open));
         last_ = now;
     }
 
@@ -114,7 +127,9 @@ class IngressMetrics {
     prometheus::Counter& requests_;
     prometheus::Counter& upstream_connects_;
     prometheus::Counter& gateway_errors_;
+    prometheus::Counter& connections_refused_;
     prometheus::Gauge& websockets_;
+    prometheus::Gauge& connections_;
     std::array<prometheus::Counter*, 5> responses_{};
     agent::proxy::IngressProxy::Stats last_;
 };
@@ -134,6 +149,8 @@ agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) 
     out.websocket_idle_timeout = in.websocket_idle_timeout;
     if (!in.tls_cert.empty()) out.tls = agent::proxy::TlsFiles{in.tls_cert, in.tls_key};
     out.access_log = in.access_log;
+    out.max_connections = in.max_connections;
+    out.max_connections_per_client = in.max_connections_per_client;
     return out;
 }
 

@@ -243,13 +243,16 @@ cat >"$WORK/routes.json" <<EOF
 {"routes":[{"vmId":"$VM_ID","name":"bench","address":"127.0.0.1","defaultPort":$UP_PORT,
             "extraPorts":[$WS_PORT]}]}
 EOF
-"$INGRESS" --listen 127.0.0.1:0 --routes "$WORK/routes.json" >"$WORK/ingress.log" 2>&1 &
+# Every client here is 127.0.0.1: the per-address connection limit is lifted as nginx has none.
+"$INGRESS" --listen 127.0.0.1:0 --routes "$WORK/routes.json" --max-connections-per-client 100000 \
+    >"$WORK/ingress.log" 2>&1 &
 OURS_PID=$!
 PIDS+=("$OURS_PID")
 wait_for "$WORK/ingress.log" 'listening on' "$OURS_PID"
 OURS_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/ingress.log")
 # The same with busy polling (ingress.busy_poll), for step 2b only.
 "$INGRESS" --listen 127.0.0.1:0 --routes "$WORK/routes.json" --busy-poll-us "$BUSY_POLL_US" \
+    --max-connections-per-client 100000 \
     >"$WORK/ingress-bp.log" 2>&1 &
 OURS_BP_PID=$!
 PIDS+=("$OURS_BP_PID")

@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     bool access_log = false;
     long connect_ms = 5'000, idle_ms = 60'000, total_ms = 100'000, ws_idle_ms = 600'000;
     long header_ms = 30'000;
+    std::size_t max_connections = 20'000, max_connections_per_client = 512;
     long busy_poll_us = 0;
     std::string tls_cert, tls_key;
     cli.add_option("--listen", listen, "address:port to listen on (port 0: any)");
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
     cli.add_option("--connect-timeout-ms", connect_ms);
     cli.add_option("--idle-timeout-ms", idle_ms);
     cli.add_option("--header-timeout-ms", header_ms);
+    cli.add_option("--max-connections", max_connections)->check(CLI::PositiveNumber);
+    cli.add_option("--max-connections-per-client", max_connections_per_client)
+        ->check(CLI::PositiveNumber);
     cli.add_option("--total-timeout-ms", total_ms);
     cli.add_option("--ws-idle-timeout-ms", ws_idle_ms);
     cli.add_option("--busy-poll-us", busy_poll_us,
@@ -113,6 +117,8 @@ int main(int argc, char** argv) {
     settings.connect_timeout = std::chrono::milliseconds{connect_ms};
     settings.idle_timeout = std::chrono::milliseconds{idle_ms};
     settings.header_timeout = std::chrono::milliseconds{header_ms};
+    settings.max_connections = max_connections;
+    settings.max_connections_per_client = max_connections_per_client;
     settings.total_timeout = std::chrono::milliseconds{total_ms};
     settings.websocket_idle_timeout = std::chrono::milliseconds{ws_idle_ms};
     if (!tls_cert.empty() || !tls_key.empty()) {
@@ -178,7 +184,9 @@ int main(int argc, char** argv) {
                                           {"websocketsActive", stats.websockets_active},
                                           {"upstreamConnects", stats.upstream_connects},
                                           {"responsesByClass", stats.responses_by_class},
-                                          {"gatewayErrors", stats.gateway_errors}}}}
+                                          {"gatewayErrors", stats.gateway_errors},
+                                          {"connectionsOpen", stats.connections_open},
+                                          {"connectionsRefused", stats.connections_refused}}}}
                              .dump()
                       << std::endl;
             wait_stats();

@@ -34,6 +34,8 @@ struct IngressSettings {
     std::chrono::milliseconds connect_timeout{5'000};
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds header_timeout{30'000};
+    std::size_t max_connections = 20'000;
+    std::size_t max_connections_per_client = 512;
     std::chrono::milliseconds total_timeout{100'000};
     std::chrono::milliseconds websocket_idle_timeout{600'000};
     std::string tls_cert;

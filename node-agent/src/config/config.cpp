@@ -61,6 +61,11 @@ std::vector<common::SettingSpec> AgentSettingSpecs() {
         {"ingress.tls_cert", "", "PEM certificate chain: the listener speaks TLS (SIGHUP reloads)"},
         {"ingress.tls_key", "", "PEM private key for ingress.tls_cert"},
         {"ingress.refresh_interval", "5s", "how often the VM routes are re-read from libvirt"},
+        {"ingress.max_connections", "20000",
+         "client connections open at once; past it a connection gets a 503 and is closed"},
+        {"ingress.max_connections_per_client", "512",
+         "client connections open at once from one address (trusted proxies excepted); 429 past "
+         "it"},
         {"ingress.access_log", "false",
          "log one line per request through the proxy: client, request, VM, status, bytes, time"},
         {"ingress.busy_poll_us", "0",
@@ -177,6 +182,11 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
         return Error::InvalidArgument("ingress.tls_cert and ingress.tls_key go together");
     DECLOUD_ASSIGN(c.ingress.refresh_interval, s.Duration("ingress.refresh_interval"));
     DECLOUD_ASSIGN(c.ingress.access_log, s.Bool("ingress.access_log"));
+    std::int64_t max_connections = 0;
+    DECLOUD_ASSIGN(max_connections, s.Int("ingress.max_connections", 1, 10'000'000));
+    c.ingress.max_connections = static_cast<std::size_t>(max_connections);
+    DECLOUD_ASSIGN(max_connections, s.Int("ingress.max_connections_per_client", 1, 10'000'000));
+    c.ingress.max_connections_per_client = static_cast<std::size_t>(max_connections);
     std::int64_t busy_poll_us = 0;
     DECLOUD_ASSIGN(busy_poll_us, s.Int("ingress.busy_poll_us", 0, 1'000'000));
     c.ingress.busy_poll = std::chrono::microseconds{busy_poll_us};

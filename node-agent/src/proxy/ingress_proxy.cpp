@@ -189,6 +189,37 @@ struct IngressProxy::Impl : std::enable_shared_from_this<IngressProxy::Impl> {
     std::atomic<std::uint64_t> upstream_connects{0};
     std::array<std::atomic<std::uint64_t>, 5> responses_by_class{};  // 1xx .. 5xx
     std::atomic<std::uint64_t> gateway_errors{0};
+    std::atomic<std::uint64_t> connections_open{0};  // admitted client connections
+    std::atomic<std::uint64_t> connections_refused{0};
+    std::unordered_map<std::string, std::size_t> connections_by_client;  // io thread only
+
+    enum class Admission { kAdmitted, kTooManyFromClient, kTooMany };
+
+    // A new client connection counts against max_connections and, unless it comes from a
+    // trusted proxy (which speaks for many clients), against max_connections_per_client.
+    Admission Admit(const std::string& client, bool trusted) {
+        if (connections_open.load(std::memory_order_relaxed) >= settings.max_connections) {
+            ++connections_refused;
+            return Admission::kTooMany;
+        }
+        if (!trusted) {
+            auto& count = connections_by_client[client];
+            if (count >= settings.max_connections_per_client) {
+                ++connections_refused;
+                return Admission::kTooManyFromClient;
+            }
+            ++count;
+        }
+        ++connections_open;
+        return Admission::kAdmitted;
+    }
+
+    void Release(const std::string& client, bool trusted) {
+        --connections_open;
+        if (trusted) return;
+        const auto it = connections_by_client.find(client);
+        if (it != connections_by_client.end() && --it->second == 0) connections_by_client.erase(it);
+    }
 
     // Counts a final response head (or 101) sent to a client; `from_proxy`: the proxy's own.
     void CountResponse(unsigned status, bool from_proxy) {
@@ -261,9 +292,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                 std::find(trusted.begin(), trusted.end(), client_address_) != trusted.end();
         }
         proxy_->sessions.insert(this);
+        admission_ = proxy_->Admit(client_address_, client_trusted_);
     }
 
-    ~Session() override { proxy_->sessions.erase(this); }
+    ~Session() override {
+        if (admission_ == Admission::kAdmitted) proxy_->Release(client_address_, client_trusted_);
+        proxy_->sessions.erase(this);
+    }
 
     void Abort() override {
         closed_ = true;
@@ -276,6 +311,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     asio::awaitable<void> Run() {
         auto self = this->shared_from_this();
         Touch();
+        if (admission_ != Admission::kAdmitted) {
+            co_await TurnAway();
+            co_return;
+        }
         asio::co_spawn(proxy_->io, Watchdog(self), asio::detached);
         if constexpr (kTls) {
             auto [ec] = co_await client_.async_handshake(ssl::stream_base::server, kAwait);
@@ -310,6 +349,44 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   private:
     enum class Phase { kWaitingForRequest, kExchange, kTunnel };
+    using Admission = IngressProxy::Impl::Admission;
+
+    // A connection over the limits: a plain one is told why (one non-blocking send, nothing
+    // read), a TLS one is closed before any handshake work.
+    asio::awaitable<void> TurnAway() {
+        if constexpr (!kTls) {
+            const bool per_client = admission_ == Admission::kTooManyFromClient;
+            const auto text =
+                per_client ? ProblemResponse(
+                                 429, "Too Many Requests",
+                                 "this address already has " +
+                                     std::to_string(proxy_->settings.max_connections_per_client) +
+                                     " connections open to this node",
+                                 true)
+                           : ProblemResponse(503, "Service Unavailable",
+                                             "the node's ingress has " +
+                                                 std::to_string(proxy_->settings.max_connections) +
+                                                 " connections open, its limit",
+                                             true);
+            error_code ignored;
+            client_.non_blocking(true, ignored);
+            client_.write_some(asio::buffer(text), ignored);
+            // Closing with the client's request unread would reset the connection and could
+            // take the answer with it: read and drop what comes for a moment first.
+            client_.shutdown(tcp::socket::shutdown_send, ignored);
+            asio::steady_timer linger(proxy_->io, std::chrono::milliseconds{500});
+            auto drain = [this]() -> asio::awaitable<void> {
+                std::array<char, 4096> sink;
+                while (true) {
+                    auto [ec, n] = co_await client_.async_read_some(asio::buffer(sink), kAwait);
+                    if (ec) co_return;
+                }
+            };
+            co_await (drain() || linger.async_wait(kAwait));
+        }
+        Close();
+        co_return;
+    }
 
     static Stream MakeStream(tcp::socket socket, ssl::context* tls) {
         if constexpr (kTls) {
@@ -1168,6 +1245,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Clock::time_point last_progress_;
     Clock::time_point exchange_start_;
     Clock::time_point connect_start_;
+    Admission admission_ = Admission::kTooMany;
     Clock::time_point head_start_;  // when the first byte of a still-partial request head came
     bool head_started_ = false;
     bool connecting_ = false;
@@ -1359,6 +1437,8 @@ IngressProxy::Stats IngressProxy::stats() const {
         stats.responses_by_class[i] = impl_->responses_by_class[i].load();
     }
     stats.gateway_errors = impl_->gateway_errors.load();
+    stats.connections_open = impl_->connections_open.load();
+    stats.connections_refused = impl_->connections_refused.load();
     return stats;
 }
 

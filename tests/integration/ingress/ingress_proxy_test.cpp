@@ -671,6 +671,65 @@ TEST_F(IngressProxyTest, RequestHeadTricklingInIs408AfterTheHeaderTimeout) {
     EXPECT_EQ(UpstreamStats()["lastRequests"].size(), 2u) << "the trickled request never left";
 }
 
+// Opens `count` connections that send nothing.
+std::vector<std::unique_ptr<RawConnection>> OpenIdle(std::uint16_t port, int count) {
+    std::vector<std::unique_ptr<RawConnection>> held;
+    for (int i = 0; i < count; ++i) held.push_back(std::make_unique<RawConnection>(port));
+    return held;
+}
+
+TEST_F(IngressProxyTest, ConnectionsFromOneAddressAreCapped) {
+    ASSERT_NO_FATAL_FAILURE(StartProxy({{"--max-connections-per-client", "3"}}));
+    const std::string request = "GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    auto held = OpenIdle(proxy_port_, 3);
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == 3; }, 5s, 20ms));
+
+    RawConnection fourth(proxy_port_);
+    ASSERT_TRUE(fourth.Send(request));
+    const auto refused = fourth.ReadResponse();
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 429);
+    EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
+    EXPECT_NE(refused->body.find("3 connections"), std::string::npos) << refused->body;
+    EXPECT_TRUE(fourth.ReadUntilClosed(5s).closed);
+
+    // The held ones still work, and once one goes there is room again.
+    ASSERT_TRUE(held[0]->Send(request));
+    const auto served = held[0]->ReadResponse();
+    ASSERT_TRUE(served);
+    EXPECT_EQ(served->status, 200);
+    held[1]->Close();
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == 2; }, 5s, 20ms));
+    RawConnection again(proxy_port_);
+    ASSERT_TRUE(again.Send(request));
+    const auto admitted = again.ReadResponse();
+    ASSERT_TRUE(admitted);
+    EXPECT_EQ(admitted->status, 200);
+
+    const auto counters = ProxyCounters();
+    EXPECT_EQ(counters["connectionsRefused"], 1) << counters.dump();
+    EXPECT_EQ(counters["requests"], 2) << "a connection turned away is no request";
+}
+
+TEST_F(IngressProxyTest, ConnectionsInAllAreCappedAndTrustedProxiesOnlyByThat) {
+    // 127.0.0.1 is a trusted proxy here (Caddy in front): it speaks for many clients, so only the
+    // overall limit applies to it.
+    ASSERT_NO_FATAL_FAILURE(StartProxy({{"--max-connections", "4", "--max-connections-per-client",
+                                         "2", "--trusted-proxies", "127.0.0.1"}}));
+    auto held = OpenIdle(proxy_port_, 4);
+    ASSERT_TRUE(
+        testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == 4; }, 5s, 20ms));
+    RawConnection fifth(proxy_port_);
+    ASSERT_TRUE(fifth.Send("GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    const auto refused = fifth.ReadResponse();
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 503);
+    EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
+    EXPECT_EQ(ProxyCounters()["connectionsRefused"], 1);
+}
+
 TEST_F(IngressProxyTest, SlowUpstreamIs504AfterTheTotalTimeout) {
     ASSERT_NO_FATAL_FAILURE(
         StartProxy({{"--idle-timeout-ms", "60000", "--total-timeout-ms", "500"}}));

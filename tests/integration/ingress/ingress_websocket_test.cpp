@@ -158,7 +158,8 @@ TEST_F(IngressWebSocketTest, AThousandConcurrentWebSocketsAllEcho) {
     ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
     ASSERT_GE(limit.rlim_max, 4096u) << "the hard RLIMIT_NOFILE is too low for this test";
     proxy_soft_fd_limit_ = 1024;
-    ASSERT_NO_FATAL_FAILURE(StartProxy());
+    // All 1,000 come from 127.0.0.1: more than one address may open by default.
+    ASSERT_NO_FATAL_FAILURE(StartProxy({{"--max-connections-per-client", "2000"}}));
     EXPECT_TRUE(testing::WaitUntil(
         [&] {
             std::ifstream limits("/proc/" + std::to_string(proxy_->pid()) + "/limits");

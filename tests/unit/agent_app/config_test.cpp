@@ -70,6 +70,12 @@ TEST(AgentConfig, IngressSettingsAreValidated) {
     EXPECT_EQ(Build({w, "ingress.header_timeout=5s"})->ingress.header_timeout,
               std::chrono::seconds{5});
     EXPECT_FALSE(Build({w, "ingress.header_timeout=0s"}));
+    EXPECT_EQ(defaults->ingress.max_connections, 20'000u);
+    EXPECT_EQ(defaults->ingress.max_connections_per_client, 512u);
+    EXPECT_EQ(
+        Build({w, "ingress.max_connections_per_client=8"})->ingress.max_connections_per_client, 8u);
+    EXPECT_FALSE(Build({w, "ingress.max_connections=0"}));
+    EXPECT_FALSE(Build({w, "ingress.max_connections_per_client=-3"}));
 }
 
 TEST(AgentConfig, TunnelProbeSettingsAreValidated) {

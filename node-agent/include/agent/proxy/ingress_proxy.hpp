@@ -38,6 +38,10 @@ struct IngressSettings {
     std::chrono::milliseconds total_timeout{100'000};
     std::chrono::milliseconds websocket_idle_timeout{600'000};
     std::size_t max_header_bytes = 64 * 1024;
+    // Client connections open at once, in all and from one address (trusted proxies excepted):
+    // past them a connection gets 503 or 429 and is closed.
+    std::size_t max_connections = 20'000;
+    std::size_t max_connections_per_client = 512;
     std::size_t max_idle_upstream_connections = 64;  // per VM address and port
     std::optional<TlsFiles> tls;
     // One log line per request (client, request line, Host, VM and port, status, bytes sent,
@@ -76,7 +80,9 @@ class IngressProxy {
         // Response heads sent to clients by class, [0] 1xx (101 for WebSockets) to [4] 5xx: the
         // VMs' answers and the proxy's own refusals and problems.
         std::array<std::uint64_t, 5> responses_by_class{};
-        std::uint64_t gateway_errors = 0;  // 502/504 the proxy answered: VM refused, reset, slow
+        std::uint64_t gateway_errors = 0;    // 502/504 the proxy answered: VM refused, reset, slow
+        std::uint64_t connections_open = 0;  // client connections now
+        std::uint64_t connections_refused = 0;  // over max_connections(_per_client)
     };
     Stats stats() const;
 
