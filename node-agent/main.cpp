@@ -39,6 +39,7 @@
 #include "agent/app/relay_agent.hpp"
 #include "agent/app/vm_manager.hpp"
 #include "agent/config.hpp"
+#include "agent/proxy/ingress_metrics.hpp"
 #include "agent/proxy/ingress_proxy.hpp"
 #include "agent/setup/setup.hpp"
 #include "decloud/common/log.hpp"
@@ -59,80 +60,6 @@ T OrDie(common::Result<T> r, std::string_view what) {
     if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message);
     return std::move(*r);
 }
-
-// The ingress proxy's counters in the agent's registry, brought up to date at each scrape (the
-// proxy keeps totals; Prometheus counters only go up by increments).
-class IngressMetrics {
-  public:
-    explicit IngressMetrics(prometheus::Registry& registry)
-        : requests_(prometheus::BuildCounter()
-                        .Name("decloud_ingress_requests_total")
-                        .Help("HTTP requests the ingress proxy received (forwarded or refused)")
-                        .Register(registry)
-                        .Add({})),
-          upstream_connects_(prometheus::BuildCounter()
-                                 .Name("decloud_ingress_upstream_connections_total")
-                                 .Help("TCP connections the ingress proxy opened to VMs")
-                                 .Register(registry)
-                                 .Add({})),
-          gateway_errors_(prometheus::BuildCounter()
-                              .Name("decloud_ingress_gateway_errors_total")
-                              .Help("502/504 answered by the proxy: a VM refused, reset or was "
-                                    "too slow")
-                              .Register(registry)
-                              .Add({})),
-          connections_refused_(prometheus::BuildCounter()
-                                   .Name("decloud_ingress_connections_refused_total")
-                                   .Help("Client connections turned away by "
-                                         "ingress.max_connections(_per_client)")
-                                   .Register(registry)
-                                   .Add({})),
-          websockets_(prometheus::BuildGauge()
-                          .Name("decloud_ingress_websockets")
-                          .Help("WebSockets bridged to VMs now")
-                          .Register(registry)
-                          .Add({})),
-          connections_(prometheus::BuildGauge()
-                           .Name("decloud_ingress_connections")
-                           .Help("Client connections open now")
-                           .Register(registry)
-                           .Add({})) {
-        auto& family = prometheus::BuildCounter()
-                           .Name("decloud_ingress_responses_total")
-                           .Help("Responses sent to clients by status class")
-                           .Register(registry);
-        for (std::size_t i = 0; i < responses_.size(); ++i) {
-            responses_[i] = &family.Add({{"class", std::to_string(i + 1) + "xx"}});
-        }
-    }
-
-    void Update(const agent::proxy::IngressProxy::Stats& now) {
-        Advance(requests_, last_.requests, now.requests);
-        Advance(upstream_connects_, last_.upstream_connects, now.upstream_connects);
-        Advance(gateway_errors_, last_.gateway_errors, now.gateway_errors);
-        Advance(connections_refused_, last_.connections_refused, now.connections_refused);
-        for (std::size_t i = 0; i < responses_.size(); ++i) {
-            Advance(*responses_[i], last_.responses_by_class[i], now.responses_by_class[i]);
-        }
-        websockets_.Set(static_cast<double>(now.websockets_active));
-        connections_.Set(static_cast<double>(now.connections_open));
-        last_ = now;
-    }
-
-  private:
-    static void Advance(prometheus::Counter& counter, std::uint64_t before, std::uint64_t now) {
-        if (now > before) counter.Increment(static_cast<double>(now - before));
-    }
-
-    prometheus::Counter& requests_;
-    prometheus::Counter& upstream_connects_;
-    prometheus::Counter& gateway_errors_;
-    prometheus::Counter& connections_refused_;
-    prometheus::Gauge& websockets_;
-    prometheus::Gauge& connections_;
-    std::array<prometheus::Counter*, 5> responses_{};
-    agent::proxy::IngressProxy::Stats last_;
-};
 
 agent::proxy::IngressSettings ToProxySettings(const agent::IngressSettings& in) {
     agent::proxy::IngressSettings out;
@@ -409,7 +336,7 @@ int Run(const agent::AgentConfig& config) {
         .Add({})
         .Set(compute.points);
 
-    std::optional<IngressMetrics> ingress_metrics;
+    std::optional<agent::proxy::IngressMetrics> ingress_metrics;
     if (ingress) ingress_metrics.emplace(*registry);
 
     auto router = std::make_shared<net::Router>();
