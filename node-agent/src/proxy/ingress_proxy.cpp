@@ -351,8 +351,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     enum class Phase { kWaitingForRequest, kExchange, kTunnel };
     using Admission = IngressProxy::Impl::Admission;
 
-    // A connection over the limits: a plain one is told why (one non-blocking send, nothing
-    // read), a TLS one is closed before any handshake work.
+    // A connection over the limits: a plain one is told why (one non-blocking send, then what it
+    // sent is drained for a moment), a TLS one is closed before any handshake work.
     asio::awaitable<void> TurnAway() {
         if constexpr (!kTls) {
             const bool per_client = admission_ == Admission::kTooManyFromClient;
@@ -368,9 +368,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                                  std::to_string(proxy_->settings.max_connections) +
                                                  " connections open, its limit",
                                              true);
+            SendAtOnce(text);
             error_code ignored;
-            client_.non_blocking(true, ignored);
-            client_.write_some(asio::buffer(text), ignored);
             // Closing with the client's request unread would reset the connection and could
             // take the answer with it: read and drop what comes for a moment first.
             client_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -412,6 +411,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     void Answered(unsigned status, bool from_proxy) {
         log_status_ = status;
         proxy_->CountResponse(status, from_proxy);
+    }
+
+    // The proxy's own answer to a request that never became an exchange (a head too large or too
+    // slow): counted and recorded like any request's.
+    void AnswerOutsideExchange(unsigned status, Clock::time_point since) {
+        ++proxy_->requests;
+        exchange_start_ = since;
+        BeginAccessRecord();
+        Answered(status, true);
+    }
+
+    // Best effort, for a client about to be disconnected: one non-blocking send of a short answer
+    // (plain connections only), nothing waited for.
+    void SendAtOnce(const std::string& text) {
+        if constexpr (!kTls) {
+            const auto sent = ::send(Socket().native_handle(), text.data(), text.size(),
+                                     MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent > 0) log_bytes_ += static_cast<std::uint64_t>(sent);
+        }
     }
 
     void BeginAccessRecord() {
@@ -501,23 +519,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         }
     }
 
-    // A request head that trickled in for longer than header_timeout: 408, best effort (one
-    // non-blocking send; a client this slow to send is not waited for to read either).
+    // A request head that trickled in for longer than header_timeout: 408 (a client this slow
+    // to send is not waited for to read either).
     void RefuseSlowHead() {
-        ++proxy_->requests;
-        exchange_start_ = head_start_;
-        BeginAccessRecord();
-        Answered(408, true);
-        if constexpr (!kTls) {
-            const auto text =
-                ProblemResponse(408, "Request Timeout",
-                                "the request head did not arrive whole within " +
-                                    std::to_string(proxy_->settings.header_timeout.count()) + " ms",
-                                true);
-            const auto sent = ::send(Socket().native_handle(), text.data(), text.size(),
-                                     MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (sent > 0) log_bytes_ += static_cast<std::uint64_t>(sent);
-        }
+        AnswerOutsideExchange(408, head_start_);
+        SendAtOnce(ProblemResponse(408, "Request Timeout",
+                                   "the request head did not arrive whole within " +
+                                       std::to_string(proxy_->settings.header_timeout.count()) +
+                                       " ms",
+                                   true));
         if (proxy_->settings.access_log) LogAccess();
     }
 
@@ -571,10 +581,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             }
             searched = data.size();
             if (data.size() >= proxy_->settings.max_header_bytes) {
-                exchange_start_ = Clock::now();
-                ++proxy_->requests;
-                BeginAccessRecord();
-                Answered(431, true);
+                AnswerOutsideExchange(431, Clock::now());
                 auto op = WriteClientText(ProblemResponse(
                     431, "Request Header Fields Too Large",
                     "the request head exceeds " +
