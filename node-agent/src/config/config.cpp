@@ -182,11 +182,12 @@ Result<AgentConfig> BuildAgentConfig(const common::Settings& s) {
         return Error::InvalidArgument("ingress.tls_cert and ingress.tls_key go together");
     DECLOUD_ASSIGN(c.ingress.refresh_interval, s.Duration("ingress.refresh_interval"));
     DECLOUD_ASSIGN(c.ingress.access_log, s.Bool("ingress.access_log"));
-    std::int64_t max_connections = 0;
+    std::int64_t max_connections = 0, max_connections_per_client = 0;
     DECLOUD_ASSIGN(max_connections, s.Int("ingress.max_connections", 1, 10'000'000));
+    DECLOUD_ASSIGN(max_connections_per_client,
+                   s.Int("ingress.max_connections_per_client", 1, 10'000'000));
     c.ingress.max_connections = static_cast<std::size_t>(max_connections);
-    DECLOUD_ASSIGN(max_connections, s.Int("ingress.max_connections_per_client", 1, 10'000'000));
-    c.ingress.max_connections_per_client = static_cast<std::size_t>(max_connections);
+    c.ingress.max_connections_per_client = static_cast<std::size_t>(max_connections_per_client);
     std::int64_t busy_poll_us = 0;
     DECLOUD_ASSIGN(busy_poll_us, s.Int("ingress.busy_poll_us", 0, 1'000'000));
     c.ingress.busy_poll = std::chrono::microseconds{busy_poll_us};

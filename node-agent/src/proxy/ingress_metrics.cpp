@@ -6,6 +6,16 @@ namespace decloud::agent::proxy {
 
 namespace {
 
+prometheus::Counter& CounterIn(prometheus::Registry& registry, const std::string& name,
+                               const std::string& help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+}
+
+prometheus::Gauge& GaugeIn(prometheus::Registry& registry, const std::string& name,
+                           const std::string& help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+}
+
 void Advance(prometheus::Counter& counter, std::uint64_t before, std::uint64_t now) {
     if (now > before) counter.Increment(static_cast<double>(now - before));
 }
@@ -13,38 +23,19 @@ void Advance(prometheus::Counter& counter, std::uint64_t before, std::uint64_t n
 }  // namespace
 
 IngressMetrics::IngressMetrics(prometheus::Registry& registry)
-    : requests_(prometheus::BuildCounter()
-                    .Name("decloud_ingress_requests_total")
-                    .Help("HTTP requests the ingress proxy received (forwarded or refused)")
-                    .Register(registry)
-                    .Add({})),
-      upstream_connects_(prometheus::BuildCounter()
-                             .Name("decloud_ingress_upstream_connections_total")
-                             .Help("TCP connections the ingress proxy opened to VMs")
-                             .Register(registry)
-                             .Add({})),
-      gateway_errors_(prometheus::BuildCounter()
-                          .Name("decloud_ingress_gateway_errors_total")
-                          .Help("502/504 answered by the proxy: a VM refused, reset or was "
-                                "too slow")
-                          .Register(registry)
-                          .Add({})),
-      connections_refused_(prometheus::BuildCounter()
-                               .Name("decloud_ingress_connections_refused_total")
-                               .Help("Client connections turned away by "
-                                     "ingress.max_connections(_per_client)")
-                               .Register(registry)
-                               .Add({})),
-      websockets_(prometheus::BuildGauge()
-                      .Name("decloud_ingress_websockets")
-                      .Help("WebSockets bridged to VMs now")
-                      .Register(registry)
-                      .Add({})),
-      connections_(prometheus::BuildGauge()
-                       .Name("decloud_ingress_connections")
-                       .Help("Client connections open now")
-                       .Register(registry)
-                       .Add({})) {
+    : requests_(CounterIn(registry, "decloud_ingress_requests_total",
+                          "HTTP requests the ingress proxy received (forwarded or refused)")),
+      upstream_connects_(CounterIn(registry, "decloud_ingress_upstream_connections_total",
+                                   "TCP connections the ingress proxy opened to VMs")),
+      gateway_errors_(
+          CounterIn(registry, "decloud_ingress_gateway_errors_total",
+                    "502/504 answered by the proxy: a VM refused, reset or was too slow")),
+      connections_refused_(
+          CounterIn(registry, "decloud_ingress_connections_refused_total",
+                    "Client connections turned away by ingress.max_connections(_per_client)")),
+      websockets_(GaugeIn(registry, "decloud_ingress_websockets", "WebSockets bridged to VMs now")),
+      connections_(
+          GaugeIn(registry, "decloud_ingress_connections", "Client connections open now")) {
     auto& family = prometheus::BuildCounter()
                        .Name("decloud_ingress_responses_total")
                        .Help("Responses sent to clients by status class")
