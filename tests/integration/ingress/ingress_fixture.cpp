@@ -413,15 +413,17 @@ json IngressTest::UpstreamStats() {
     return json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
 }
 
+std::vector<std::string> IngressTest::ProxyLogLines(std::string_view needle) const {
+    std::vector<std::string> lines;
+    std::istringstream log(proxy_->Log());
+    for (std::string line; std::getline(log, line);) {
+        if (line.find(needle) != std::string::npos) lines.push_back(line);
+    }
+    return lines;
+}
+
 json IngressTest::ProxyCounters() {
-    const auto stats_lines = [&] {
-        std::vector<std::string> lines;
-        std::istringstream log(proxy_->Log());
-        for (std::string line; std::getline(log, line);) {
-            if (line.starts_with("{\"stats\"")) lines.push_back(line);
-        }
-        return lines;
-    };
+    const auto stats_lines = [&] { return ProxyLogLines("{\"stats\""); };
     const auto before = stats_lines().size();
     if (::kill(proxy_->pid(), SIGUSR1) != 0) return json::object();
     json stats = json::object();

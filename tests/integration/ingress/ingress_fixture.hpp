@@ -134,6 +134,8 @@ class IngressTest : public ::testing::Test {
     // The proxy's counters, from the line decloud-ingress prints on SIGUSR1 (an empty object if
     // none came within 5 s).
     nlohmann::json ProxyCounters();
+    // The lines of the proxy's output that contain `needle`.
+    std::vector<std::string> ProxyLogLines(std::string_view needle) const;
 
     // "/api/vms/{id}/proxy/http/{port}{rest}"
     static std::string VmPath(std::string_view id, std::uint16_t port, std::string_view rest);

@@ -102,7 +102,31 @@ std::string Base64Url(std::string_view in) {
     return out;
 }
 
-using IngressProxyTest = IngressTest;
+class IngressProxyTest : public IngressTest {
+  protected:
+    // Opens `count` connections that send nothing, once the proxy counts them open.
+    std::vector<std::unique_ptr<RawConnection>> HoldIdleConnections(int count) {
+        std::vector<std::unique_ptr<RawConnection>> held;
+        for (int i = 0; i < count; ++i)
+            held.push_back(std::make_unique<RawConnection>(proxy_port_));
+        EXPECT_TRUE(testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == count; },
+                                       5s, 20ms));
+        return held;
+    }
+
+    // A new connection's request turned away: the answer, after which the proxy closed the
+    // connection (nullopt: no answer).
+    std::optional<RawResponse> TurnedAway(const std::string& request) {
+        RawConnection connection(proxy_port_);
+        EXPECT_TRUE(connection.Send(request));
+        auto answer = connection.ReadResponse();
+        EXPECT_TRUE(connection.ReadUntilClosed(5s).closed);
+        if (answer) {
+            EXPECT_EQ(answer->Header("Content-Type"), "application/problem+json");
+        }
+        return answer;
+    }
+};
 
 // --- routing -----------------------------------------------------------------------------------
 
@@ -671,28 +695,14 @@ TEST_F(IngressProxyTest, RequestHeadTricklingInIs408AfterTheHeaderTimeout) {
     EXPECT_EQ(UpstreamStats()["lastRequests"].size(), 2u) << "the trickled request never left";
 }
 
-// Opens `count` connections that send nothing.
-std::vector<std::unique_ptr<RawConnection>> OpenIdle(std::uint16_t port, int count) {
-    std::vector<std::unique_ptr<RawConnection>> held;
-    for (int i = 0; i < count; ++i) held.push_back(std::make_unique<RawConnection>(port));
-    return held;
-}
-
 TEST_F(IngressProxyTest, ConnectionsFromOneAddressAreCapped) {
     ASSERT_NO_FATAL_FAILURE(StartProxy({{"--max-connections-per-client", "3"}}));
     const std::string request = "GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    auto held = OpenIdle(proxy_port_, 3);
-    ASSERT_TRUE(
-        testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == 3; }, 5s, 20ms));
-
-    RawConnection fourth(proxy_port_);
-    ASSERT_TRUE(fourth.Send(request));
-    const auto refused = fourth.ReadResponse();
+    auto held = HoldIdleConnections(3);
+    const auto refused = TurnedAway(request);
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 429);
-    EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
     EXPECT_NE(refused->body.find("3 connections"), std::string::npos) << refused->body;
-    EXPECT_TRUE(fourth.ReadUntilClosed(5s).closed);
 
     // The held ones still work, and once one goes there is room again.
     ASSERT_TRUE(held[0]->Send(request));
@@ -718,15 +728,11 @@ TEST_F(IngressProxyTest, ConnectionsInAllAreCappedAndTrustedProxiesOnlyByThat) {
     // overall limit applies to it.
     ASSERT_NO_FATAL_FAILURE(StartProxy({{"--max-connections", "4", "--max-connections-per-client",
                                          "2", "--trusted-proxies", "127.0.0.1"}}));
-    auto held = OpenIdle(proxy_port_, 4);
-    ASSERT_TRUE(
-        testing::WaitUntil([&] { return ProxyCounters()["connectionsOpen"] == 4; }, 5s, 20ms));
-    RawConnection fifth(proxy_port_);
-    ASSERT_TRUE(fifth.Send("GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
-    const auto refused = fifth.ReadResponse();
+    auto held = HoldIdleConnections(4);
+    const auto refused =
+        TurnedAway("GET " + AppPath("/echo") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 503);
-    EXPECT_EQ(refused->Header("Content-Type"), "application/problem+json");
     EXPECT_EQ(ProxyCounters()["connectionsRefused"], 1);
 }
 
@@ -1018,14 +1024,6 @@ TEST_F(IngressProxyTest, CountersSayWhatClientsGot) {
 
 TEST_F(IngressProxyTest, AccessLogSaysWhoAskedWhatAndWhatTheyGot) {
     ASSERT_NO_FATAL_FAILURE(StartProxy({{"--access-log"}}));
-    const auto access_lines = [&] {
-        std::vector<std::string> lines;
-        std::istringstream log(proxy_->Log());
-        for (std::string line; std::getline(log, line);) {
-            if (line.find("ingress access: ") != std::string::npos) lines.push_back(line);
-        }
-        return lines;
-    };
     const auto answered = Curl({ProxyUrl(AppPath("/echo?x=1"))});
     ASSERT_EQ(answered.status, 200);
     EXPECT_TRUE(
@@ -1033,7 +1031,7 @@ TEST_F(IngressProxyTest, AccessLogSaysWhoAskedWhatAndWhatTheyGot) {
     std::vector<std::string> lines;
     ASSERT_TRUE(testing::WaitUntil(
         [&] {
-            lines = access_lines();
+            lines = ProxyLogLines("ingress access: ");
             return lines.size() >= 2;
         },
         5s, 20ms))
