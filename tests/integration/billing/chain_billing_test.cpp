@@ -232,6 +232,25 @@ TEST_F(ChainBillingTest, ADepositIsCreditedOnceAfterTheConfirmationsAcrossRestar
     EXPECT_EQ(Count("SELECT count(*) FROM ledger_transactions WHERE kind = 'deposit'"), 1);
 }
 
+TEST_F(ChainBillingTest, ACreditedDepositIsNoLongerPendingBeforeTheScannerStateIsSaved) {
+    ASSERT_TRUE(TransferToken(treasury_, token_, user_.address(), U256(100'000'000)).success);
+    auto w = NewWatcher();
+    Tick(w);
+    const auto receipt = TransferToken(user_, token_, platform_.address(), U256(3'000'000));
+    ASSERT_TRUE(receipt.success);
+    EXPECT_EQ(Tick(w).seen, 1u);
+    const auto pending = chain_repository_->PendingDeposits(UserWallet()).value();
+    ASSERT_EQ(pending.size(), 1u);
+    // The credit lands in the ledger; the watcher has not saved its state yet (the moment a
+    // balance request can fall into): the deposit is balance, and no longer pending too.
+    ASSERT_TRUE(billing_->CreditDeposit(UserWallet(), Amount::Micros(3'000'000),
+                                        WatchOptions().chain_id, pending[0].tx_hash,
+                                        pending[0].log_index));
+    EXPECT_EQ(Count("SELECT count(*) FROM chain_pending_deposits"), 1);
+    EXPECT_TRUE(chain_repository_->PendingDeposits(UserWallet()).value().empty());
+    EXPECT_EQ(LedgerBalance(domain::UserBalance(UserWallet())), Amount::Micros(3'000'000));
+}
+
 TEST_F(ChainBillingTest, AReorganisedUnconfirmedDepositIsNeverCredited) {
     ASSERT_TRUE(TransferToken(treasury_, token_, user_.address(), U256(100'000'000)).success);
     auto w = NewWatcher();

@@ -27,9 +27,17 @@ constexpr const char* kClearPending = "DELETE FROM chain_pending_deposits WHERE 
 constexpr const char* kInsertPending = R"sql(
 INSERT INTO chain_pending_deposits (chain_id, tx_hash, log_index, wallet, amount, block_number)
 VALUES ($1, $2, $3, $4, $5::numeric, $6) ON CONFLICT DO NOTHING)sql";
+// Pending means seen and not yet credited. The watcher credits a deposit (the ledger) before it
+// saves the scanner state that drops the row here, so a row already credited is left out by its
+// ledger key (domain::DepositKey) rather than shown twice, as pending and as balance.
 constexpr const char* kPendingOf = R"sql(
-SELECT tx_hash, log_index, block_number, wallet, amount::text FROM chain_pending_deposits
-WHERE wallet = $1 ORDER BY block_number, log_index)sql";
+SELECT p.tx_hash, p.log_index, p.block_number, p.wallet, p.amount::text
+FROM chain_pending_deposits p
+WHERE p.wallet = $1
+  AND NOT EXISTS (SELECT 1 FROM ledger_transactions t
+                  WHERE t.idempotency_key = 'deposit:' || p.chain_id || ':' || lower(p.tx_hash) ||
+                                            ':' || p.log_index)
+ORDER BY p.block_number, p.log_index)sql";
 
 constexpr const char* kOperatorsWithEarnings = R"sql(
 SELECT owner, sum(balance) FROM ledger_accounts
